@@ -1,0 +1,135 @@
+//! The [`ModelProvider`] trait and the errors providers report.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::Stream;
+
+use crate::types::{
+    ChatRequest, ChatResponse, ModelInfo, ModelSummary, PullProgress, RunningModel, StreamEvent,
+};
+
+/// A streamed chat reply: events until [`StreamEvent::Done`], or an error.
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>;
+
+/// A stream of model-download progress reports.
+pub type PullStream = Pin<Box<dyn Stream<Item = Result<PullProgress>> + Send>>;
+
+/// Result alias for provider operations.
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// What went wrong talking to a model server, worded so a person can act on it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The server could not be reached at all.
+    #[error(
+        "cannot reach the model server at {url}: {detail}. Start it with `ollama serve` or \
+         `nanna-deploy up`, or point OLLAMA_URL (or --url) at a running server"
+    )]
+    Unreachable {
+        /// The URL that was tried.
+        url: String,
+        /// The underlying cause.
+        detail: String,
+    },
+    /// The model is not on the server.
+    #[error(
+        "model `{model}` is not available on the server; download it with `nanna pull {model}`"
+    )]
+    ModelNotFound {
+        /// The missing model.
+        model: String,
+    },
+    /// Tools were offered to a model that cannot call them.
+    #[error(
+        "model `{model}` does not support tool calling; pick a model with tool support \
+         (see `nanna models`) or run without tools (`--no-tools`)"
+    )]
+    ToolsUnsupported {
+        /// The model.
+        model: String,
+    },
+    /// The server answered with an HTTP error.
+    #[error("the model server answered HTTP {status}: {message}")]
+    Http {
+        /// HTTP status code.
+        status: u16,
+        /// The server's own message.
+        message: String,
+    },
+    /// The server reported an error in the middle of a stream.
+    #[error("the model server reported an error: {message}")]
+    Server {
+        /// The server's own message.
+        message: String,
+    },
+    /// No answer in time.
+    #[error("the model server did not answer within {after:?} ({operation})")]
+    Timeout {
+        /// What timed out.
+        operation: String,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The server sent something that does not follow its protocol.
+    #[error("malformed response from the model server: {detail}")]
+    Malformed {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The connection broke before the reply was complete.
+    #[error("the connection to the model server closed before the reply was complete: {detail}")]
+    Interrupted {
+        /// The underlying cause.
+        detail: String,
+    },
+    /// The operation does not exist on this kind of server.
+    #[error("{operation} is not supported by the {provider} provider")]
+    Unsupported {
+        /// The operation.
+        operation: String,
+        /// The provider's name.
+        provider: String,
+    },
+}
+
+/// A backend that serves chat models: Ollama's native API, an OpenAI-compatible server, or
+/// a test double.
+#[async_trait]
+pub trait ModelProvider: Send + Sync {
+    /// Short name of the provider (`ollama`, `openai`).
+    fn name(&self) -> &str;
+
+    /// Base URL of the server.
+    fn base_url(&self) -> &str;
+
+    /// Sends a request and waits for the whole reply.
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse>;
+
+    /// Sends a request and streams the reply as it is generated.
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream>;
+
+    /// Lists the models the server has.
+    async fn list_models(&self) -> Result<Vec<ModelSummary>>;
+
+    /// Details of one model: context length, capabilities.
+    async fn model_info(&self, model: &str) -> Result<ModelInfo>;
+
+    /// Checks the server answers.
+    async fn health(&self) -> Result<()>;
+
+    /// The server's version string.
+    async fn version(&self) -> Result<String>;
+
+    /// Downloads a model, reporting progress.
+    async fn pull(&self, model: &str) -> Result<PullStream>;
+
+    /// Models currently loaded in memory.
+    async fn running_models(&self) -> Result<Vec<RunningModel>> {
+        Err(ModelError::Unsupported {
+            operation: "listing running models".into(),
+            provider: self.name().into(),
+        })
+    }
+}
