@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Nix checks that need no network and no nixpkgs tree (Debian 12, as root):
+#   1. every .nix file parses (nix-instantiate --parse);
+#   2. deadnix finds no dead code; 3. nixpkgs-fmt (the flake's `formatter`) has nothing to change;
+#   4. flake.nix has the one input nixpkgs, and flake.lock pins it to a full revision + narHash;
+#   5. the Nix images' metadata (images/lib.nix) matches images/assistant.json, the contract
+#      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set);
+#   6. services.nanna-coder's logic, with nixpkgs' real lib.evalModules and stub option
+#      declarations (checks/eval/): package, devices and groups for every gpu and mode, and
+#      the assertions of bad combinations. Needs nixpkgs' lib: NANNA_NIXPKGS_LIB (a
+#      nixpkgs.lib checkout or its lib/ directory); skipped with a message when absent;
+#   7. the flake's outputs evaluate against a stub nixpkgs (checks/eval/stub-nixpkgs), with
+#      the same lib.
+# The full `nix flake check` (builds, VM tests) needs a networked machine: see docs/nix.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+export NIX_CONFIG='experimental-features = nix-command flakes
+substituters =
+sandbox = false
+build-users-group ='
+
+passed=0
+failed=0
+skipped=0
+summary=()
+record() { # record STATUS NAME [DETAIL]
+    summary+=("$(printf '%-5s %s%s' "$1" "$2" "${3:+ ($3)}")")
+    case "$1" in
+        ok) passed=$((passed + 1)) ;;
+        FAIL) failed=$((failed + 1)) ;;
+        skip) skipped=$((skipped + 1)) ;;
+    esac
+}
+# run NAME CMD...: runs a check, records its result, never aborts the script.
+run() {
+    local name=$1 start rc
+    shift
+    echo "== $name"
+    start=$(date +%s)
+    if "$@"; then rc=0; else rc=$?; fi
+    if [ "$rc" -eq 0 ]; then
+        record ok "$name" "$(($(date +%s) - start)) s"
+    else
+        record FAIL "$name" "exit $rc"
+    fi
+}
+
+# --- tools -------------------------------------------------------------------------------
+if ! command -v nix-instantiate >/dev/null 2>&1; then
+    echo "== installing nix-bin (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null
+fi
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
+missing=()
+command -v deadnix >/dev/null 2>&1 || missing+=(deadnix@1.3.1)
+command -v nixpkgs-fmt >/dev/null 2>&1 || missing+=(nixpkgs-fmt@1.3.0)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]} from crates.io (cached in ~/.cargo/bin afterwards)"
+    cargo install --locked --quiet "${missing[@]}"
+fi
+echo "using $(nix --version), deadnix $(deadnix --version | awk '{print $2}'), nixpkgs-fmt $(nixpkgs-fmt --version | awk '{print $2}')"
+
+mapfile -t NIX_FILES < <(git ls-files --cached --others --exclude-standard -- '*.nix' | sort -u | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+if [ "${#NIX_FILES[@]}" -eq 0 ]; then
+    echo "no .nix files found" >&2
+    exit 1
+fi
+echo "${#NIX_FILES[@]} .nix files"
+
+# --- 1-3: syntax, dead code, formatting ----------------------------------------------------
+parse_all() {
+    local f bad=0
+    for f in "${NIX_FILES[@]}"; do
+        nix-instantiate --parse "$f" >/dev/null || { echo "does not parse: $f" >&2; bad=1; }
+    done
+    return "$bad"
+}
+run "every .nix file parses" parse_all
+run "deadnix: no unused bindings" deadnix --fail "${NIX_FILES[@]}"
+run "nixpkgs-fmt --check (nix fmt)" nixpkgs-fmt --check "${NIX_FILES[@]}"
+
+# --- 4: inputs and lock -------------------------------------------------------------------
+check_lock() {
+    local inputs
+    inputs=$(nix-instantiate --eval --strict --json -E '
+      let f = import ./flake.nix; in {
+        inputs = builtins.mapAttrs (_: i: i.url) f.inputs;
+        args = builtins.attrNames (builtins.functionArgs f.outputs);
+      }') || return 1
+    INPUTS="$inputs" python3 - <<'EOF'
+import json, os, re, sys
+flake = json.loads(os.environ["INPUTS"])
+lock = json.load(open("flake.lock"))
+errors = []
+if list(flake["inputs"]) != ["nixpkgs"]:
+    errors.append(f"flake.nix inputs are {list(flake['inputs'])}, want only nixpkgs")
+if sorted(flake["args"]) != ["nixpkgs", "self"]:
+    errors.append(f"outputs takes {flake['args']}, want self and nixpkgs")
+url = flake["inputs"].get("nixpkgs", "")
+m = re.fullmatch(r"github:NixOS/nixpkgs/([\w.-]+)", url)
+if not m:
+    errors.append(f"nixpkgs url {url!r} is not github:NixOS/nixpkgs/<branch>")
+if lock.get("version") != 7 or lock.get("root") != "root":
+    errors.append("flake.lock is not a version 7 lock rooted at 'root'")
+nodes = lock.get("nodes", {})
+if nodes.get("root", {}).get("inputs") != {"nixpkgs": "nixpkgs"}:
+    errors.append(f"root inputs are {nodes.get('root', {}).get('inputs')}, want nixpkgs only")
+if set(nodes) != {"root", "nixpkgs"}:
+    errors.append(f"flake.lock has nodes {sorted(nodes)}, want root and nixpkgs")
+locked = nodes.get("nixpkgs", {}).get("locked", {})
+original = nodes.get("nixpkgs", {}).get("original", {})
+if locked.get("type") != "github" or (locked.get("owner"), locked.get("repo")) != ("NixOS", "nixpkgs"):
+    errors.append("nixpkgs is not locked to github NixOS/nixpkgs")
+if not re.fullmatch(r"[0-9a-f]{40}", locked.get("rev", "")):
+    errors.append(f"locked rev {locked.get('rev')!r} is not a full 40-hex revision")
+if not re.fullmatch(r"sha256-[A-Za-z0-9+/]{43}=", locked.get("narHash", "")):
+    errors.append(f"narHash {locked.get('narHash')!r} is not an SRI sha256")
+if not isinstance(locked.get("lastModified"), int):
+    errors.append("lastModified is missing")
+if m and original.get("ref") != m.group(1):
+    errors.append(f"lock's original ref {original.get('ref')!r} differs from flake.nix's {m.group(1)!r}")
+for e in errors:
+    print("flake.lock:", e, file=sys.stderr)
+if not errors:
+    print(f"nixpkgs {original.get('ref')} @ {locked['rev']} ({locked['narHash']})")
+sys.exit(1 if errors else 0)
+EOF
+}
+run "flake.nix inputs and flake.lock pin" check_lock
+
+# --- 5: image metadata contract -------------------------------------------------------------
+check_images() {
+    local nix_meta
+    nix_meta=$(nix-instantiate --eval --strict --json -E '
+      let m = import ./images/lib.nix; in {
+        inherit (m) assistant passwd group variantForGpu variants;
+        modelServers = builtins.mapAttrs (v: _: m.modelServer v) m.variants;
+      }') || return 1
+    NIX_META="$nix_meta" python3 - <<'EOF'
+import json, os, sys, tarfile
+nix = json.loads(os.environ["NIX_META"])
+spec = json.load(open("images/assistant.json"))
+errors = []
+
+def expect(what, got, want):
+    if got != want:
+        errors.append(f"{what}: Nix has {got!r}, images/assistant.json says {want!r}")
+
+a, cfg = nix["assistant"], nix["assistant"]["config"]
+expect("name", a["name"], spec["name"])
+expect("tag", a["tag"], spec["tag"])
+expect("Entrypoint", cfg["Entrypoint"], spec["entrypoint"])
+expect("Cmd", cfg["Cmd"], spec["cmd"])
+expect("User", cfg["User"], spec["user"])
+expect("WorkingDir", cfg["WorkingDir"], spec["workdir"])
+expect("Env", sorted(cfg["Env"]), sorted(f"{k}={v}" for k, v in spec["env"].items()))
+expect("ExposedPorts", sorted(cfg["ExposedPorts"]), sorted(f"{p}/tcp" for p in spec["exposed_ports"]))
+expect("Labels", cfg["Labels"], spec["labels"])
+
+# The image user exists in the image's /etc/passwd, with its group.
+uid, _, gid = spec["user"].partition(":")
+users = {l.split(":")[2]: l.split(":") for l in nix["passwd"].splitlines() if l}
+groups = {l.split(":")[2] for l in nix["group"].splitlines() if l}
+if uid not in users:
+    errors.append(f"user {spec['user']} has no /etc/passwd entry in the Nix image")
+elif users[uid][5] != spec["env"].get("HOME", users[uid][5]):
+    errors.append(f"HOME {spec['env']['HOME']} differs from the passwd home {users[uid][5]}")
+if gid and gid not in groups:
+    errors.append(f"group {gid} has no /etc/group entry in the Nix image")
+
+# Model-server images: one per GPU kind, all under one name, serving on 0.0.0.0:11434.
+want_tags = {"none": "cpu", "nvidia": "cuda", "amd": "rocm", "intel": "vulkan"}
+expect("GPU -> model-server variant", nix["variantForGpu"], want_tags)
+for variant, image in nix["modelServers"].items():
+    c = image["config"]
+    if image["name"] != "localhost/nanna-coder-ollama" or image["tag"] != variant:
+        errors.append(f"model-server image {image['name']}:{image['tag']} is not localhost/nanna-coder-ollama:{variant}")
+    if "OLLAMA_HOST=0.0.0.0:11434" not in c["Env"]:
+        errors.append(f"{variant}: OLLAMA_HOST is not 0.0.0.0:11434")
+    if list(c["ExposedPorts"]) != ["11434/tcp"] or "/root/.ollama" not in c.get("Volumes", {}):
+        errors.append(f"{variant}: port 11434 or the /root/.ollama volume is missing")
+    if c["Labels"].get("dev.nanna.gpu") != variant:
+        errors.append(f"{variant}: label dev.nanna.gpu is {c['Labels'].get('dev.nanna.gpu')!r}")
+
+# Optionally, the image the Rust builder wrote (a docker-archive tarball).
+archive = os.environ.get("NANNA_RUST_IMAGE_ARCHIVE")
+if archive:
+    with tarfile.open(archive) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        rust = json.load(t.extractfile(manifest[0]["Config"]))["config"]
+        tags = manifest[0].get("RepoTags") or []
+    for key in ["Entrypoint", "Cmd", "User", "WorkingDir", "Labels"]:
+        if rust.get(key) != cfg[key]:
+            errors.append(f"Rust-built image {key} = {rust.get(key)!r}, Nix image has {cfg[key]!r}")
+    if sorted(rust.get("Env") or []) != sorted(cfg["Env"]):
+        errors.append(f"Rust-built image Env {rust.get('Env')} differs from the Nix image's {cfg['Env']}")
+    if sorted(rust.get("ExposedPorts") or {}) != sorted(cfg["ExposedPorts"]):
+        errors.append("Rust-built image ExposedPorts differ from the Nix image's")
+    ref = f"{a['name']}:{a['tag']}"
+    if tags and ref not in tags:
+        errors.append(f"Rust-built image is tagged {tags}, the Nix image {ref}")
+    print(f"compared with the Rust-built archive {archive}")
+else:
+    print("NANNA_RUST_IMAGE_ARCHIVE unset: compared Nix metadata with images/assistant.json only")
+
+for e in errors:
+    print("image contract:", e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+EOF
+}
+run "image metadata: Nix images agree with images/assistant.json" check_images
+
+# --- 6-7: module logic and flake outputs with nixpkgs' lib ----------------------------------
+find_lib() {
+    local candidate
+    for candidate in "${NANNA_NIXPKGS_LIB:-}" "$ROOT/../shared/nixpkgs-lib" "$ROOT/../shared/vendor/nixpkgs-lib"; do
+        [ -n "$candidate" ] || continue
+        if [ -f "$candidate/lib/default.nix" ] && [ -f "$candidate/lib/modules.nix" ]; then
+            echo "$candidate/lib"
+            return 0
+        elif [ -f "$candidate/default.nix" ] && [ -f "$candidate/modules.nix" ]; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+module_eval() {
+    local out
+    out=$(mktemp)
+    if ! nix-instantiate --eval --strict --json checks/eval/ci.nix \
+        --arg lib "import $LIB_DIR" >"$out"; then
+        rm -f "$out"
+        return 1
+    fi
+    python3 - "$out" <<'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))
+bad = [r for r in results if not r["ok"]]
+for r in results:
+    mark = "ok  " if r["ok"] else "FAIL"
+    line = f"  {mark} {r['case']}: {r['what']}"
+    if not r["ok"]:
+        line += f" -- {r['detail']}"
+    if not r["ok"] or "-v" in sys.argv:
+        print(line)
+print(f"  {len(results) - len(bad)} of {len(results)} module checks hold")
+sys.exit(1 if bad else 0)
+EOF
+    local rc=$?
+    rm -f "$out"
+    return "$rc"
+}
+
+flake_eval() {
+    local stub rc=0
+    stub=$(mktemp -d)
+    # A throwaway stand-in for nixpkgs: the real lib plus stub packages and NixOS options.
+    cp "$ROOT"/checks/eval/stub-nixpkgs/*.nix "$ROOT/checks/eval/stubs.nix" "$stub/"
+    ln -s "$LIB_DIR" "$stub/lib"
+    nix-instantiate --eval --strict --json checks/eval/flake-outputs.nix \
+        --arg stubNixpkgs "$stub" --arg flakeDir "$ROOT" >"$stub/out.json" || rc=1
+    if [ "$rc" -eq 0 ]; then
+        python3 - "$stub" <<'EOF' || rc=1
+import json, os, shutil, subprocess, sys
+stub = sys.argv[1]
+r = json.load(open(os.path.join(stub, "out.json")))
+bad = [line for line in r["report"] if not line.startswith("ok")]
+for line in bad:
+    print("  " + line)
+print(f"  {len(r['report']) - len(bad)} of {len(r['report'])} flake output checks hold")
+ok = r["ok"]
+# The generated `nix run .#deploy` wrapper must at least be valid bash.
+for system, text in r["deployScripts"].items():
+    path = os.path.join(stub, f"deploy-{system}.sh")
+    with open(path, "w") as f:
+        f.write("#!/usr/bin/env bash\nset -o errexit -o nounset -o pipefail\n" + text)
+    if subprocess.run(["bash", "-n", path]).returncode != 0:
+        print(f"  FAIL deploy wrapper ({system}) is not valid bash")
+        ok = False
+    if shutil.which("shellcheck") and subprocess.run(["shellcheck", "-S", "warning", path]).returncode != 0:
+        print(f"  FAIL shellcheck on the deploy wrapper ({system})")
+        ok = False
+sys.exit(0 if ok else 1)
+EOF
+    fi
+    rm -rf "$stub"
+    return "$rc"
+}
+
+if LIB_DIR=$(find_lib); then
+    echo "nixpkgs lib: $LIB_DIR ($(cat "$LIB_DIR/.version" 2>/dev/null || echo unknown version))"
+    run "services.nanna-coder logic (lib.evalModules, stub options)" module_eval
+    run "flake outputs evaluate (stub nixpkgs)" flake_eval
+else
+    msg="set NANNA_NIXPKGS_LIB to a nixpkgs lib tree (e.g. a checkout of nix-community/nixpkgs.lib)"
+    echo "== skipping the module and flake evaluation: $msg"
+    record skip "services.nanna-coder logic" "$msg"
+    record skip "flake outputs evaluate" "$msg"
+fi
+
+# --- summary ------------------------------------------------------------------------------
+echo
+echo "Nix checks summary"
+printf '  %s\n' "${summary[@]}"
+echo "Not covered here (no network, no KVM): package builds, clippy/rustfmt in the sandbox,"
+echo "image builds and the NixOS VM tests -- run 'nix flake check' on a networked machine."
+echo "nix-checks: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

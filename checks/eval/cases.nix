@@ -1,0 +1,288 @@
+# Evaluation cases of services.nanna-coder, shared by two runners:
+#   - checks/eval/ci.nix: nixpkgs' lib + stub option declarations (CI, no nixpkgs tree);
+#   - flake checks.<system>.module-eval: the real NixOS module system (nixosSystem).
+# `evalWith { system, module }` must return { config, pkgs } of a system with
+# services.nanna-coder imported and `module` applied.
+#
+# The expected values below are written out by hand (not derived from the module) so a
+# wrong mapping in the module makes a check fail.
+{ lib, evalWith }:
+let
+  gpus = [ "none" "nvidia" "amd" "intel" ];
+
+  expected = {
+    package = {
+      none = "ollama-cpu";
+      nvidia = "ollama-cuda";
+      amd = "ollama-rocm";
+      intel = "ollama-vulkan";
+    };
+    tag = {
+      none = "cpu";
+      nvidia = "cuda";
+      amd = "rocm";
+      intel = "vulkan";
+    };
+    deviceAllow = {
+      none = [ ];
+      nvidia = [ "char-nvidiactl" "char-nvidia-caps" "char-nvidia-frontend" "char-nvidia-uvm" ];
+      amd = [ "char-kfd" "char-drm" ];
+      intel = [ "char-drm" ];
+    };
+    groups = {
+      none = [ ];
+      nvidia = [ ];
+      amd = [ "render" "video" ];
+      intel = [ "render" "video" ];
+    };
+    containerFlags = {
+      none = [ ];
+      nvidia = [ "--device=nvidia.com/gpu=all" ];
+      amd = [ "--device=/dev/kfd" "--device=/dev/dri" "--group-add=26" "--group-add=303" ];
+      intel = [ "--device=/dev/dri" "--group-add=26" "--group-add=303" ];
+    };
+  };
+
+  run = { system ? "x86_64-linux", module }:
+    evalWith {
+      inherit system;
+      module = {
+        imports = [ module ];
+        services.nanna-coder.enable = true;
+      };
+    };
+
+  # Messages of this module's failed assertions.
+  failures = config:
+    map (a: a.message) (builtins.filter
+      (a: !a.assertion && lib.hasPrefix "services.nanna-coder:" a.message)
+      config.assertions);
+
+  # One named check; `value` is forced inside tryEval so an evaluation error fails the
+  # check instead of the whole run.
+  check = case: what: value: want:
+    let
+      got = builtins.tryEval (builtins.deepSeq value value);
+      ok = got.success && got.value == want;
+    in
+    {
+      inherit case what ok;
+      detail =
+        if ok then ""
+        else if !got.success then "evaluation failed"
+        else "got ${builtins.toJSON got.value}, want ${builtins.toJSON want}";
+    };
+
+  # The case must fail with an assertion whose message contains `needle`.
+  fails = case: module: needle:
+    let
+      r = run { inherit module; };
+      got = builtins.tryEval (builtins.deepSeq (failures r.config) (failures r.config));
+      ok = got.success && builtins.any (lib.hasInfix needle) got.value;
+    in
+    [{
+      inherit case ok;
+      what = "fails with an assertion mentioning \"${needle}\"";
+      detail =
+        if ok then ""
+        else if !got.success then "evaluation failed"
+        else "assertion messages: ${builtins.toJSON got.value}";
+    }];
+
+  nativeCase = gpu:
+    let
+      case = "native, gpu = ${gpu}";
+      r = run {
+        module = {
+          services.nanna-coder = { inherit gpu; };
+        };
+      };
+      inherit (r) config;
+      unit = config.systemd.services.ollama.serviceConfig;
+    in
+    [
+      (check case "no assertion fails" (failures config) [ ])
+      (check case "services.ollama is enabled" config.services.ollama.enable true)
+      (check case "model server is pkgs.${expected.package.${gpu}}"
+        (config.services.ollama.package == r.pkgs.${expected.package.${gpu}})
+        true)
+      (check case "DeviceAllow" unit.DeviceAllow expected.deviceAllow.${gpu})
+      (check case "SupplementaryGroups" unit.SupplementaryGroups expected.groups.${gpu})
+      (check case "PrivateDevices only without a GPU" unit.PrivateDevices (gpu == "none"))
+      (check case "no containers" (config.virtualisation.oci-containers.containers ? nanna-coder-ollama) false)
+      (check case "CLI installed" (builtins.elem r.pkgs.nanna config.environment.systemPackages) true)
+      (check case "CLI points at the local server" config.services.nanna-coder.settings.url "http://127.0.0.1:11434")
+      (check case "/etc/nanna/config.toml written" (config.environment.etc ? "nanna/config.toml") true)
+      (check case "Vulkan switched on only for intel"
+        (config.services.ollama.environmentVariables.OLLAMA_VULKAN or null)
+        (if gpu == "intel" then "1" else null))
+    ];
+
+  containersCase = backend: gpu:
+    let
+      case = "containers (${backend}), gpu = ${gpu}";
+      r = run {
+        module = {
+          services.nanna-coder = {
+            inherit gpu;
+            mode = "containers";
+            containers.backend = backend;
+          };
+          hardware.nvidia-container-toolkit.enable = gpu == "nvidia";
+        };
+      };
+      inherit (r) config;
+      ctrs = config.virtualisation.oci-containers.containers;
+      ollama = ctrs.nanna-coder-ollama;
+      tag = expected.tag.${gpu};
+    in
+    [
+      (check case "no assertion fails" (failures config) [ ])
+      (check case "backend" config.virtualisation.oci-containers.backend backend)
+      (check case "engine enabled" config.virtualisation.${backend}.enable true)
+      (check case "services.ollama stays off" config.services.ollama.enable false)
+      (check case "image ref" ollama.image "localhost/nanna-coder-ollama:${tag}")
+      (check case "image streamed from the Nix store"
+        (ollama.imageStream == r.pkgs.nanna-coder-images."ollama-${tag}")
+        true)
+      (check case "device flags" (builtins.filter (f: f != "--network=host") ollama.extraOptions)
+        expected.containerFlags.${gpu})
+      (check case "listens where the CLI looks" ollama.environment.OLLAMA_HOST "127.0.0.1:11434")
+      (check case "assistant container" ctrs.nanna-coder-assistant.image "localhost/nanna-coder-assistant:latest")
+      (check case "assistant reaches the server" ctrs.nanna-coder-assistant.environment.OLLAMA_URL
+        "http://127.0.0.1:11434")
+      (check case "docker CDI only for docker + nvidia"
+        (config.virtualisation.docker.daemon.settings.features.cdi or false)
+        (backend == "docker" && gpu == "nvidia"))
+    ];
+
+  settingsCases =
+    let
+      case = "host 0.0.0.0, openFirewall, contextLength";
+      r = run {
+        module.services.nanna-coder = {
+          host = "0.0.0.0";
+          port = 11500;
+          openFirewall = true;
+          contextLength = 65536;
+          defaultModel = "llama3.1:8b";
+          settings.temperature = 0.2;
+        };
+      };
+      inherit (r) config;
+      s = config.services.nanna-coder.settings;
+    in
+    [
+      (check case "no assertion fails" (failures config) [ ])
+      (check case "firewall opened" (builtins.elem 11500 config.networking.firewall.allowedTCPPorts) true)
+      (check case "server listens on all addresses" config.services.ollama.host "0.0.0.0")
+      (check case "CLI uses loopback" s.url "http://127.0.0.1:11500")
+      (check case "model" s.model "llama3.1:8b")
+      (check case "context window in the CLI config" s.context_window 65536)
+      (check case "extra setting kept" s.temperature 0.2)
+      (check case "OLLAMA_CONTEXT_LENGTH" config.services.ollama.environmentVariables.OLLAMA_CONTEXT_LENGTH "65536")
+    ];
+
+  overrideCases =
+    let
+      case = "native, modelServerPackage override, assistant.serve";
+      r = run {
+        module = { pkgs, ... }: {
+          services.nanna-coder = {
+            modelServerPackage = pkgs.ollama;
+            assistant.serve = true;
+          };
+        };
+      };
+      inherit (r) config;
+      unit = config.systemd.services.nanna-coder-assistant.serviceConfig;
+    in
+    [
+      (check case "override used" (config.services.ollama.package == r.pkgs.ollama) true)
+      (check case "assistant unit hardened"
+        {
+          inherit (unit) DynamicUser ProtectSystem PrivateTmp NoNewPrivileges RestrictAddressFamilies;
+          filtersSyscalls = builtins.elem "@system-service" unit.SystemCallFilter;
+        }
+        {
+          DynamicUser = true;
+          ProtectSystem = "strict";
+          PrivateTmp = true;
+          NoNewPrivileges = true;
+          RestrictAddressFamilies = [ "AF_INET" "AF_INET6" "AF_UNIX" ];
+          filtersSyscalls = true;
+        })
+    ];
+
+  loadModelsCases =
+    let
+      case = "containers, loadModels";
+      r = run {
+        module.services.nanna-coder = {
+          mode = "containers";
+          loadModels = [ "qwen2.5-coder:7b" ];
+        };
+      };
+      unit = r.config.systemd.services.nanna-coder-load-models;
+    in
+    [
+      (check case "loader pulls through the CLI"
+        (builtins.match ".*/bin/nanna --url http://127.0.0.1:11434 pull '?qwen2.5-coder:7b'?"
+          (builtins.head unit.serviceConfig.ExecStart) != null)
+        true)
+      (check case "loader starts after the container" (builtins.elem "podman-nanna-coder-ollama.service" unit.after) true)
+    ];
+
+  badCases =
+    fails "openFirewall with a loopback host"
+      { services.nanna-coder.openFirewall = true; }
+      "openFirewall = true"
+    ++ fails "nvidia containers without the container toolkit"
+      { services.nanna-coder = { gpu = "nvidia"; mode = "containers"; }; }
+      "hardware.nvidia-container-toolkit.enable = true"
+    ++ fails "docker backend with docker disabled"
+      {
+        services.nanna-coder = { mode = "containers"; containers.backend = "docker"; };
+        virtualisation.docker.enable = lib.mkForce false;
+      }
+      "needs virtualisation.docker.enable = true"
+    ++ fails "containers mode beside services.ollama on the same port"
+      {
+        services.nanna-coder.mode = "containers";
+        services.ollama.enable = true;
+      }
+      "Disable services.ollama"
+    ++ fails "empty defaultModel"
+      { services.nanna-coder.defaultModel = ""; }
+      "defaultModel is empty";
+
+  aarch64Cases =
+    let
+      mk = case: module: needle:
+        let
+          r = run { system = "aarch64-linux"; inherit module; };
+          msgs = failures r.config;
+        in
+        check case "fails with an assertion mentioning \"${needle}\""
+          (builtins.any (lib.hasInfix needle) msgs)
+          true;
+    in
+    [
+      (mk "aarch64: gpu = amd" { services.nanna-coder.gpu = "amd"; } "ROCm")
+      (mk "aarch64: nvidia image in containers mode"
+        {
+          services.nanna-coder = { gpu = "nvidia"; mode = "containers"; };
+          hardware.nvidia-container-toolkit.enable = true;
+        }
+        "no ollama-cuda model-server image")
+      (check "aarch64: gpu = intel" "no assertion fails"
+        (failures (run { system = "aarch64-linux"; module.services.nanna-coder.gpu = "intel"; }).config)
+        [ ])
+    ];
+in
+builtins.concatLists (
+  map nativeCase gpus
+  ++ map (containersCase "podman") gpus
+  ++ [ (containersCase "docker" "nvidia") (containersCase "docker" "none") ]
+  ++ [ settingsCases overrideCases loadModelsCases badCases aarch64Cases ]
+)

@@ -1,0 +1,104 @@
+# Evaluates the flake's outputs against the stub nixpkgs (checks/eval/stub-nixpkgs, made
+# by .ci/nix-checks.sh) and reports which outputs exist and evaluate. Nothing is built.
+#   nix-instantiate --eval --strict --json checks/eval/flake-outputs.nix \
+#     --arg stubNixpkgs /tmp/stub --arg flakeDir ./.
+{ stubNixpkgs, flakeDir }:
+let
+  nixpkgs = {
+    outPath = stubNixpkgs;
+    lib = import (stubNixpkgs + "/lib.nix");
+  };
+  inherit (nixpkgs) lib;
+  flake = import (flakeDir + "/flake.nix");
+  self = flake.outputs { inherit self nixpkgs; } // { outPath = flakeDir; };
+
+  linux = [ "x86_64-linux" "aarch64-linux" ];
+  darwin = [ "x86_64-darwin" "aarch64-darwin" ];
+  all = linux ++ darwin;
+
+  cliPackages = [ "default" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" ];
+  expectedPackages = {
+    x86_64-linux = cliPackages ++ [
+      "assistant-image"
+      "deploy"
+      "ollama-cpu-image"
+      "ollama-cuda-image"
+      "ollama-rocm-image"
+      "ollama-vulkan-image"
+    ];
+    aarch64-linux = cliPackages ++ [ "assistant-image" "deploy" "ollama-cpu-image" "ollama-vulkan-image" ];
+    x86_64-darwin = cliPackages;
+    aarch64-darwin = cliPackages;
+  };
+  commonChecks = [ "cargo-test" "clippy" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" "nix-lint" "rustfmt" ];
+  linuxChecks = commonChecks ++ [
+    "assistant-image"
+    "hosts-eval"
+    "module-eval"
+    "ollama-cpu-image"
+    "vm-containers"
+    "vm-native"
+  ];
+  apps = [ "default" "deploy" "detect-gpu" "harness" "nanna" ];
+
+  # A check: evaluates `value` (errors become a failure) and compares it with `want`.
+  check = what: value: want:
+    let got = builtins.tryEval (builtins.deepSeq value value);
+    in
+    {
+      inherit what;
+      ok = got.success && got.value == want;
+      detail =
+        if !got.success then "evaluation failed"
+        else if got.value == want then ""
+        else "got ${builtins.toJSON got.value}, want ${builtins.toJSON want}";
+    };
+  sorted = builtins.sort builtins.lessThan;
+  isDrv = v: (v.type or null) == "derivation" && builtins.isString v.name;
+
+  perSystem = system:
+    let
+      packages = self.packages.${system};
+      checks = self.checks.${system};
+      isLinux = builtins.elem system linux;
+    in
+    [
+      (check "${system}: packages" (sorted (builtins.attrNames packages)) (sorted expectedPackages.${system}))
+      (check "${system}: every package is a derivation" (builtins.all isDrv (builtins.attrValues packages)) true)
+      (check "${system}: apps" (sorted (builtins.attrNames self.apps.${system})) apps)
+      (check "${system}: apps run store programs"
+        (builtins.all (a: a.type == "app" && lib.hasPrefix "/nix/store/" a.program) (builtins.attrValues self.apps.${system}))
+        true)
+      (check "${system}: harness runs nanna" (lib.hasSuffix "/bin/nanna" self.apps.${system}.harness.program) true)
+      (check "${system}: devShells.default" (isDrv self.devShells.${system}.default) true)
+      (check "${system}: formatter is nixpkgs-fmt" self.formatter.${system}.name "nixpkgs-fmt")
+      (check "${system}: checks" (sorted (builtins.attrNames checks)) (sorted (if isLinux then linuxChecks else commonChecks)))
+    ]
+    ++ map (name: check "${system}: check ${name} evaluates" (isDrv checks.${name}) true) (builtins.attrNames checks);
+
+  hosts = [ "cpu-box" "laptop-intel" "server-amd" "workstation-nvidia" ];
+  hostChecks =
+    [ (check "nixosConfigurations" (sorted (builtins.attrNames self.nixosConfigurations)) hosts) ]
+    ++ map
+      (name: check "host ${name} evaluates (assertions hold)"
+        self.nixosConfigurations.${name}.config.system.build.toplevel.name "nixos-system-stub")
+      hosts;
+
+  results =
+    builtins.concatMap perSystem all
+    ++ hostChecks
+    ++ [
+      (check "overlays.default is an overlay" (builtins.isFunction self.overlays.default) true)
+      (check "nixosModules" (sorted (builtins.attrNames self.nixosModules)) [ "default" "nanna-coder" ])
+      (check "VM test nodes evaluate"
+        (builtins.attrValues (builtins.mapAttrs (_: t: t.toplevels) {
+          inherit (self.checks.x86_64-linux) vm-native vm-containers;
+        })) [{ machine = "nixos-system-stub"; } { machine = "nixos-system-stub"; }])
+    ];
+in
+{
+  ok = builtins.all (r: r.ok) results;
+  report = map (r: "${if r.ok then "ok  " else "FAIL"} ${r.what}${lib.optionalString (!r.ok) " -- ${r.detail}"}") results;
+  # The generated `nix run .#deploy` wrapper, for `bash -n` / shellcheck.
+  deployScripts = lib.genAttrs linux (system: self.packages.${system}.deploy.text);
+}

@@ -1,0 +1,61 @@
+# Linux-only checks: the module's evaluation cases on the real NixOS module system, the
+# example hosts, the images and the NixOS VM tests.
+{ pkgs, self, lib, nixosSystem }:
+let
+  results = import ./eval/cases.nix {
+    inherit lib;
+    evalWith = { system, module }:
+      let
+        machine = nixosSystem {
+          modules = [
+            self.nixosModules.default
+            module
+            {
+              nixpkgs.hostPlatform = system;
+              nixpkgs.config.allowUnfree = true;
+              boot.loader.grub.enable = false;
+              fileSystems."/" = {
+                device = "none";
+                fsType = "tmpfs";
+              };
+              system.stateVersion = "25.11";
+            }
+          ];
+        };
+      in
+      {
+        inherit (machine) config pkgs;
+      };
+  };
+  failed = builtins.filter (r: !r.ok) results;
+  report = lib.concatMapStrings
+    (r: "${if r.ok then "ok  " else "FAIL"} ${r.case}: ${r.what}${lib.optionalString (!r.ok) " (${r.detail})"}\n")
+    results;
+
+  hostReport = lib.concatMapStrings
+    (name:
+      let toplevel = self.nixosConfigurations.${name}.config.system.build.toplevel;
+      in "${name} ${builtins.unsafeDiscardStringContext toplevel.drvPath}\n")
+    (builtins.attrNames self.nixosConfigurations);
+
+  vmArgs = {
+    inherit pkgs;
+    module = ../modules/nanna-coder.nix;
+  };
+in
+{
+  # services.nanna-coder: package, devices and groups per gpu and mode; bad combinations
+  # fail with their assertion (same cases CI runs against stubs).
+  module-eval =
+    if failed == [ ] then pkgs.writeText "nanna-coder-module-eval" report
+    else throw "services.nanna-coder evaluation checks failed:\n${report}";
+
+  # Every example host evaluates to a system derivation (not built).
+  hosts-eval = pkgs.writeText "nanna-coder-hosts" hostReport;
+
+  assistant-image = pkgs.nanna-coder-images.assistant;
+  ollama-cpu-image = pkgs.nanna-coder-images.ollama-cpu;
+
+  vm-native = import ./vm/native.nix vmArgs;
+  vm-containers = import ./vm/containers.nix vmArgs;
+}

@@ -1,0 +1,83 @@
+# OCI images built by Nix: the assistant (`nanna serve`) and the Ollama model server for
+# each GPU kind. Every image is a `dockerTools.streamLayeredImage`: building it gives a
+# script that writes a docker-archive tarball on stdout (`./result | podman load`).
+{ lib
+, pkgs
+, stdenv
+, dockerTools
+, writeTextDir
+, cacert
+, bashInteractive
+, coreutils
+, gitMinimal
+, nanna
+}:
+let
+  meta = import ./lib.nix;
+
+  # /etc/passwd, /etc/group (see images/lib.nix) and nsswitch.conf.
+  accounts = writeTextDir "etc/passwd" meta.passwd;
+  groups = writeTextDir "etc/group" meta.group;
+  nsswitch = writeTextDir "etc/nsswitch.conf" ''
+    passwd: files
+    group: files
+    hosts: files dns
+  '';
+  base = [ cacert accounts groups nsswitch ];
+
+  # A model-server image around `package`, whose main program is started as `/bin/ollama`.
+  mkModelServerImage =
+    { variant
+    , package
+    , extraContents ? [ ]
+    , name ? meta.modelServerName
+    , tag ? variant
+    }:
+    dockerTools.streamLayeredImage {
+      inherit name tag;
+      contents = base ++ [ package ] ++ extraContents;
+      fakeRootCommands = ''
+        mkdir -p ./root/.ollama ./tmp
+        chmod 1777 ./tmp
+      '';
+      config = (meta.modelServer variant).config;
+      passthru = { inherit variant package; };
+    };
+
+  # Extra contents of a variant: the Vulkan variant ships Mesa's drivers and ICD files.
+  variantContents = {
+    vulkan = [ pkgs.mesa ];
+  };
+
+  # Variants that build on this platform (CUDA and ROCm images are x86_64-only here).
+  supported =
+    {
+      cpu = true;
+      vulkan = true;
+      cuda = stdenv.hostPlatform.isx86_64;
+      rocm = stdenv.hostPlatform.isx86_64;
+    };
+
+  modelServers = lib.mapAttrs'
+    (variant: v: lib.nameValuePair "ollama-${variant}" (mkModelServerImage {
+      inherit variant;
+      package = pkgs.${v.package};
+      extraContents = variantContents.${variant} or [ ];
+    }))
+    (lib.filterAttrs (variant: _: supported.${variant}) meta.variants);
+in
+modelServers
+  // {
+  inherit mkModelServerImage;
+
+  assistant = dockerTools.streamLayeredImage {
+    inherit (meta.assistant) name tag config;
+    contents = base ++ [ nanna bashInteractive coreutils gitMinimal ];
+    fakeRootCommands = ''
+      mkdir -p ./workspace ./home/nanna/.config/nanna ./tmp
+      chown -R 1000:1000 ./workspace ./home/nanna
+      chmod 1777 ./tmp
+    '';
+    passthru = { inherit nanna; };
+  };
+}

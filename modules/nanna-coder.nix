@@ -1,0 +1,469 @@
+# services.nanna-coder: a local model server (Ollama) for the chosen GPU, run natively
+# through nixpkgs' services.ollama or as Nix-built OCI containers, plus the `nanna` CLI
+# installed system-wide and pointed at it (/etc/nanna/config.toml).
+#
+# The flake's nixosModules.default imports this file and adds the flake's overlay, which
+# provides pkgs.nanna and pkgs.nanna-coder-images.
+{ config, lib, pkgs, ... }:
+let
+  inherit (lib)
+    literalExpression
+    mkDefault
+    mkEnableOption
+    mkForce
+    mkIf
+    mkMerge
+    mkOption
+    optionalAttrs
+    types
+    ;
+
+  cfg = config.services.nanna-coder;
+  imageMeta = import ../images/lib.nix;
+  tomlFormat = pkgs.formats.toml { };
+
+  variant = imageMeta.variantForGpu.${cfg.gpu};
+  packageAttr = imageMeta.variants.${variant}.package;
+  imageAttr = "ollama-${variant}";
+
+  isLoopback =
+    builtins.elem cfg.host [ "localhost" "::1" "[::1]" ] || lib.hasPrefix "127." cfg.host;
+  isWildcard = builtins.elem cfg.host [ "0.0.0.0" "::" "[::]" ];
+  # The address clients on this machine use to reach the model server.
+  clientHost =
+    if isWildcard then "127.0.0.1"
+    else if lib.hasInfix ":" cfg.host && !lib.hasPrefix "[" cfg.host then "[${cfg.host}]"
+    else cfg.host;
+  serverUrl = "http://${clientHost}:${toString cfg.port}";
+
+  gids = config.ids.gids;
+  groupAddFlags = [
+    "--group-add=${toString gids.video}"
+    "--group-add=${toString gids.render}"
+  ];
+
+  # What each GPU kind needs: systemd DeviceAllow entries and supplementary groups for the
+  # native unit, device flags for `podman run` / `docker run`.
+  gpuAccess = {
+    none = {
+      deviceAllow = [ ];
+      groups = [ ];
+      containerFlags = [ ];
+    };
+    nvidia = {
+      # /dev/nvidia0.., /dev/nvidiactl, /dev/nvidia-uvm*, /dev/nvidia-caps/* by device class.
+      deviceAllow = [
+        "char-nvidiactl"
+        "char-nvidia-caps"
+        "char-nvidia-frontend"
+        "char-nvidia-uvm"
+      ];
+      groups = [ ];
+      # CDI device made by hardware.nvidia-container-toolkit (nvidia-ctk cdi generate).
+      containerFlags = [ "--device=nvidia.com/gpu=all" ];
+    };
+    amd = {
+      # /dev/kfd (ROCm compute) and /dev/dri/* (render nodes).
+      deviceAllow = [ "char-kfd" "char-drm" ];
+      groups = [ "render" "video" ];
+      containerFlags = [ "--device=/dev/kfd" "--device=/dev/dri" ] ++ groupAddFlags;
+    };
+    intel = {
+      # /dev/dri/* (Vulkan through Mesa).
+      deviceAllow = [ "char-drm" ];
+      groups = [ "render" "video" ];
+      containerFlags = [ "--device=/dev/dri" ] ++ groupAddFlags;
+    };
+  };
+  access = gpuAccess.${cfg.gpu};
+
+  modelServerEnv =
+    optionalAttrs (cfg.gpu == "intel") { OLLAMA_VULKAN = "1"; }
+    // optionalAttrs (cfg.contextLength != null) {
+      OLLAMA_CONTEXT_LENGTH = toString cfg.contextLength;
+    }
+    // cfg.environmentVariables;
+
+  configFile = tomlFormat.generate "nanna-config.toml" cfg.settings;
+  nannaExe = lib.getExe cfg.package;
+
+  # Sandboxing shared by the units this module defines.
+  hardening = {
+    DynamicUser = true;
+    CapabilityBoundingSet = [ "" ];
+    DevicePolicy = "closed";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    NoNewPrivileges = true;
+    PrivateDevices = true;
+    PrivateTmp = true;
+    PrivateUsers = true;
+    ProcSubset = "pid";
+    ProtectClock = true;
+    ProtectControlGroups = true;
+    ProtectHome = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectProc = "invisible";
+    ProtectSystem = "strict";
+    RemoveIPC = true;
+    RestrictAddressFamilies = [ "AF_INET" "AF_INET6" "AF_UNIX" ];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" "~@privileged" ];
+    SystemCallErrorNumber = "EPERM";
+    UMask = "0077";
+  };
+
+  backend = cfg.containers.backend;
+  ollamaContainer = "nanna-coder-ollama";
+  assistantContainer = "nanna-coder-assistant";
+  imageRef = image: "${image.imageName}:${image.imageTag}";
+  modelServerUnit =
+    if cfg.mode == "native" then "ollama.service" else "${backend}-${ollamaContainer}.service";
+in
+{
+  options.services.nanna-coder = {
+    enable = mkEnableOption "Nanna Coder, a local-first coding assistant with a local model server";
+
+    package = lib.mkPackageOption pkgs "nanna" {
+      extraDescription = "The `nanna` CLI, installed system-wide and run by the assistant service.";
+    };
+
+    gpu = mkOption {
+      type = types.enum [ "nvidia" "amd" "intel" "none" ];
+      default = "none";
+      example = "amd";
+      description = ''
+        Which GPU the model server uses. It selects the Ollama build (or model-server image),
+        the devices the service may open and its groups:
+
+        - `"nvidia"`: CUDA (`pkgs.ollama-cuda`, image tag `cuda`), devices `/dev/nvidia*`.
+          Needs the NVIDIA driver (`hardware.nvidia`, `services.xserver.videoDrivers = [ "nvidia" ]`);
+          CUDA is unfree (`nixpkgs.config.allowUnfree`). In containers mode also
+          `hardware.nvidia-container-toolkit.enable = true` (CDI device `nvidia.com/gpu=all`).
+        - `"amd"`: ROCm (`pkgs.ollama-rocm`, tag `rocm`), devices `/dev/kfd` and `/dev/dri`,
+          groups `render` and `video`. x86_64 only. For cards ROCm does not list, set
+          `HSA_OVERRIDE_GFX_VERSION` in {option}`services.nanna-coder.environmentVariables`,
+          or choose `"intel"` (Vulkan), which also works on AMD.
+        - `"intel"`: Vulkan (`pkgs.ollama-vulkan`, tag `vulkan`), devices `/dev/dri`, groups
+          `render` and `video`. Works with any Mesa-supported GPU (Intel Arc/Xe, AMD).
+        - `"none"`: CPU only (`pkgs.ollama-cpu`, tag `cpu`), no devices at all.
+
+        `nix run .#detect-gpu` (or `nanna-deploy detect`) tells which one this machine has.
+      '';
+    };
+
+    mode = mkOption {
+      type = types.enum [ "native" "containers" ];
+      default = "native";
+      description = ''
+        How the model server runs:
+
+        - `"native"`: nixpkgs' {option}`services.ollama` with the package chosen by
+          {option}`services.nanna-coder.gpu` (or {option}`services.nanna-coder.modelServerPackage`),
+          as a sandboxed systemd unit.
+        - `"containers"`: the flake's Nix-built images through
+          {option}`virtualisation.oci-containers` (loaded from the Nix store with `imageStream`,
+          no registry), with the engine chosen by {option}`services.nanna-coder.containers.backend`.
+          Both containers use the host network.
+      '';
+    };
+
+    host = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      example = "0.0.0.0";
+      description = "Address the model server listens on.";
+    };
+
+    port = mkOption {
+      type = types.port;
+      default = 11434;
+      description = "TCP port the model server listens on.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether to open {option}`services.nanna-coder.port` in the firewall so other machines
+        can use the model server. Only useful with a non-loopback
+        {option}`services.nanna-coder.host`.
+      '';
+    };
+
+    loadModels = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "qwen2.5-coder:7b" "llama3.1:8b" ];
+      description = ''
+        Models pulled as soon as the model server has started (in the background; they need
+        network access to the Ollama library).
+      '';
+    };
+
+    contextLength = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 32768;
+      description = ''
+        Default context window of the model server (`OLLAMA_CONTEXT_LENGTH`), also used as
+        the CLI's `context_window`. `null` keeps Ollama's default, which can be as low as
+        4096 tokens and silently truncates long coding sessions.
+      '';
+    };
+
+    environmentVariables = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        OLLAMA_KEEP_ALIVE = "30m";
+        HSA_OVERRIDE_GFX_VERSION = "10.3.0";
+      };
+      description = "Extra environment variables of the model server.";
+    };
+
+    modelServerPackage = mkOption {
+      type = types.package;
+      default = pkgs.${packageAttr};
+      defaultText = literalExpression ''
+        pkgs.ollama-cpu, pkgs.ollama-cuda, pkgs.ollama-rocm or pkgs.ollama-vulkan,
+        following services.nanna-coder.gpu'';
+      example = literalExpression "pkgs.ollama-vulkan";
+      description = ''
+        The model server of native mode. Any package whose main program behaves like
+        `ollama serve` (reads `OLLAMA_HOST`, serves the Ollama API) fits; the VM tests use it to
+        run a scripted server.
+      '';
+    };
+
+    defaultModel = mkOption {
+      type = types.str;
+      default = "qwen2.5-coder:7b";
+      example = "llama3.1:8b";
+      description = "Model the `nanna` CLI uses unless told otherwise (`model` in the settings).";
+    };
+
+    settings = mkOption {
+      type = types.submodule { freeformType = tomlFormat.type; };
+      default = { };
+      example = {
+        temperature = 0.2;
+        keep_alive = "30m";
+      };
+      description = ''
+        The CLI's configuration, written as {file}`/etc/nanna/config.toml`. `provider`, `url`,
+        `model` and `context_window` default to the local server, {option}`services.nanna-coder.defaultModel`
+        and {option}`services.nanna-coder.contextLength`. Users override it in
+        {file}`~/.config/nanna/config.toml`, the environment or flags.
+      '';
+    };
+
+    assistant = {
+      serve = mkOption {
+        type = types.bool;
+        default = cfg.mode == "containers";
+        defaultText = literalExpression ''config.services.nanna-coder.mode == "containers"'';
+        description = ''
+          Whether to run the long-running assistant (`nanna serve`, with a health endpoint):
+          a sandboxed systemd unit in native mode, the assistant image in containers mode.
+        '';
+      };
+      listen = mkOption {
+        type = types.str;
+        default = "127.0.0.1:8080";
+        description = "Address and port `nanna serve` listens on.";
+      };
+    };
+
+    containers = {
+      backend = mkOption {
+        type = types.enum [ "podman" "docker" ];
+        default = "podman";
+        description = "Container engine of containers mode (sets {option}`virtualisation.oci-containers.backend`).";
+      };
+      modelServerImage = mkOption {
+        type = types.package;
+        default = pkgs.nanna-coder-images.${imageAttr} or (throw
+          "services.nanna-coder: no ${imageAttr} image is built for ${pkgs.stdenv.hostPlatform.system}");
+        defaultText = literalExpression ''pkgs.nanna-coder-images."ollama-''${variant}" (cpu, cuda, rocm or vulkan, following gpu)'';
+        description = "Model-server image (a `dockerTools.streamLayeredImage`) of containers mode.";
+      };
+      assistantImage = mkOption {
+        type = types.package;
+        default = pkgs.nanna-coder-images.assistant;
+        defaultText = literalExpression "pkgs.nanna-coder-images.assistant";
+        description = "Assistant image (a `dockerTools.streamLayeredImage`) of containers mode.";
+      };
+    };
+
+    resolved = mkOption {
+      type = types.attrsOf types.anything;
+      internal = true;
+      readOnly = true;
+      description = "What the module derived from its options (read by the evaluation checks).";
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      services.nanna-coder.resolved = {
+        inherit variant packageAttr imageAttr serverUrl;
+        inherit (access) deviceAllow groups containerFlags;
+      };
+
+      services.nanna-coder.settings = {
+        provider = mkDefault "ollama";
+        url = mkDefault serverUrl;
+        model = mkDefault cfg.defaultModel;
+        context_window = mkIf (cfg.contextLength != null) (mkDefault cfg.contextLength);
+      };
+
+      assertions = [
+        {
+          assertion = !(cfg.openFirewall && isLoopback);
+          message = ''
+            services.nanna-coder: openFirewall = true opens port ${toString cfg.port}, but host = "${cfg.host}"
+            only listens on loopback, so other machines still cannot connect. Set
+            services.nanna-coder.host = "0.0.0.0" (or this machine's LAN address), or openFirewall = false.'';
+        }
+        {
+          assertion = cfg.defaultModel != "";
+          message = ''
+            services.nanna-coder: defaultModel is empty. Set it to a model name such as "qwen2.5-coder:7b".'';
+        }
+        {
+          assertion = cfg.gpu != "amd" || pkgs.stdenv.hostPlatform.isx86_64;
+          message = ''
+            services.nanna-coder: gpu = "amd" uses ROCm, which nixpkgs builds for x86_64-linux only
+            (this system is ${pkgs.stdenv.hostPlatform.system}). Use gpu = "intel" (Vulkan, which also
+            drives AMD GPUs) or gpu = "none".'';
+        }
+      ];
+
+      environment.systemPackages = [ cfg.package ];
+      environment.etc."nanna/config.toml".source = configFile;
+
+      networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
+    }
+
+    (mkIf (cfg.mode == "native") {
+      services.ollama = {
+        enable = true;
+        package = cfg.modelServerPackage;
+        inherit (cfg) host port loadModels;
+        environmentVariables = modelServerEnv;
+      };
+
+      # Narrow services.ollama's device list to the chosen GPU.
+      systemd.services.ollama.serviceConfig = {
+        DeviceAllow = mkForce access.deviceAllow;
+        SupplementaryGroups = mkForce access.groups;
+        PrivateDevices = mkForce (cfg.gpu == "none");
+      };
+
+      systemd.services.nanna-coder-assistant = mkIf cfg.assistant.serve {
+        description = "Nanna Coder assistant (nanna serve)";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ modelServerUnit ];
+        after = [ "network.target" modelServerUnit ];
+        restartTriggers = [ configFile ];
+        environment = {
+          HOME = "/var/lib/nanna-coder";
+          RUST_LOG = "info";
+        };
+        serviceConfig = hardening // {
+          Type = "exec";
+          ExecStart = "${nannaExe} serve --listen ${cfg.assistant.listen}";
+          StateDirectory = "nanna-coder";
+          WorkingDirectory = "/var/lib/nanna-coder";
+          Restart = "on-failure";
+          RestartSec = "5s";
+        };
+      };
+    })
+
+    (mkIf (cfg.mode == "containers") {
+      assertions = [
+        {
+          assertion = cfg.gpu != "nvidia" || config.hardware.nvidia-container-toolkit.enable;
+          message = ''
+            services.nanna-coder: gpu = "nvidia" in containers mode needs the CDI device nvidia.com/gpu=all.
+            Set hardware.nvidia-container-toolkit.enable = true (with the NVIDIA driver,
+            services.xserver.videoDrivers = [ "nvidia" ]), or use mode = "native".'';
+        }
+        {
+          assertion = config.virtualisation.${backend}.enable;
+          message = ''
+            services.nanna-coder: containers.backend = "${backend}" needs virtualisation.${backend}.enable = true,
+            but it is disabled elsewhere in this configuration. Remove that setting, or choose the other
+            backend with services.nanna-coder.containers.backend.'';
+        }
+        {
+          assertion = !(config.services.ollama.enable && config.services.ollama.port == cfg.port);
+          message = ''
+            services.nanna-coder: mode = "containers" runs its own model server on port ${toString cfg.port},
+            which services.ollama (also enabled) uses too. Disable services.ollama, use mode = "native",
+            or give services.nanna-coder.port another value.'';
+        }
+        {
+          assertion = pkgs.nanna-coder-images ? ${imageAttr};
+          message = ''
+            services.nanna-coder: there is no ${imageAttr} model-server image for ${pkgs.stdenv.hostPlatform.system}
+            (CUDA and ROCm images are built for x86_64-linux only). Choose gpu = "intel" or "none",
+            or use mode = "native".'';
+        }
+      ];
+
+      virtualisation.podman.enable = mkIf (backend == "podman") (mkDefault true);
+      virtualisation.docker.enable = mkIf (backend == "docker") (mkDefault true);
+      # Docker >= 25 resolves --device=nvidia.com/gpu=all through CDI when this is on.
+      virtualisation.docker.daemon.settings = mkIf (backend == "docker" && cfg.gpu == "nvidia") {
+        features.cdi = mkDefault true;
+      };
+
+      virtualisation.oci-containers = {
+        inherit backend;
+        containers.${ollamaContainer} = {
+          image = imageRef cfg.containers.modelServerImage;
+          imageStream = cfg.containers.modelServerImage;
+          environment = modelServerEnv // {
+            OLLAMA_HOST = "${cfg.host}:${toString cfg.port}";
+          };
+          volumes = [ "nanna-coder-models:${imageMeta.modelsDir}" ];
+          extraOptions = [ "--network=host" ] ++ access.containerFlags;
+        };
+        containers.${assistantContainer} = mkIf cfg.assistant.serve {
+          image = imageRef cfg.containers.assistantImage;
+          imageStream = cfg.containers.assistantImage;
+          cmd = [ "serve" "--listen" cfg.assistant.listen ];
+          environment.OLLAMA_URL = serverUrl;
+          volumes = [ "${configFile}:/etc/nanna/config.toml:ro" ];
+          extraOptions = [ "--network=host" ];
+          dependsOn = [ ollamaContainer ];
+        };
+      };
+
+      systemd.services.nanna-coder-load-models = mkIf (cfg.loadModels != [ ]) {
+        description = "Pull the models of services.nanna-coder.loadModels";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" modelServerUnit ];
+        bindsTo = [ modelServerUnit ];
+        environment.HOME = "/run/nanna-coder-load-models";
+        serviceConfig = hardening // {
+          Type = "oneshot";
+          RuntimeDirectory = "nanna-coder-load-models";
+          ExecStart = map (model: "${nannaExe} --url ${serverUrl} pull ${lib.escapeShellArg model}") cfg.loadModels;
+          Restart = "on-failure";
+          RestartSec = "10s";
+        };
+      };
+    })
+  ]);
+}
