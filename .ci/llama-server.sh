@@ -69,6 +69,7 @@ build_from_source() {
             rm -rf "$tmp"
         fi
         cmake -S "$build/src/llama.cpp" -B "$build/build" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS_RELEASE=-O1 -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
             -DBUILD_SHARED_LIBS=OFF >"$dir/llama-build.log" 2>&1
         cmake --build "$build/build" --target llama-server -j"$(nproc)" >>"$dir/llama-build.log" 2>&1 || {
