@@ -1,0 +1,83 @@
+//! [`AgentConfig`] and the policies that bound what the agent may do.
+
+use std::path::PathBuf;
+
+use nanna_tools::Limits;
+
+/// Default context window requested from the server, in tokens, before capping at the
+/// model's own maximum.
+pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
+
+/// How much the agent may change on the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxPolicy {
+    /// Only read-only tools run; write and exec calls are refused with an error the model reads.
+    ReadOnly,
+    /// Writes stay confined to the workspace; shell commands are allowed (subject to approval).
+    #[default]
+    WorkspaceWrite,
+    /// No confinement beyond what the tools themselves enforce.
+    Full,
+}
+
+/// When the user is asked before a tool call that writes or executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalPolicy {
+    /// Ask the [`Approver`](crate::Approver) before every write or exec call (unless the user
+    /// answered "always" for that tool).
+    #[default]
+    Ask,
+    /// Run every allowed call without asking.
+    Auto,
+}
+
+/// Settings of an [`Agent`](crate::Agent). Build with [`AgentConfig::new`] and adjust fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// Model name as the server knows it.
+    pub model: String,
+    /// Requested context window in tokens; capped at the model's maximum when the server
+    /// reports one. Sent as `num_ctx`.
+    pub context_window: u32,
+    /// Maximum model requests per [`Agent::run`](crate::Agent::run); `None` means no limit.
+    pub max_turns: Option<u32>,
+    /// Directory the tools work in.
+    pub workspace: PathBuf,
+    /// Whether tools are offered to the model at all.
+    pub tools_enabled: bool,
+    /// What write and exec tools may do.
+    pub sandbox: SandboxPolicy,
+    /// Whether write and exec calls need the user's approval.
+    pub approval: ApprovalPolicy,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// How long the server keeps the model loaded after a request (e.g. `5m`).
+    pub keep_alive: Option<String>,
+    /// Maximum tokens generated per reply.
+    pub max_tokens: Option<u32>,
+    /// Fraction of the context window past which older turns are summarized (default 0.8).
+    pub compaction_threshold: f32,
+    /// Output and time bounds of tool calls.
+    pub tool_limits: Limits,
+}
+
+impl AgentConfig {
+    /// A configuration for `model` working in `workspace`, with defaults: a 110,000-token
+    /// window, 50 turns, tools on, workspace-write sandbox, ask before writes and commands.
+    pub fn new(model: impl Into<String>, workspace: impl Into<PathBuf>) -> Self {
+        Self {
+            model: model.into(),
+            context_window: DEFAULT_CONTEXT_WINDOW,
+            max_turns: Some(50),
+            workspace: workspace.into(),
+            tools_enabled: true,
+            sandbox: SandboxPolicy::default(),
+            approval: ApprovalPolicy::default(),
+            temperature: None,
+            keep_alive: None,
+            max_tokens: None,
+            compaction_threshold: 0.8,
+            tool_limits: Limits::default(),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! What the agent reports while it works ([`AgentEvent`]) and how a run ends ([`RunOutcome`]).
+
+use std::path::PathBuf;
+
+use nanna_model::{FinishReason, Usage};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Progress of a run, in order. Serializes as `{"type": "text_delta", ...}` for JSON-lines output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// Emitted once per agent, at the start of its first run.
+    SessionStarted {
+        /// Session identifier.
+        session_id: String,
+        /// Model in use.
+        model: String,
+        /// Workspace directory.
+        workspace: PathBuf,
+        /// Whether the session was reopened rather than created.
+        resumed: bool,
+    },
+    /// A request was sent; nothing has arrived yet (show a spinner).
+    WaitingForModel,
+    /// More answer text.
+    TextDelta {
+        /// The new text.
+        text: String,
+    },
+    /// More reasoning text (thinking models); not kept in the history.
+    ThinkingDelta {
+        /// The new text.
+        text: String,
+    },
+    /// A tool call is about to run (approval may follow).
+    ToolCall {
+        /// Call identifier.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// One-line description of the call.
+        description: String,
+        /// Arguments the model gave.
+        arguments: Value,
+    },
+    /// A tool call finished (or was refused, declined, cancelled).
+    ToolResult {
+        /// Call identifier.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Whether the tool succeeded.
+        ok: bool,
+        /// One line for the terminal.
+        summary: String,
+        /// The text sent to the model.
+        output: String,
+    },
+    /// A model reply is complete.
+    TurnEnd {
+        /// 1-based turn number within the run.
+        turn: u32,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+        /// Token counts reported by the server.
+        usage: Option<Usage>,
+        /// The agent's own estimate of the prompt's tokens.
+        prompt_tokens_estimate: u32,
+    },
+    /// Older turns were replaced by a summary the model wrote.
+    ContextCompacted {
+        /// Estimated prompt tokens before.
+        tokens_before: u32,
+        /// Estimated prompt tokens after.
+        tokens_after: u32,
+        /// How many messages the summary replaced.
+        messages_summarized: usize,
+    },
+    /// Something the user should know; the run goes on.
+    Warning {
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The run failed; the same error is returned by [`Agent::run`](crate::Agent::run).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// The run ended (completed, stopped at the turn limit, or cancelled).
+    Done {
+        /// Model requests made in the run.
+        turns: u32,
+        /// The model's last answer text.
+        final_text: String,
+    },
+}
+
+/// How a run ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// The model answered without calling tools.
+    Completed {
+        /// Model requests made.
+        turns: u32,
+        /// The final answer.
+        final_text: String,
+    },
+    /// `max_turns` was reached; the history is consistent and a new run can continue.
+    MaxTurns {
+        /// Model requests made.
+        turns: u32,
+    },
+    /// The user cancelled; unfinished tool calls were answered "cancelled by the user".
+    Cancelled {
+        /// Model requests made (including the interrupted one).
+        turns: u32,
+    },
+}
+
+impl RunOutcome {
+    /// Model requests made in the run.
+    pub fn turns(&self) -> u32 {
+        match self {
+            Self::Completed { turns, .. }
+            | Self::MaxTurns { turns }
+            | Self::Cancelled { turns } => *turns,
+        }
+    }
+}

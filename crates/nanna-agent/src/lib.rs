@@ -1,0 +1,49 @@
+//! `nanna-agent`: the agent loop between a model server and the tools.
+//!
+//! - [`Agent`]: runs a user task as model ↔ tool turns, streaming [`AgentEvent`]s, asking an
+//!   [`Approver`] before writes and commands, compacting old turns into a model-written
+//!   summary when the context window fills, and recording everything in a [`Session`].
+//! - [`SessionStore`]: conversations as append-only JSON Lines files, resumable after a crash.
+//! - [`system_prompt`]: the lean, stable system prompt.
+//! - [`parse_text_tool_calls`]: tool calls written as text by models without native tools.
+//!
+//! Behaviour the rest of Nanna relies on:
+//! - **Prompt-cache friendly.** The history is append-only: each request's messages extend
+//!   the previous request's, except across an explicit compaction ([`AgentEvent::ContextCompacted`]).
+//!   The system prompt has no clock or other changing text.
+//! - **Context.** `num_ctx` is [`AgentConfig::context_window`] capped at the model's maximum.
+//!   Prompt tokens are estimated incrementally (see [`estimate_text`]); past
+//!   [`AgentConfig::compaction_threshold`] of the window the older turns are replaced by a
+//!   summary the model writes in a separate request without tools, keeping the system
+//!   prompt and the most recent turns verbatim.
+//! - **Tools.** Read-only calls of one reply run concurrently, the others in order; write
+//!   and exec calls are refused in a read-only sandbox and need the [`Approver`] under
+//!   [`ApprovalPolicy::Ask`]. Failures (unknown tool, bad arguments, refusals) go back to the
+//!   model as `error: ...` results. Models without native tool calling get the tools
+//!   described in the system prompt, and their results back as `<tool_result>` user messages.
+//! - **Sessions.** One JSON Lines file per conversation, one record per message written and
+//!   flushed as it happens; reopening repairs a partial last line and unanswered tool calls.
+
+mod agent;
+mod approval;
+mod compaction;
+mod config;
+mod error;
+mod event;
+mod prompt;
+mod session;
+mod textcalls;
+mod tokens;
+
+pub use agent::Agent;
+pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover};
+pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW, SandboxPolicy};
+pub use error::{AgentError, SessionError};
+pub use event::{AgentEvent, RunOutcome};
+pub use prompt::{AGENTS_MD_MAX_BYTES, system_prompt, text_tool_instructions};
+pub use session::{Session, SessionHeader, SessionMeta, SessionStore, SessionSummary};
+pub use textcalls::{TextToolCall, parse_text_tool_calls, strip_calls};
+pub use tokens::{estimate_message, estimate_text};
+
+pub use nanna_tools::Effect;
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,296 @@
+//! Tool dispatch details: concurrency of read-only calls, order of the others, the fallback
+//! to text tools when the server rejects native tools, cancellation while asking approval.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use nanna_agent::{
+    Agent, AgentEvent, ApprovalDecision, ApprovalPolicy, ApprovalRequest, Approver,
+    CancellationToken, FixedApprover, RunOutcome, Session, SessionMeta,
+};
+use nanna_model::{
+    Capabilities, ChatRequest, ChatResponse, ChatStream, JsonSchema, ModelError, ModelInfo,
+    ModelProvider, ModelSummary, OllamaProvider, PullStream, ToolDefinition,
+};
+use nanna_testkit::{Script, Turn};
+use nanna_tools::{Effect, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry};
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+/// A tool that waits at a barrier (read-only) or logs its call order (write).
+struct TestTool {
+    def: ToolDefinition,
+    effect: Effect,
+    barrier: Option<Arc<Barrier>>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestTool {
+    fn new(
+        name: &str,
+        effect: Effect,
+        barrier: Option<Arc<Barrier>>,
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> Self {
+        Self {
+            def: ToolDefinition::function(
+                name,
+                "test tool",
+                JsonSchema::object().property("tag", JsonSchema::string("tag"), false),
+            ),
+            effect,
+            barrier,
+            log,
+        }
+    }
+}
+
+#[async_trait]
+impl Tool for TestTool {
+    fn definition(&self) -> &ToolDefinition {
+        &self.def
+    }
+    fn effect(&self) -> Effect {
+        self.effect
+    }
+    fn describe(&self, args: &Value) -> String {
+        format!(
+            "{} {}",
+            self.def.function.name,
+            args["tag"].as_str().unwrap_or("")
+        )
+    }
+    async fn execute(&self, args: Value, _ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+        if let Some(barrier) = &self.barrier {
+            barrier.wait().await;
+        }
+        let tag = args["tag"].as_str().unwrap_or("").to_owned();
+        self.log.lock().unwrap().push(tag.clone());
+        Ok(ToolOutput::new(format!("ran {tag}"), tag))
+    }
+}
+
+async fn agent_with_tools(
+    provider: Arc<dyn ModelProvider>,
+    tools: ToolRegistry,
+    ws: &std::path::Path,
+) -> Agent {
+    let cfg = config(ws);
+    let session = Session::in_memory(SessionMeta {
+        model: cfg.model.clone(),
+        workspace: ws.into(),
+    });
+    Agent::new(provider, tools, cfg, session).await.unwrap()
+}
+
+#[tokio::test]
+async fn read_only_calls_run_concurrently_and_writes_in_order() {
+    let ws = tempfile::tempdir().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let barrier = Arc::new(Barrier::new(2));
+    let mut tools = ToolRegistry::new();
+    tools.register(Box::new(TestTool::new(
+        "wait",
+        Effect::ReadOnly,
+        Some(barrier),
+        log.clone(),
+    )));
+    tools.register(Box::new(TestTool::new(
+        "write",
+        Effect::Write,
+        None,
+        log.clone(),
+    )));
+    let server = server(
+        model(),
+        Script::new()
+            .turn(
+                // Two reads that can only finish together, then writes that must keep order.
+                Turn::tool_call("wait", json!({"tag": "r1"}))
+                    .with_tool_call("wait", json!({"tag": "r2"}))
+                    .with_tool_call("write", json!({"tag": "w1"}))
+                    .with_tool_call("write", json!({"tag": "w2"})),
+            )
+            .turn(Turn::text("ok")),
+    )
+    .await;
+    let provider = Arc::new(OllamaProvider::new(&server.url()).unwrap());
+    let mut agent = agent_with_tools(provider, tools, ws.path()).await;
+    let approver = FixedApprover(ApprovalDecision::Yes);
+    let (outcome, events) =
+        tokio::time::timeout(Duration::from_secs(20), run(&mut agent, "go", &approver))
+            .await
+            .expect("the two read-only calls ran concurrently (else the barrier never opens)");
+    assert!(matches!(outcome, RunOutcome::Completed { .. }));
+    let logged = log.lock().unwrap().clone();
+    assert_eq!(&logged[2..], ["w1", "w2"]);
+    // Results come back in call order whatever order the reads finished in.
+    let outputs: Vec<String> = tool_results(&events).into_iter().map(|r| r.2).collect();
+    assert_eq!(outputs, ["ran r1", "ran r2", "ran w1", "ran w2"]);
+    let msgs = server.chat_requests()[1].messages().to_vec();
+    let ids: Vec<&str> = msgs[3..]
+        .iter()
+        .map(|m| m["tool_call_id"].as_str().unwrap_or(""))
+        .collect();
+    let call_ids: Vec<&str> = msgs[2]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, call_ids);
+}
+
+/// An Ollama provider that claims every model has native tools.
+struct ClaimsTools(OllamaProvider);
+
+#[async_trait]
+impl ModelProvider for ClaimsTools {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn base_url(&self) -> &str {
+        self.0.base_url()
+    }
+    async fn chat(&self, r: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        self.0.chat(r).await
+    }
+    async fn chat_stream(&self, r: &ChatRequest) -> Result<ChatStream, ModelError> {
+        self.0.chat_stream(r).await
+    }
+    async fn list_models(&self) -> Result<Vec<ModelSummary>, ModelError> {
+        self.0.list_models().await
+    }
+    async fn model_info(&self, model: &str) -> Result<ModelInfo, ModelError> {
+        let mut info = self.0.model_info(model).await?;
+        info.capabilities = Some(Capabilities {
+            tools: true,
+            completion: true,
+            ..Capabilities::default()
+        });
+        Ok(info)
+    }
+    async fn health(&self) -> Result<(), ModelError> {
+        self.0.health().await
+    }
+    async fn version(&self) -> Result<String, ModelError> {
+        self.0.version().await
+    }
+    async fn pull(&self, model: &str) -> Result<PullStream, ModelError> {
+        self.0.pull(model).await
+    }
+}
+
+#[tokio::test]
+async fn server_rejecting_native_tools_switches_to_text_tools() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("a.txt"), "alpha\n").unwrap();
+    let server = server(
+        model().with_capabilities(["completion"]),
+        Script::new()
+            .turn(Turn::text("<tool_call>{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.txt\"}}</tool_call>"))
+            .turn(Turn::text("It says alpha.")),
+    )
+    .await;
+    let provider = Arc::new(ClaimsTools(OllamaProvider::new(&server.url()).unwrap()));
+    let mut agent = agent_with_tools(provider, ToolRegistry::with_builtins(), ws.path()).await;
+    assert!(agent.native_tools());
+    let (outcome, events) = run(
+        &mut agent,
+        "read a.txt",
+        &FixedApprover(ApprovalDecision::Yes),
+    )
+    .await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert!(!agent.native_tools());
+    assert!(
+        warnings(&events)
+            .iter()
+            .any(|w| w.contains("rejected native tool calling"))
+    );
+    assert!(tool_results(&events)[0].2.contains("alpha"));
+    let requests = server.chat_requests();
+    let served: Vec<_> = requests.iter().filter(|r| r.tools().is_empty()).collect();
+    assert_eq!(
+        served.len(),
+        2,
+        "after the rejection no request carries tools"
+    );
+    let system = served[0].messages()[0]["content"].as_str().unwrap();
+    assert!(system.contains("- read_file("));
+}
+
+/// Never answers: the run must still end when cancelled.
+struct StuckApprover;
+
+#[async_trait]
+impl Approver for StuckApprover {
+    async fn approve(&self, _req: &ApprovalRequest) -> ApprovalDecision {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn cancelling_while_waiting_for_approval() {
+    let ws = tempfile::tempdir().unwrap();
+    let server = server(
+        model(),
+        Script::new().turn(Turn::tool_call(
+            "write_file",
+            json!({"path": "x", "content": "y"}),
+        )),
+    )
+    .await;
+    let mut cfg = config(ws.path());
+    cfg.approval = ApprovalPolicy::Ask;
+    let mut agent = common::agent(&server, cfg).await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let mut events = Vec::new();
+    let mut on_event = |e: AgentEvent| {
+        if matches!(e, AgentEvent::ToolCall { .. }) {
+            trigger.cancel();
+        }
+        events.push(e);
+    };
+    let run = agent.run("write", &StuckApprover, cancel, &mut on_event);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("cancellation ends the approval wait")
+        .unwrap();
+    assert_eq!(outcome, RunOutcome::Cancelled { turns: 1 });
+    assert!(!ws.path().join("x").exists());
+    let last = agent.history().last().unwrap();
+    assert!(last.content.contains("cancelled by the user"));
+}
+
+#[tokio::test]
+async fn thinking_is_reported_but_not_kept() {
+    let ws = tempfile::tempdir().unwrap();
+    let server = server(
+        model(),
+        Script::new().turn(Turn::text("answer").with_thinking("let me think")),
+    )
+    .await;
+    let mut agent = common::agent(&server, config(ws.path())).await;
+    let (_, events) = run(&mut agent, "q", &FixedApprover(ApprovalDecision::Yes)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::ThinkingDelta { text } if text.contains("think")))
+    );
+    assert!(
+        agent
+            .history()
+            .iter()
+            .all(|m| !m.content.contains("let me think"))
+    );
+    assert_eq!(agent.history().last().unwrap().content, "answer");
+}
