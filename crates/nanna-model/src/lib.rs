@@ -5,11 +5,29 @@
 //!   stream events, model metadata.
 //! - [`provider`]: the [`ModelProvider`] trait every backend implements and [`ModelError`],
 //!   errors worded so a person can act on them.
+//! - [`ollama`]: [`OllamaProvider`], Ollama's native API (always sends `num_ctx`).
+//! - [`openai`]: [`OpenAiProvider`], OpenAI-compatible servers (llama.cpp, vLLM, hosted).
+//! - [`stream`]: incremental NDJSON and SSE decoders.
+//! - [`config`]: layered configuration (defaults, files, environment, flags) and the
+//!   provider factory [`Config::provider`].
+//!
+//! [`collect`] folds a [`ChatStream`] into a [`ChatResponse`].
 
+pub mod config;
+pub mod ollama;
+pub mod openai;
 pub mod provider;
+mod reply;
+pub mod stream;
+mod transport;
 pub mod types;
 
+pub use config::{Config, ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind};
+pub use ollama::OllamaProvider;
+pub use openai::OpenAiProvider;
 pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
+pub use reply::collect;
+pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use types::*;
 
 /// Everything a typical caller needs, in one import.

@@ -1,0 +1,1023 @@
+//! [`OllamaProvider`]: Ollama's native API (`/api/chat`, `/api/show`, `/api/pull`...).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
+use crate::reply::{self, Collector, FrameParser};
+use crate::stream::NdjsonDecoder;
+use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
+use crate::types::{
+    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
+    ModelSummary, PullProgress, RunningModel, StreamEvent, Timings, ToolCall, ToolChoice,
+    ToolDefinition, Usage,
+};
+
+/// Context window asked for when neither the request nor the configuration sets one.
+pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
+
+/// A client of Ollama's native HTTP API.
+///
+/// Every chat request carries `options.num_ctx` (Ollama otherwise silently truncates the
+/// conversation to its own default window): the request's context window, else this
+/// provider's default, capped at the model's maximum from `/api/show`. Model details are
+/// fetched once per model and cached for the life of the provider.
+#[derive(Debug)]
+pub struct OllamaProvider {
+    transport: Transport,
+    default_context_window: u32,
+    keep_alive: Option<String>,
+    models: Mutex<HashMap<String, Arc<OnceCell<Option<ModelInfo>>>>>,
+    /// Source of ids for tool calls the server sent without one.
+    next_call_id: Arc<AtomicU64>,
+}
+
+impl OllamaProvider {
+    /// A provider for the Ollama server at `base_url` (e.g. `http://localhost:11434`).
+    ///
+    /// Fails with [`ModelError::Unreachable`] when `base_url` is not an http(s) URL. No
+    /// connection is made and no HTTP client is built until the first request.
+    pub fn new(base_url: &str) -> Result<Self> {
+        Ok(Self::from_url(&parse_base_url(base_url)?))
+    }
+
+    /// A provider for an already validated URL.
+    pub(crate) fn from_url(base_url: &Url) -> Self {
+        Self {
+            transport: Transport::from_url(base_url),
+            default_context_window: DEFAULT_CONTEXT_WINDOW,
+            keep_alive: None,
+            models: Mutex::new(HashMap::new()),
+            next_call_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Sets the context window used when a request does not set one (0 is ignored).
+    pub fn with_default_context_window(mut self, tokens: u32) -> Self {
+        if tokens > 0 {
+            self.default_context_window = tokens;
+        }
+        self
+    }
+
+    /// Sets how long Ollama keeps the model loaded after a request (`5m`, `1h`, `-1` for
+    /// ever, `0` to unload at once), unless the request sets its own.
+    pub fn with_keep_alive(mut self, keep_alive: Option<String>) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Sets the time allowed to open a connection (default 5 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the time allowed between two parts of a reply, and before the first one
+    /// (default 300 s: prefill on a local model can be slow). A non-streamed
+    /// [`chat`](ModelProvider::chat) receives nothing until generation ends, so for it this
+    /// bounds the whole reply: prefer [`chat_stream`](ModelProvider::chat_stream) for long
+    /// generations.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.idle_timeout = timeout;
+        self
+    }
+
+    /// Sends a bearer token (for an Ollama behind an authenticating proxy).
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.transport.api_key = key;
+        self
+    }
+
+    /// The `num_ctx` a request for `request.model` will carry.
+    pub async fn context_window_for(&self, request: &ChatRequest) -> Result<u32> {
+        let wanted = request
+            .options
+            .context_window
+            .filter(|&n| n > 0)
+            .unwrap_or(self.default_context_window);
+        let cap = self
+            .cached_info(&request.model)
+            .await?
+            .and_then(|info| info.context_length)
+            .filter(|&n| n > 0);
+        Ok(cap.map_or(wanted, |cap| wanted.min(cap)))
+    }
+
+    /// Model details from the cache, fetching them once. `None` when the server could not
+    /// tell (e.g. an old server without `/api/show`); a missing model is an error.
+    async fn cached_info(&self, model: &str) -> Result<Option<ModelInfo>> {
+        let cell = {
+            let mut models = self
+                .models
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            models.entry(model.to_owned()).or_default().clone()
+        };
+        let info = cell
+            .get_or_try_init(|| async {
+                match self.show(model).await {
+                    Ok(info) => Ok(Some(info)),
+                    Err(error @ ModelError::Http { .. })
+                    | Err(error @ ModelError::Malformed { .. }) => {
+                        tracing::warn!(
+                            model,
+                            %error,
+                            "could not read the model's details; its context length is unknown"
+                        );
+                        Ok(None)
+                    }
+                    Err(error) => Err(error),
+                }
+            })
+            .await?;
+        Ok(info.clone())
+    }
+
+    /// `POST /api/show`.
+    async fn show(&self, model: &str) -> Result<ModelInfo> {
+        let operation = format!("reading details of model `{model}`");
+        let request = self
+            .transport
+            .post_json("/api/show", &serde_json::json!({ "model": model }))?;
+        let response = self
+            .transport
+            .send(request, &operation)
+            .await?
+            .map_err(|failure| classify(failure, model))?;
+        let bytes = Body::new(response, self.transport.idle_timeout, &operation)
+            .read_to_end()
+            .await?;
+        let show: WireShow = decode_json(&bytes, &operation)?;
+        Ok(show.into_info(model))
+    }
+
+    fn chat_body<'a>(
+        &self,
+        request: &'a ChatRequest,
+        num_ctx: u32,
+        stream: bool,
+    ) -> WireChatRequest<'a> {
+        let tools: Vec<&ToolDefinition> = match &request.tool_choice {
+            ToolChoice::None => Vec::new(),
+            ToolChoice::Specific(name) => {
+                request.tools.iter().filter(|t| t.name() == name).collect()
+            }
+            ToolChoice::Auto | ToolChoice::Required => request.tools.iter().collect(),
+        };
+        let keep_alive = request
+            .options
+            .keep_alive
+            .as_deref()
+            .or(self.keep_alive.as_deref())
+            .map(keep_alive_value);
+        WireChatRequest {
+            model: &request.model,
+            messages: request.messages.iter().map(wire_message).collect(),
+            tools,
+            stream,
+            options: WireOptions {
+                num_ctx,
+                temperature: request.options.temperature,
+                seed: request.options.seed,
+                num_predict: request.options.max_tokens,
+            },
+            keep_alive,
+        }
+    }
+
+    async fn start_chat(&self, request: &ChatRequest, stream: bool) -> Result<Body> {
+        let num_ctx = self.context_window_for(request).await?;
+        let body = self.chat_body(request, num_ctx, stream);
+        let operation = format!("chat with model `{}`", request.model);
+        let http = self.transport.post_json("/api/chat", &body)?;
+        let response = self
+            .transport
+            .send(http, &operation)
+            .await?
+            .map_err(|failure| classify(failure, &request.model))?;
+        Ok(Body::new(response, self.transport.idle_timeout, &operation))
+    }
+
+    fn parser(&self) -> ChatParser {
+        ChatParser {
+            decoder: NdjsonDecoder::new(),
+            state: ChatState {
+                call_ids: Arc::clone(&self.next_call_id),
+                saw_tool_calls: false,
+                done: false,
+                lines: 0,
+            },
+        }
+    }
+}
+
+/// Maps an HTTP error of a request about `model` to the most helpful error.
+fn classify(failure: HttpFailure, model: &str) -> ModelError {
+    let lower = failure.message.to_lowercase();
+    // Go's router answers unknown paths with a bare "404 page not found": the server is
+    // not Ollama (or is behind a proxy that rewrites paths), the model is not the problem.
+    if failure.status == 404 && lower.trim() == "404 page not found" {
+        ModelError::Http {
+            status: 404,
+            message: format!(
+                "{} (is this an Ollama server? For an OpenAI-compatible server set \
+                 provider = \"openai\")",
+                failure.message
+            ),
+        }
+    } else if failure.status == 404 && lower.contains("not found") {
+        ModelError::ModelNotFound {
+            model: model.to_owned(),
+        }
+    } else if failure.status == 400 && lower.contains("does not support tools") {
+        ModelError::ToolsUnsupported {
+            model: model.to_owned(),
+        }
+    } else {
+        failure.into_error()
+    }
+}
+
+/// Ollama takes a number of seconds or a Go duration string; a bare number as a string
+/// (`"-1"`) is rejected by its duration parser, so send those as numbers.
+fn keep_alive_value(text: &str) -> Value {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i64>() {
+        Value::from(n)
+    } else if let Ok(x) = text.parse::<f64>() {
+        Value::from(x)
+    } else {
+        Value::from(text)
+    }
+}
+
+#[async_trait]
+impl ModelProvider for OllamaProvider {
+    fn name(&self) -> &str {
+        "ollama"
+    }
+
+    fn base_url(&self) -> &str {
+        self.transport.base()
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        let body = self.start_chat(request, false).await?;
+        let events = reply::parse_all(body, self.parser()).await?;
+        let mut collector = Collector::default();
+        for event in events {
+            collector.push(event);
+        }
+        collector.finish(&request.model)
+    }
+
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
+        let body = self.start_chat(request, true).await?;
+        Ok(reply::event_stream(body, self.parser()))
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelSummary>> {
+        let request = self.transport.request(reqwest::Method::GET, "/api/tags")?;
+        let tags: WireTags = self.transport.json(request, "listing models").await?;
+        Ok(tags
+            .models
+            .into_iter()
+            .map(WireTagModel::into_summary)
+            .collect())
+    }
+
+    async fn model_info(&self, model: &str) -> Result<ModelInfo> {
+        match self.cached_info(model).await? {
+            Some(info) => Ok(info),
+            None => self.show(model).await,
+        }
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.version().await.map(|_| ())
+    }
+
+    async fn version(&self) -> Result<String> {
+        let request = self
+            .transport
+            .request(reqwest::Method::GET, "/api/version")?;
+        let version: WireVersion = self
+            .transport
+            .json(request, "reading the server version")
+            .await?;
+        Ok(version.version)
+    }
+
+    async fn pull(&self, model: &str) -> Result<PullStream> {
+        let operation = format!("downloading model `{model}`");
+        let request = self.transport.post_json(
+            "/api/pull",
+            &serde_json::json!({ "model": model, "stream": true }),
+        )?;
+        let response = self
+            .transport
+            .send(request, &operation)
+            .await?
+            .map_err(|failure| classify(failure, model))?;
+        let body = Body::new(response, self.transport.idle_timeout, &operation);
+        // A finished pull changes what /api/show knows: forget the cached details.
+        self.models
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(model);
+        Ok(reply::item_stream(body, PullParser::default()))
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>> {
+        let request = self.transport.request(reqwest::Method::GET, "/api/ps")?;
+        let ps: WirePs = self
+            .transport
+            .json(request, "listing running models")
+            .await?;
+        Ok(ps
+            .models
+            .into_iter()
+            .map(WirePsModel::into_running)
+            .collect())
+    }
+}
+
+/// Parses `/api/chat` NDJSON (streamed, or the single object of a non-streamed reply).
+struct ChatParser {
+    decoder: NdjsonDecoder,
+    state: ChatState,
+}
+
+/// What a chat reply has shown so far.
+struct ChatState {
+    call_ids: Arc<AtomicU64>,
+    saw_tool_calls: bool,
+    done: bool,
+    lines: u64,
+}
+
+impl ChatState {
+    fn line(&mut self, line: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.lines += 1;
+        let line_number = self.lines;
+        let chunk: WireChunk =
+            serde_json::from_slice(line).map_err(|error| ModelError::Malformed {
+                detail: format!(
+                    "line {line_number} of the chat stream is not valid JSON ({error}): {}",
+                    excerpt(&String::from_utf8_lossy(line))
+                ),
+            })?;
+        if let Some(error) = chunk.error {
+            let message = match error {
+                Value::String(text) => text,
+                Value::Object(ref map) => map
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| error.to_string(), str::to_owned),
+                other => other.to_string(),
+            };
+            return Err(ModelError::Server { message });
+        }
+        if let Some(message) = chunk.message {
+            if let Some(thinking) = message.thinking.filter(|t| !t.is_empty()) {
+                out.push_back(StreamEvent::ThinkingDelta { text: thinking });
+            }
+            if !message.content.is_empty() {
+                out.push_back(StreamEvent::TextDelta {
+                    text: message.content,
+                });
+            }
+            for call in message.tool_calls {
+                self.saw_tool_calls = true;
+                let call = self.tool_call(call)?;
+                out.push_back(StreamEvent::ToolCall { call });
+            }
+        }
+        if chunk.done {
+            self.done = true;
+            let finish_reason = if self.saw_tool_calls {
+                FinishReason::ToolCalls
+            } else if chunk.done_reason.as_deref() == Some("length") {
+                FinishReason::Length
+            } else {
+                FinishReason::Stop
+            };
+            let usage =
+                (chunk.prompt_eval_count.is_some() || chunk.eval_count.is_some()).then(|| Usage {
+                    prompt_tokens: chunk.prompt_eval_count.unwrap_or(0),
+                    completion_tokens: chunk.eval_count.unwrap_or(0),
+                    timings: Some(Timings {
+                        total: chunk.total_duration.map(Duration::from_nanos),
+                        load: chunk.load_duration.map(Duration::from_nanos),
+                        prompt_eval: chunk.prompt_eval_duration.map(Duration::from_nanos),
+                        eval: chunk.eval_duration.map(Duration::from_nanos),
+                    })
+                    .filter(|t| *t != Timings::default()),
+                });
+            out.push_back(StreamEvent::Done {
+                finish_reason,
+                usage,
+            });
+        }
+        Ok(())
+    }
+
+    fn tool_call(&self, call: WireToolCall) -> Result<ToolCall> {
+        let name = call.function.name;
+        let arguments = match call.function.arguments {
+            Value::Null => Value::Object(Map::new()),
+            Value::String(text) if text.trim().is_empty() => Value::Object(Map::new()),
+            Value::String(text) => serde_json::from_str(&text).map_err(|error| ModelError::Malformed {
+                detail: format!(
+                    "the arguments of the call to tool `{name}` are not valid JSON ({error}): {}",
+                    excerpt(&text)
+                ),
+            })?,
+            other => other,
+        };
+        let id = match call.id {
+            Some(id) if !id.is_empty() => id,
+            _ => format!("call_{}", self.call_ids.fetch_add(1, Ordering::Relaxed)),
+        };
+        Ok(ToolCall {
+            id,
+            name,
+            arguments,
+        })
+    }
+}
+
+impl FrameParser for ChatParser {
+    type Item = StreamEvent;
+
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.decoder.push(bytes);
+        while !self.state.done {
+            let Some(line) = self.decoder.next_line() else {
+                break;
+            };
+            self.state.line(line, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        if !self.state.done
+            && let Some(line) = self.decoder.finish()
+        {
+            self.state.line(line, out)?;
+        }
+        if self.state.done {
+            Ok(())
+        } else {
+            Err(ModelError::Interrupted {
+                detail: "the chat stream ended without its final `done` message".into(),
+            })
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.done
+    }
+}
+
+/// Parses `/api/pull` progress lines.
+#[derive(Default)]
+struct PullParser {
+    decoder: NdjsonDecoder,
+    done: bool,
+}
+
+impl PullParser {
+    fn line(&mut self, line: &[u8], out: &mut VecDeque<PullProgress>) -> Result<()> {
+        let progress: WirePull =
+            serde_json::from_slice(line).map_err(|error| ModelError::Malformed {
+                detail: format!(
+                    "a line of the download progress is not valid JSON ({error}): {}",
+                    excerpt(&String::from_utf8_lossy(line))
+                ),
+            })?;
+        if let Some(message) = progress.error {
+            return Err(ModelError::Server { message });
+        }
+        if progress.status == "success" {
+            self.done = true;
+        }
+        out.push_back(PullProgress {
+            status: progress.status,
+            digest: progress.digest,
+            total: progress.total,
+            completed: progress.completed,
+        });
+        Ok(())
+    }
+}
+
+impl FrameParser for PullParser {
+    type Item = PullProgress;
+
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<PullProgress>) -> Result<()> {
+        self.decoder.push(bytes);
+        while !self.done {
+            let Some(line) = self.decoder.next_line() else {
+                break;
+            };
+            let line = line.to_vec();
+            self.line(&line, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut VecDeque<PullProgress>) -> Result<()> {
+        if !self.done
+            && let Some(line) = self.decoder.finish()
+        {
+            let line = line.to_vec();
+            self.line(&line, out)?;
+        }
+        if self.done {
+            Ok(())
+        } else {
+            Err(ModelError::Interrupted {
+                detail: "the download progress ended before `success`".into(),
+            })
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+// ---- Wire format ----
+
+#[derive(Serialize)]
+struct WireChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<&'a ToolDefinition>,
+    stream: bool,
+    options: WireOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct WireOptions {
+    num_ctx: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_predict: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: MessageRole,
+    content: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    images: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireOutCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WireOutCall<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    id: &'a str,
+    function: WireOutFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireOutFunction<'a> {
+    name: &'a str,
+    arguments: Value,
+}
+
+fn wire_message(message: &ChatMessage) -> WireMessage<'_> {
+    WireMessage {
+        role: message.role,
+        content: &message.content,
+        images: &message.images,
+        tool_calls: message
+            .tool_calls
+            .iter()
+            .map(|call| WireOutCall {
+                id: &call.id,
+                function: WireOutFunction {
+                    name: &call.name,
+                    arguments: object_arguments(&call.arguments),
+                },
+            })
+            .collect(),
+        tool_name: message.tool_name.as_deref(),
+        tool_call_id: message.tool_call_id.as_deref(),
+    }
+}
+
+/// Ollama wants arguments as an object; history from an OpenAI-style server may hold a
+/// JSON string.
+fn object_arguments(arguments: &Value) -> Value {
+    match arguments {
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => arguments.clone(),
+        },
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    }
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    message: Option<WireReplyMessage>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    prompt_eval_count: Option<u32>,
+    #[serde(default)]
+    eval_count: Option<u32>,
+    #[serde(default)]
+    total_duration: Option<u64>,
+    #[serde(default)]
+    load_duration: Option<u64>,
+    #[serde(default)]
+    prompt_eval_duration: Option<u64>,
+    #[serde(default)]
+    eval_duration: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireReplyMessage {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+#[derive(Deserialize)]
+struct WirePull {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    completed: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireVersion {
+    version: String,
+}
+
+#[derive(Deserialize, Default)]
+struct WireDetails {
+    #[serde(default)]
+    family: Option<String>,
+    #[serde(default)]
+    parameter_size: Option<String>,
+    #[serde(default)]
+    quantization_level: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireTags {
+    #[serde(default)]
+    models: Vec<WireTagModel>,
+}
+
+#[derive(Deserialize)]
+struct WireTagModel {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    modified_at: Option<String>,
+    #[serde(default)]
+    details: Option<WireDetails>,
+}
+
+impl WireTagModel {
+    fn into_summary(self) -> ModelSummary {
+        let details = self.details.unwrap_or_default();
+        let name = if self.name.is_empty() {
+            self.model.unwrap_or_default()
+        } else {
+            self.name
+        };
+        ModelSummary {
+            name,
+            size_bytes: self.size,
+            parameter_size: details.parameter_size,
+            quantization: details.quantization_level,
+            family: details.family,
+            modified_at: self.modified_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireShow {
+    #[serde(default)]
+    details: Option<WireDetails>,
+    #[serde(default)]
+    model_info: Option<Map<String, Value>>,
+    #[serde(default)]
+    capabilities: Option<Vec<String>>,
+}
+
+impl WireShow {
+    fn into_info(self, model: &str) -> ModelInfo {
+        let details = self.details.unwrap_or_default();
+        let context_length = self.model_info.as_ref().and_then(|info| {
+            let arch = info.get("general.architecture")?.as_str()?;
+            let n = info.get(&format!("{arch}.context_length"))?.as_u64()?;
+            Some(u32::try_from(n).unwrap_or(u32::MAX))
+        });
+        let capabilities = self.capabilities.map(|list| {
+            let has = |name: &str| list.iter().any(|c| c == name);
+            Capabilities {
+                completion: has("completion"),
+                tools: has("tools"),
+                vision: has("vision"),
+                thinking: has("thinking"),
+                embedding: has("embedding"),
+            }
+        });
+        ModelInfo {
+            name: model.to_owned(),
+            context_length,
+            capabilities,
+            family: details.family,
+            parameter_size: details.parameter_size,
+            quantization: details.quantization_level,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WirePs {
+    #[serde(default)]
+    models: Vec<WirePsModel>,
+}
+
+#[derive(Deserialize)]
+struct WirePsModel {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    size_vram: Option<u64>,
+    #[serde(default)]
+    context_length: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+impl WirePsModel {
+    fn into_running(self) -> RunningModel {
+        RunningModel {
+            name: self.name,
+            size_bytes: self.size,
+            vram_bytes: self.size_vram,
+            context_length: self.context_length,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ollama stream with text, thinking, tool calls in two different chunks (one with
+    /// arguments as a JSON string, one without an id), multi-byte text and the final chunk.
+    const SAMPLE: &str = concat!(
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"Hmm…\"},\"done\":false}\n",
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Grüße 世界 \"},\"done\":false}\r\n",
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"read_file\",\"arguments\":{\"path\":\"ä.txt\"}}}]},\"done\":false}\n",
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"x1\",\"function\":{\"name\":\"grep\",\"arguments\":\"{\\\"pattern\\\":\\\"fn \\\"}\"}}]},\"done\":false}\n",
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":10,\"eval_count\":4,\"eval_duration\":1000}\n",
+    );
+
+    fn parser() -> ChatParser {
+        ChatParser {
+            decoder: NdjsonDecoder::new(),
+            state: ChatState {
+                call_ids: Arc::new(AtomicU64::new(1)),
+                saw_tool_calls: false,
+                done: false,
+                lines: 0,
+            },
+        }
+    }
+
+    fn parse(input: &[u8], cut: usize) -> Result<Vec<StreamEvent>> {
+        let mut parser = parser();
+        let mut out = VecDeque::new();
+        parser.feed(&input[..cut], &mut out)?;
+        parser.feed(&input[cut..], &mut out)?;
+        parser.finish(&mut out)?;
+        Ok(out.into())
+    }
+
+    #[test]
+    fn sample_stream_gives_the_expected_events() {
+        let events = parse(SAMPLE.as_bytes(), 0).expect("valid stream");
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::ThinkingDelta {
+                    text: "Hmm…".into()
+                },
+                StreamEvent::TextDelta {
+                    text: "Grüße 世界 ".into()
+                },
+                StreamEvent::ToolCall {
+                    call: ToolCall {
+                        id: "call_1".into(),
+                        name: "read_file".into(),
+                        arguments: serde_json::json!({"path": "ä.txt"}),
+                    }
+                },
+                StreamEvent::ToolCall {
+                    call: ToolCall {
+                        id: "x1".into(),
+                        name: "grep".into(),
+                        arguments: serde_json::json!({"pattern": "fn "}),
+                    }
+                },
+                StreamEvent::Done {
+                    finish_reason: FinishReason::ToolCalls,
+                    usage: Some(Usage {
+                        prompt_tokens: 10,
+                        completion_tokens: 4,
+                        timings: Some(Timings {
+                            eval: Some(Duration::from_nanos(1000)),
+                            ..Timings::default()
+                        }),
+                    }),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_point_gives_identical_events() {
+        let input = SAMPLE.as_bytes();
+        let whole = parse(input, 0).expect("valid stream");
+        for cut in 0..=input.len() {
+            assert_eq!(
+                parse(input, cut).expect("valid stream"),
+                whole,
+                "split at byte {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn stream_without_done_is_interrupted() {
+        let cut = SAMPLE.rfind("{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true").expect("final line");
+        let error = parse(&SAMPLE.as_bytes()[..cut], 0).expect_err("incomplete");
+        assert!(matches!(error, ModelError::Interrupted { .. }), "{error}");
+    }
+
+    #[test]
+    fn invalid_string_arguments_name_the_tool() {
+        let line = b"{\"message\":{\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"edit\",\"arguments\":\"{oops\"}}]},\"done\":false}\n";
+        let error = parse(line, 0).expect_err("bad arguments");
+        assert!(
+            matches!(&error, ModelError::Malformed { detail } if detail.contains("`edit`")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn length_and_error_lines() {
+        let cut = b"{\"message\":{\"content\":\"abc\"},\"done\":false}\n{\"done\":true,\"done_reason\":\"length\"}\n";
+        let events = parse(cut, 0).expect("valid");
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Done {
+                finish_reason: FinishReason::Length,
+                usage: None
+            })
+        );
+        let error = parse(
+            b"{\"message\":{\"content\":\"a\"},\"done\":false}\n{\"error\":\"boom\"}\n",
+            0,
+        )
+        .expect_err("server error");
+        assert_eq!(
+            error,
+            ModelError::Server {
+                message: "boom".into()
+            }
+        );
+    }
+
+    #[test]
+    fn show_reads_context_length_capabilities_and_details() {
+        let show: WireShow = serde_json::from_value(serde_json::json!({
+            "details": {"family": "qwen3", "parameter_size": "4.0B", "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40960, "llama.context_length": 1},
+            "capabilities": ["completion", "tools", "thinking"]
+        }))
+        .expect("valid");
+        let info = show.into_info("qwen3:4b");
+        assert_eq!(info.context_length, Some(40960));
+        let caps = info.capabilities.expect("capabilities");
+        assert!(caps.completion && caps.tools && caps.thinking && !caps.vision && !caps.embedding);
+        assert_eq!(info.family.as_deref(), Some("qwen3"));
+        let old: WireShow =
+            serde_json::from_value(serde_json::json!({"details": {}})).expect("valid");
+        let info = old.into_info("x");
+        assert_eq!((info.context_length, info.capabilities), (None, None));
+    }
+
+    #[test]
+    fn http_failures_are_classified() {
+        let failure = |status, message: &str| HttpFailure {
+            status,
+            message: message.into(),
+        };
+        assert_eq!(
+            classify(
+                failure(404, "model \"x\" not found, try pulling it first"),
+                "x"
+            ),
+            ModelError::ModelNotFound { model: "x".into() }
+        );
+        assert_eq!(
+            classify(
+                failure(400, "registry.ollama.ai/library/x does not support tools"),
+                "x"
+            ),
+            ModelError::ToolsUnsupported { model: "x".into() }
+        );
+        let wrong_server = classify(failure(404, "404 page not found"), "x");
+        assert!(
+            matches!(&wrong_server, ModelError::Http { status: 404, message } if message.contains("openai")),
+            "{wrong_server}"
+        );
+        assert_eq!(
+            classify(failure(500, "boom"), "x"),
+            ModelError::Http {
+                status: 500,
+                message: "boom".into()
+            }
+        );
+    }
+
+    #[test]
+    fn keep_alive_numbers_are_sent_as_numbers() {
+        assert_eq!(keep_alive_value("-1"), Value::from(-1));
+        assert_eq!(keep_alive_value("1.5"), Value::from(1.5));
+        assert_eq!(keep_alive_value("5m"), Value::from("5m"));
+    }
+}

@@ -1,0 +1,886 @@
+//! [`OpenAiProvider`]: servers speaking OpenAI's chat completions API (llama.cpp's
+//! `llama-server`, vLLM, LM Studio, hosted endpoints).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
+use crate::reply::{self, FrameParser};
+use crate::stream::SseDecoder;
+use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
+use crate::types::{
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo, ModelSummary,
+    StreamEvent, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
+};
+
+/// A client of an OpenAI-compatible `/v1/chat/completions` server.
+#[derive(Debug)]
+pub struct OpenAiProvider {
+    transport: Transport,
+    next_call_id: Arc<AtomicU64>,
+}
+
+impl OpenAiProvider {
+    /// A provider for the server at `base_url`, with or without a trailing `/v1`
+    /// (`http://localhost:8080` and `http://localhost:8080/v1` are the same server).
+    ///
+    /// Fails with [`ModelError::Unreachable`] when `base_url` is not an http(s) URL. No
+    /// connection is made and no HTTP client is built until the first request.
+    pub fn new(base_url: &str) -> Result<Self> {
+        Ok(Self::from_url(&parse_base_url(base_url)?))
+    }
+
+    /// A provider for an already validated URL.
+    pub(crate) fn from_url(base_url: &Url) -> Self {
+        let path = base_url.path().trim_end_matches('/');
+        let mut base = base_url.clone();
+        if !path.ends_with("/v1") {
+            base.set_path(&format!("{path}/v1"));
+        }
+        Self {
+            transport: Transport::from_url(&base),
+            next_call_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Sends `key` as a bearer token (hosted endpoints). [`crate::config::Config`] reads it
+    /// from `NANNA_API_KEY`, else `OPENAI_API_KEY`.
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.transport.api_key = key.filter(|k| !k.is_empty());
+        self
+    }
+
+    /// Sets the time allowed to open a connection (default 5 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the time allowed between two parts of a reply, and before the first one
+    /// (default 300 s).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.idle_timeout = timeout;
+        self
+    }
+
+    /// The server's root: the base URL without its `/v1`.
+    fn root(&self) -> &str {
+        self.transport
+            .base()
+            .strip_suffix("/v1")
+            .unwrap_or(self.transport.base())
+    }
+
+    fn body<'a>(&self, request: &'a ChatRequest, stream: bool) -> WireRequest<'a> {
+        let offer_tools = !request.tools.is_empty();
+        WireRequest {
+            model: &request.model,
+            messages: request.messages.iter().map(wire_message).collect(),
+            tools: if offer_tools {
+                request.tools.iter().collect()
+            } else {
+                Vec::new()
+            },
+            tool_choice: offer_tools.then(|| tool_choice(&request.tool_choice)),
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            max_tokens: request.options.max_tokens,
+            temperature: request.options.temperature,
+            seed: request.options.seed,
+        }
+    }
+
+    async fn start_chat(&self, request: &ChatRequest, stream: bool) -> Result<Body> {
+        let operation = format!("chat with model `{}`", request.model);
+        let http = self
+            .transport
+            .post_json("/chat/completions", &self.body(request, stream))?;
+        let response = self
+            .transport
+            .send(http, &operation)
+            .await?
+            .map_err(|failure| classify(failure, &request.model))?;
+        Ok(Body::new(response, self.transport.idle_timeout, &operation))
+    }
+
+    async fn models(&self) -> Result<WireModels> {
+        let request = self.transport.request(reqwest::Method::GET, "/models")?;
+        self.transport.json(request, "listing models").await
+    }
+
+    fn parser(&self) -> SseChatParser {
+        SseChatParser {
+            decoder: SseDecoder::new(),
+            state: StreamState {
+                call_ids: Arc::clone(&self.next_call_id),
+                calls: BTreeMap::new(),
+                finish: None,
+                usage: None,
+                done: false,
+            },
+        }
+    }
+}
+
+/// Maps an HTTP error of a request about `model` to the most helpful error.
+fn classify(failure: HttpFailure, model: &str) -> ModelError {
+    let lower = failure.message.to_lowercase();
+    if failure.status == 404
+        && lower.contains("model")
+        && (lower.contains("not found") || lower.contains("does not exist"))
+    {
+        ModelError::ModelNotFound {
+            model: model.to_owned(),
+        }
+    } else if lower.contains("does not support tools") || lower.contains("tools param requires") {
+        ModelError::ToolsUnsupported {
+            model: model.to_owned(),
+        }
+    } else if failure.status == 401 {
+        ModelError::Http {
+            status: 401,
+            message: format!(
+                "{} (set NANNA_API_KEY or OPENAI_API_KEY to the server's key)",
+                failure.message
+            ),
+        }
+    } else {
+        failure.into_error()
+    }
+}
+
+fn tool_choice(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Specific(name) => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
+fn finish_reason(text: &str) -> FinishReason {
+    match text {
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "length" => FinishReason::Length,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+fn usage(wire: Option<WireUsage>, timings: Option<WireTimings>) -> Option<Usage> {
+    let wire = wire?;
+    Some(Usage {
+        prompt_tokens: wire.prompt_tokens,
+        completion_tokens: wire.completion_tokens,
+        timings: timings.map(|t| Timings {
+            total: None,
+            load: None,
+            prompt_eval: t
+                .prompt_ms
+                .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            eval: t
+                .predicted_ms
+                .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+        }),
+    })
+}
+
+/// Parses a tool call's argument string; empty means no arguments.
+fn parse_arguments(name: &str, text: &str) -> Result<Value> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(text).map_err(|error| ModelError::Malformed {
+        detail: format!(
+            "the arguments of the call to tool `{name}` are not valid JSON ({error}): {}",
+            excerpt(text)
+        ),
+    })
+}
+
+/// The message of an error value: a string, or an object with a `message`.
+fn error_text(error: Value) -> String {
+    match error {
+        Value::String(text) => text,
+        Value::Object(ref map) => map
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned),
+        other => other.to_string(),
+    }
+}
+
+fn new_call_id(ids: &AtomicU64) -> String {
+    format!("call_{}", ids.fetch_add(1, Ordering::Relaxed))
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiProvider {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    fn base_url(&self) -> &str {
+        self.transport.base()
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        let operation = format!("chat with model `{}`", request.model);
+        let bytes = self.start_chat(request, false).await?.read_to_end().await?;
+        let reply: WireResponse = decode_json(&bytes, &operation)?;
+        if let Some(error) = reply.error {
+            return Err(ModelError::Server {
+                message: error_text(error),
+            });
+        }
+        let Some(choice) = reply.choices.into_iter().next() else {
+            return Err(ModelError::Malformed {
+                detail: format!("{operation}: the reply has no choices"),
+            });
+        };
+        let message = choice.message.unwrap_or_default();
+        let mut calls = Vec::with_capacity(message.tool_calls.len());
+        for call in message.tool_calls {
+            let function = call.function.unwrap_or_default();
+            let name = function.name.unwrap_or_default();
+            let arguments = match function.arguments {
+                Some(Value::String(text)) => parse_arguments(&name, &text)?,
+                Some(Value::Null) | None => Value::Object(Map::new()),
+                Some(other) => other,
+            };
+            let id = call
+                .id
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| new_call_id(&self.next_call_id));
+            calls.push(ToolCall {
+                id,
+                name,
+                arguments,
+            });
+        }
+        let finish = match choice.finish_reason.as_deref().map(finish_reason) {
+            _ if !calls.is_empty() => FinishReason::ToolCalls,
+            Some(reason) => reason,
+            None => FinishReason::Stop,
+        };
+        Ok(ChatResponse {
+            model: reply
+                .model
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| request.model.clone()),
+            message: ChatMessage::assistant_with_tool_calls(
+                message.content.unwrap_or_default(),
+                calls,
+            ),
+            finish_reason: finish,
+            usage: usage(reply.usage, reply.timings),
+        })
+    }
+
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
+        let body = self.start_chat(request, true).await?;
+        Ok(reply::event_stream(body, self.parser()))
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelSummary>> {
+        Ok(self
+            .models()
+            .await?
+            .data
+            .into_iter()
+            .map(|model| ModelSummary {
+                size_bytes: model.meta.as_ref().and_then(|m| m.size),
+                name: model.id,
+                ..ModelSummary::default()
+            })
+            .collect())
+    }
+
+    async fn model_info(&self, model: &str) -> Result<ModelInfo> {
+        let models = self.models().await?;
+        let Some(found) = models.data.into_iter().find(|m| m.id == model) else {
+            return Err(ModelError::ModelNotFound {
+                model: model.to_owned(),
+            });
+        };
+        Ok(ModelInfo {
+            name: found.id,
+            context_length: found
+                .meta
+                .and_then(|m| m.n_ctx_train)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            capabilities: None,
+            family: None,
+            parameter_size: None,
+            quantization: None,
+        })
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.models().await.map(|_| ())
+    }
+
+    async fn version(&self) -> Result<String> {
+        // vLLM answers GET /version; llama.cpp reports its build in GET /props.
+        for (path, field) in [("/version", "version"), ("/props", "build_info")] {
+            let url = format!("{}{path}", self.root());
+            let request = self.transport.request_to(reqwest::Method::GET, &url)?;
+            match self
+                .transport
+                .json::<Value>(request, "reading the server version")
+                .await
+            {
+                Ok(value) => {
+                    if let Some(version) = value.get(field).and_then(Value::as_str) {
+                        return Ok(version.to_owned());
+                    }
+                }
+                Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ModelError::Unsupported {
+            operation: "reading the server version".into(),
+            provider: self.name().into(),
+        })
+    }
+
+    async fn pull(&self, _model: &str) -> Result<PullStream> {
+        Err(ModelError::Unsupported {
+            operation: "downloading models (download the model with the server's own tooling, \
+                        e.g. `llama-server -hf`, and restart the server)"
+                .into(),
+            provider: self.name().into(),
+        })
+    }
+}
+
+/// Parses a streamed `/chat/completions` reply (SSE).
+struct SseChatParser {
+    decoder: SseDecoder,
+    state: StreamState,
+}
+
+/// What a streamed reply has shown so far.
+struct StreamState {
+    call_ids: Arc<AtomicU64>,
+    /// Tool calls being assembled, by their `index`.
+    calls: BTreeMap<u64, PartialCall>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+#[derive(Default)]
+struct PartialCall {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+impl StreamState {
+    fn event(&mut self, data: &str, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            return self.complete(out);
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: WireChunk =
+            serde_json::from_str(data).map_err(|error| ModelError::Malformed {
+                detail: format!(
+                    "an event of the chat stream is not valid JSON ({error}): {}",
+                    excerpt(data)
+                ),
+            })?;
+        if let Some(error) = chunk.error {
+            return Err(ModelError::Server {
+                message: error_text(error),
+            });
+        }
+        for choice in chunk.choices {
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.reasoning_content.filter(|t| !t.is_empty()) {
+                    out.push_back(StreamEvent::ThinkingDelta { text });
+                }
+                if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                    out.push_back(StreamEvent::TextDelta { text });
+                }
+                for fragment in delta.tool_calls {
+                    let index = fragment.index.unwrap_or(self.calls.len() as u64);
+                    let call = self.calls.entry(index).or_default();
+                    if let Some(id) = fragment.id.filter(|id| !id.is_empty()) {
+                        call.id = Some(id);
+                    }
+                    if let Some(function) = fragment.function {
+                        if let Some(name) = function.name {
+                            call.name.push_str(&name);
+                        }
+                        match function.arguments {
+                            Some(Value::String(text)) => call.arguments.push_str(&text),
+                            Some(Value::Null) | None => {}
+                            Some(other) => call.arguments.push_str(&other.to_string()),
+                        }
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(finish_reason(&reason));
+            }
+        }
+        if let Some(reported) = usage(chunk.usage, chunk.timings) {
+            self.usage = Some(reported);
+        }
+        Ok(())
+    }
+
+    /// Emits the assembled tool calls and the end of the reply.
+    fn complete(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.done = true;
+        let has_calls = !self.calls.is_empty();
+        for (_, call) in std::mem::take(&mut self.calls) {
+            let arguments = parse_arguments(&call.name, &call.arguments)?;
+            let id = call.id.unwrap_or_else(|| new_call_id(&self.call_ids));
+            out.push_back(StreamEvent::ToolCall {
+                call: ToolCall {
+                    id,
+                    name: call.name,
+                    arguments,
+                },
+            });
+        }
+        let finish_reason = match self.finish {
+            _ if has_calls => FinishReason::ToolCalls,
+            Some(reason) => reason,
+            None => FinishReason::Stop,
+        };
+        out.push_back(StreamEvent::Done {
+            finish_reason,
+            usage: self.usage.take(),
+        });
+        Ok(())
+    }
+}
+
+impl FrameParser for SseChatParser {
+    type Item = StreamEvent;
+
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.decoder.push(bytes);
+        while !self.state.done {
+            let Some(event) = self.decoder.next_event() else {
+                break;
+            };
+            if event.event.as_deref() == Some("error") {
+                return Err(ModelError::Server {
+                    message: excerpt(&event.data),
+                });
+            }
+            self.state.event(&event.data, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        if !self.state.done
+            && let Some(event) = self.decoder.finish()
+        {
+            self.state.event(&event.data, out)?;
+        }
+        if self.state.done {
+            return Ok(());
+        }
+        if self.state.finish.is_some() {
+            // Some servers close without `[DONE]` once they have sent the finish reason.
+            return self.state.complete(out);
+        }
+        Err(ModelError::Interrupted {
+            detail: "the chat stream ended before its finish reason and `[DONE]`".into(),
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.done
+    }
+}
+
+// ---- Wire format ----
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<&'a ToolDefinition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+fn role_name(role: MessageRole) -> &'static str {
+    match role {
+        MessageRole::System => "system",
+        MessageRole::User => "user",
+        MessageRole::Assistant => "assistant",
+        MessageRole::Tool => "tool",
+    }
+}
+
+/// A message in OpenAI's shape: arguments as a JSON string, images as content parts.
+fn wire_message(message: &ChatMessage) -> Value {
+    let mut out = Map::new();
+    out.insert("role".into(), json!(role_name(message.role)));
+    if message.images.is_empty() {
+        out.insert("content".into(), json!(message.content));
+    } else {
+        let mut parts = vec![json!({"type": "text", "text": message.content})];
+        for image in &message.images {
+            let url = if image.starts_with("data:") {
+                image.clone()
+            } else {
+                format!("data:image/png;base64,{image}")
+            };
+            parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
+        }
+        out.insert("content".into(), Value::Array(parts));
+    }
+    if !message.tool_calls.is_empty() {
+        let calls: Vec<Value> = message
+            .tool_calls
+            .iter()
+            .map(|call| {
+                let arguments = match &call.arguments {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                json!({
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": arguments}
+                })
+            })
+            .collect();
+        out.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(id) = &message.tool_call_id {
+        out.insert("tool_call_id".into(), json!(id));
+    }
+    if message.role == MessageRole::Tool
+        && let Some(name) = &message.tool_name
+    {
+        out.insert("name".into(), json!(name));
+    }
+    Value::Object(out)
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    timings: Option<WireTimings>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    message: Option<WireMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct WireTimings {
+    #[serde(default)]
+    prompt_ms: Option<f64>,
+    #[serde(default)]
+    predicted_ms: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    choices: Vec<WireStreamChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    timings: Option<WireTimings>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireStreamChoice {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    delta: Option<WireDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default, alias = "reasoning")]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+}
+
+#[derive(Deserialize)]
+struct WireModels {
+    #[serde(default)]
+    data: Vec<WireModel>,
+}
+
+#[derive(Deserialize)]
+struct WireModel {
+    id: String,
+    #[serde(default)]
+    meta: Option<WireModelMeta>,
+}
+
+#[derive(Deserialize)]
+struct WireModelMeta {
+    #[serde(default)]
+    n_ctx_train: Option<u64>,
+    #[serde(default)]
+    size: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A llama.cpp-style stream: two tool calls whose arguments arrive as fragments split
+    /// inside multi-byte characters' JSON, interleaved by index, then finish, usage, DONE.
+    const SAMPLE: &str = concat!(
+        ": ping\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Über \"},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"thinking…\"},\"finish_reason\":null}]}\r\n\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"path\\\": \\\"ü\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"name\":\"list_dir\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\".txt\\\"}\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn parser() -> SseChatParser {
+        SseChatParser {
+            decoder: SseDecoder::new(),
+            state: StreamState {
+                call_ids: Arc::new(AtomicU64::new(1)),
+                calls: BTreeMap::new(),
+                finish: None,
+                usage: None,
+                done: false,
+            },
+        }
+    }
+
+    fn parse(input: &[u8], cut: usize) -> Result<Vec<StreamEvent>> {
+        let mut parser = parser();
+        let mut out = VecDeque::new();
+        parser.feed(&input[..cut], &mut out)?;
+        parser.feed(&input[cut..], &mut out)?;
+        parser.finish(&mut out)?;
+        Ok(out.into())
+    }
+
+    #[test]
+    fn sample_stream_gives_the_expected_events() {
+        let events = parse(SAMPLE.as_bytes(), 0).expect("valid stream");
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::TextDelta {
+                    text: "Über ".into()
+                },
+                StreamEvent::ThinkingDelta {
+                    text: "thinking…".into()
+                },
+                StreamEvent::ToolCall {
+                    call: ToolCall {
+                        id: "call_a".into(),
+                        name: "read_file".into(),
+                        arguments: json!({"path": "ü.txt"}),
+                    }
+                },
+                StreamEvent::ToolCall {
+                    call: ToolCall {
+                        id: "call_1".into(),
+                        name: "list_dir".into(),
+                        arguments: json!({})
+                    }
+                },
+                StreamEvent::Done {
+                    finish_reason: FinishReason::ToolCalls,
+                    usage: Some(Usage {
+                        prompt_tokens: 12,
+                        completion_tokens: 7,
+                        timings: None
+                    }),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_point_gives_identical_events() {
+        let input = SAMPLE.as_bytes();
+        let whole = parse(input, 0).expect("valid stream");
+        for cut in 0..=input.len() {
+            assert_eq!(
+                parse(input, cut).expect("valid stream"),
+                whole,
+                "split at byte {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_accumulated_arguments_name_the_tool() {
+        let input = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"write_file\",\"arguments\":\"{\\\"path\\\": \"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let error = parse(input.as_bytes(), 0).expect_err("truncated arguments");
+        assert!(
+            matches!(&error, ModelError::Malformed { detail } if detail.contains("`write_file`")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn finish_reasons_map() {
+        for (wire, reason) in [
+            ("stop", FinishReason::Stop),
+            ("length", FinishReason::Length),
+            ("content_filter", FinishReason::ContentFilter),
+            ("tool_calls", FinishReason::ToolCalls),
+        ] {
+            let input = format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"x\"}},\"finish_reason\":\"{wire}\"}}]}}\n\ndata: [DONE]\n\n"
+            );
+            let events = parse(input.as_bytes(), 0).expect("valid");
+            assert_eq!(
+                events.last(),
+                Some(&StreamEvent::Done {
+                    finish_reason: reason,
+                    usage: None
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn end_without_finish_is_interrupted_and_error_events_are_server_errors() {
+        let partial = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n";
+        assert!(matches!(
+            parse(partial.as_bytes(), 0),
+            Err(ModelError::Interrupted { .. })
+        ));
+        let error = "data: {\"error\":{\"code\":500,\"message\":\"context full\"}}\n\n";
+        assert_eq!(
+            parse(error.as_bytes(), 0),
+            Err(ModelError::Server {
+                message: "context full".into()
+            })
+        );
+    }
+
+    #[test]
+    fn messages_take_openai_shape() {
+        let message = ChatMessage::user("look").with_images(vec!["iVBOR".into()]);
+        let wire = wire_message(&message);
+        assert_eq!(
+            wire["content"][1]["image_url"]["url"],
+            json!("data:image/png;base64,iVBOR")
+        );
+        let call = ChatMessage::assistant_with_tool_calls(
+            "",
+            vec![ToolCall {
+                id: "c".into(),
+                name: "t".into(),
+                arguments: json!({"a": 1}),
+            }],
+        );
+        let wire = wire_message(&call);
+        assert_eq!(
+            wire["tool_calls"][0]["function"]["arguments"],
+            json!("{\"a\":1}")
+        );
+        assert_eq!(wire["tool_calls"][0]["type"], json!("function"));
+    }
+}

@@ -1,0 +1,437 @@
+//! Layered configuration: defaults < system file < user file < environment < flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nanna_model::config::{
+    ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind, ollama_host_url,
+};
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn none() -> ConfigOverrides {
+    ConfigOverrides::default()
+}
+
+#[test]
+fn defaults_without_files_or_environment() {
+    let config = ConfigLoader::new().load(&none()).expect("valid");
+    assert_eq!(config.provider, ProviderKind::Ollama);
+    assert_eq!(config.url.as_str(), "http://localhost:11434/");
+    assert_eq!(config.model, "llama3.1:8b");
+    assert_eq!(config.context_window, 110_000);
+    assert_eq!(config.temperature, None);
+    assert_eq!(config.connect_timeout, Duration::from_secs(5));
+    assert_eq!(config.idle_timeout, Duration::from_secs(300));
+    assert_eq!(config.origin("url"), Some(&Origin::Default));
+    assert_eq!(config.origin("temperature"), None);
+    assert_eq!(config.provider().name(), "ollama");
+    assert_eq!(config.provider().base_url(), "http://localhost:11434");
+}
+
+#[test]
+fn every_layer_overrides_the_one_below() {
+    let files = Files::new();
+    let system = files.write(
+        "etc/config.toml",
+        "model = \"sys\"\ncontext_window = 1000\ntemperature = 0.1\nmax_tokens = 10\n",
+    );
+    let user = files.write(
+        "user/config.toml",
+        "model = \"user\"\ncontext_window = 2000\ntemperature = 0.2\n",
+    );
+    let loader = ConfigLoader::new()
+        .system_file(Some(system.clone()))
+        .user_file(user.clone())
+        .env("NANNA_MODEL", "env")
+        .env("NANNA_CONTEXT_WINDOW", "3000");
+    let flags = ConfigOverrides {
+        model: Some("flag".into()),
+        ..none()
+    };
+    let config = loader.load(&flags).expect("valid");
+    assert_eq!(config.model, "flag");
+    assert_eq!(
+        config.origin("model"),
+        Some(&Origin::Flag("--model".into()))
+    );
+    assert_eq!(config.context_window, 3000);
+    assert_eq!(
+        config.origin("context_window"),
+        Some(&Origin::Env("NANNA_CONTEXT_WINDOW".into()))
+    );
+    assert_eq!(config.temperature, Some(0.2));
+    assert_eq!(config.origin("temperature"), Some(&Origin::File(user)));
+    assert_eq!(config.max_tokens, Some(10));
+    assert_eq!(config.origin("max_tokens"), Some(&Origin::File(system)));
+    let without_flag = loader.load(&none()).expect("valid");
+    assert_eq!(without_flag.model, "env");
+}
+
+#[test]
+fn user_file_location_follows_nanna_config_then_xdg_then_home() {
+    let files = Files::new();
+    files.write("xdg/nanna/config.toml", "model = \"from-xdg\"\n");
+    files.write("home/.config/nanna/config.toml", "model = \"from-home\"\n");
+    let explicit = files.write("explicit.toml", "model = \"from-explicit\"\n");
+    let home = files.path().join("home");
+    let xdg = files.path().join("xdg");
+    let base = ConfigLoader::new().env("HOME", home.to_string_lossy());
+    assert_eq!(base.load(&none()).expect("valid").model, "from-home");
+    let with_xdg = base.clone().env("XDG_CONFIG_HOME", xdg.to_string_lossy());
+    assert_eq!(with_xdg.load(&none()).expect("valid").model, "from-xdg");
+    let with_explicit = with_xdg
+        .clone()
+        .env("NANNA_CONFIG", explicit.to_string_lossy());
+    assert_eq!(
+        with_explicit.load(&none()).expect("valid").model,
+        "from-explicit"
+    );
+    let flag = ConfigOverrides {
+        config_file: Some(files.path().join("home/.config/nanna/config.toml")),
+        ..none()
+    };
+    assert_eq!(with_explicit.load(&flag).expect("valid").model, "from-home");
+}
+
+#[test]
+fn an_explicit_config_file_must_exist() {
+    let files = Files::new();
+    let missing = files.path().join("nope.toml");
+    let error = ConfigLoader::new()
+        .env("NANNA_CONFIG", missing.to_string_lossy())
+        .load(&none())
+        .expect_err("missing file");
+    assert!(
+        matches!(&error, ConfigError::Read { path, .. } if path == &missing),
+        "{error}"
+    );
+    // The usual locations may be absent.
+    let config = ConfigLoader::new()
+        .env("HOME", files.path().to_string_lossy())
+        .system_file(Some(missing))
+        .load(&none());
+    assert!(config.is_ok());
+}
+
+#[test]
+fn ollama_host_forms() {
+    let cases = [
+        ("0.0.0.0", "http://127.0.0.1:11434/"),
+        ("0.0.0.0:9999", "http://127.0.0.1:9999/"),
+        (":8080", "http://127.0.0.1:8080/"),
+        ("gpu-box", "http://gpu-box:11434/"),
+        ("gpu-box:1234", "http://gpu-box:1234/"),
+        ("[::1]:5000", "http://[::1]:5000/"),
+        ("[::]:5000", "http://127.0.0.1:5000/"),
+        ("::1", "http://[::1]:11434/"),
+        ("http://example.com", "http://example.com/"),
+        ("https://example.com/ollama", "https://example.com/ollama"),
+        ("http://10.0.0.2:11434", "http://10.0.0.2:11434/"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            ollama_host_url(input).expect(input).as_str(),
+            expected,
+            "{input}"
+        );
+    }
+    for bad in ["host:notaport", "ftp://x", "[::1"] {
+        assert!(ollama_host_url(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn url_precedence_among_the_environment_variables() {
+    let files = Files::new();
+    let file = files.write("c.toml", "url = \"http://from-file:1\"\n");
+    let loader = ConfigLoader::new().user_file(file);
+    let url = |l: &ConfigLoader| l.load(&none()).expect("valid").url.to_string();
+    assert_eq!(url(&loader), "http://from-file:1/");
+    let l = loader.clone().env("OLLAMA_HOST", "0.0.0.0:2");
+    assert_eq!(url(&l), "http://127.0.0.1:2/", "environment beats file");
+    let l = l.env("OLLAMA_URL", "http://from-ollama-url:3");
+    assert_eq!(url(&l), "http://from-ollama-url:3/");
+    let l = l.env("NANNA_URL", "http://from-nanna-url:4");
+    assert_eq!(url(&l), "http://from-nanna-url:4/");
+    assert_eq!(
+        l.load(&ConfigOverrides {
+            url: Some("http://flag:5".into()),
+            ..none()
+        })
+        .expect("valid")
+        .url
+        .as_str(),
+        "http://flag:5/"
+    );
+    // Ollama's variables do not apply to another provider.
+    let openai = loader
+        .env("NANNA_PROVIDER", "openai")
+        .env("OLLAMA_HOST", "x:9")
+        .env("OLLAMA_MODEL", "m");
+    let config = openai.load(&none()).expect("valid");
+    assert_eq!(config.url.as_str(), "http://from-file:1/");
+    assert_eq!(config.model, "llama3.1:8b");
+    let config = ConfigLoader::new()
+        .env("NANNA_PROVIDER", "openai")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.url.as_str(), "http://localhost:8080/v1");
+    assert_eq!(config.provider().name(), "openai");
+    assert_eq!(config.provider().base_url(), "http://localhost:8080/v1");
+}
+
+#[test]
+fn ollama_model_ranks_below_nanna_model() {
+    let l = ConfigLoader::new().env("OLLAMA_MODEL", "qwen3:8b");
+    assert_eq!(l.load(&none()).expect("valid").model, "qwen3:8b");
+    let l = l.env("NANNA_MODEL", "mistral");
+    assert_eq!(l.load(&none()).expect("valid").model, "mistral");
+}
+
+fn invalid(result: Result<nanna_model::Config, ConfigError>) -> (String, Origin, String) {
+    match result {
+        Err(ConfigError::Invalid {
+            setting,
+            origin,
+            value,
+            ..
+        }) => (setting.to_owned(), origin, value),
+        other => panic!("expected an invalid setting, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_values_name_the_setting_and_where_it_came_from() {
+    let files = Files::new();
+    let file = files.write("c.toml", "context_window = 0\n");
+    let (setting, origin, _) = invalid(ConfigLoader::new().user_file(file.clone()).load(&none()));
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("context_window", Origin::File(file))
+    );
+
+    let (setting, origin, value) = invalid(
+        ConfigLoader::new()
+            .env("NANNA_TEMPERATURE", "2.5")
+            .load(&none()),
+    );
+    assert_eq!((setting.as_str(), value.as_str()), ("temperature", "2.5"));
+    assert_eq!(origin, Origin::Env("NANNA_TEMPERATURE".into()));
+
+    let (setting, origin, _) = invalid(
+        ConfigLoader::new()
+            .env("NANNA_TEMPERATURE", "warm")
+            .load(&none()),
+    );
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("temperature", Origin::Env("NANNA_TEMPERATURE".into()))
+    );
+
+    let flags = ConfigOverrides {
+        provider: Some("gpt".into()),
+        ..none()
+    };
+    let (setting, origin, _) = invalid(ConfigLoader::new().load(&flags));
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("provider", Origin::Flag("--provider".into()))
+    );
+
+    let (setting, origin, _) = invalid(
+        ConfigLoader::new()
+            .env("NANNA_URL", "localhost:11434")
+            .load(&none()),
+    );
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("url", Origin::Env("NANNA_URL".into()))
+    );
+
+    let (setting, origin, _) = invalid(
+        ConfigLoader::new()
+            .env("OLLAMA_HOST", "box:port")
+            .load(&none()),
+    );
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("url", Origin::Env("OLLAMA_HOST".into()))
+    );
+
+    let (setting, _, _) = invalid(
+        ConfigLoader::new()
+            .env("NANNA_CONTEXT_WINDOW", "lots")
+            .load(&none()),
+    );
+    assert_eq!(setting, "context_window");
+
+    let (setting, _, _) = invalid(
+        ConfigLoader::new()
+            .env("NANNA_KEEP_ALIVE", "forever")
+            .load(&none()),
+    );
+    assert_eq!(setting, "keep_alive");
+
+    let flags = ConfigOverrides {
+        temperature: Some(-0.1),
+        ..none()
+    };
+    let (setting, origin, _) = invalid(ConfigLoader::new().load(&flags));
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("temperature", Origin::Flag("--temperature".into()))
+    );
+
+    let message = ConfigLoader::new()
+        .env("NANNA_TEMPERATURE", "9")
+        .load(&none())
+        .expect_err("invalid")
+        .to_string();
+    assert!(
+        message.contains("temperature")
+            && message.contains("NANNA_TEMPERATURE")
+            && message.contains("0 to 2"),
+        "{message}"
+    );
+}
+
+#[test]
+fn toml_errors_give_line_and_column() {
+    let files = Files::new();
+    let unknown = files.write("unknown.toml", "model = \"m\"\n\ncontext_windw = 5\n");
+    match ConfigLoader::new().user_file(unknown.clone()).load(&none()) {
+        Err(ConfigError::Syntax {
+            path,
+            line,
+            column,
+            message,
+        }) => {
+            assert_eq!(path, unknown);
+            assert_eq!((line, column), (3, 1));
+            assert!(message.contains("context_windw"), "{message}");
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    let broken = files.write("broken.toml", "model = \"m\"\ntemperature = = 1\n");
+    match ConfigLoader::new()
+        .system_file(Some(broken.clone()))
+        .load(&none())
+    {
+        Err(error @ ConfigError::Syntax { line: 2, .. }) => {
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("{}:2:", broken.display())),
+                "{error}"
+            );
+        }
+        other => panic!("expected a syntax error on line 2, got {other:?}"),
+    }
+    let wrong_type = files.write("type.toml", "context_window = \"big\"\n");
+    assert!(matches!(
+        ConfigLoader::new().user_file(wrong_type).load(&none()),
+        Err(ConfigError::Syntax { line: 1, .. })
+    ));
+}
+
+#[test]
+fn keep_alive_forms_and_file_numbers() {
+    for good in ["5m", "1h30m", "-1", "0", "300", "1.5h", "-1s", "250ms"] {
+        let config = ConfigLoader::new()
+            .env("NANNA_KEEP_ALIVE", good)
+            .load(&none());
+        assert_eq!(config.expect(good).keep_alive.as_deref(), Some(good));
+    }
+    let files = Files::new();
+    let file = files.write("k.toml", "keep_alive = -1\ntemperature = 1\n");
+    let config = ConfigLoader::new()
+        .user_file(file)
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.keep_alive.as_deref(), Some("-1"));
+    assert_eq!(config.temperature, Some(1.0));
+    assert_eq!(config.chat_options().keep_alive.as_deref(), Some("-1"));
+    assert_eq!(config.chat_options().context_window, Some(110_000));
+}
+
+#[test]
+fn api_key_from_environment_and_redacted_in_debug() {
+    let l = ConfigLoader::new().env("OPENAI_API_KEY", "sk-openai");
+    assert_eq!(
+        l.load(&none()).expect("valid").api_key.as_deref(),
+        Some("sk-openai")
+    );
+    let l = l.env("NANNA_API_KEY", "sk-nanna");
+    let config = l.load(&none()).expect("valid");
+    assert_eq!(config.api_key.as_deref(), Some("sk-nanna"));
+    assert_eq!(
+        config.origin("api_key"),
+        Some(&Origin::Env("NANNA_API_KEY".into()))
+    );
+    assert!(!format!("{config:?}").contains("sk-nanna"));
+}
+
+#[test]
+fn empty_environment_values_count_as_unset() {
+    let config = ConfigLoader::new()
+        .env("NANNA_MODEL", "")
+        .env("NANNA_TEMPERATURE", " ")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.model, "llama3.1:8b");
+    assert_eq!(config.temperature, None);
+}
+
+#[test]
+fn timeouts_from_file_env_and_flag() {
+    let files = Files::new();
+    let file = files.write(
+        "t.toml",
+        "connect_timeout_secs = 2\nidle_timeout_secs = 60\n",
+    );
+    let l = ConfigLoader::new().user_file(file);
+    let config = l.load(&none()).expect("valid");
+    assert_eq!(
+        (config.connect_timeout, config.idle_timeout),
+        (Duration::from_secs(2), Duration::from_secs(60))
+    );
+    let config = l
+        .clone()
+        .env("NANNA_IDLE_TIMEOUT", "90")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.idle_timeout, Duration::from_secs(90));
+    let flags = ConfigOverrides {
+        idle_timeout_secs: Some(0),
+        ..none()
+    };
+    let (setting, origin, _) = invalid(l.load(&flags));
+    assert_eq!(
+        (setting.as_str(), origin),
+        ("idle_timeout_secs", Origin::Flag("--idle-timeout".into()))
+    );
+}

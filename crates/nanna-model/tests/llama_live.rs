@@ -1,0 +1,161 @@
+//! The OpenAI-compatible provider against a real llama.cpp server.
+//!
+//! Needs `NANNA_TEST_LLAMA_URL` (e.g. `http://127.0.0.1:8089`, started by
+//! `.ci/llama-server.sh start`); skipped without it unless `NANNA_TEST_REQUIRE_LLAMA=1`.
+//! The assertions are about the protocol and behaviour, never about the model's words.
+
+use futures::StreamExt;
+use nanna_model::{
+    ChatMessage, ChatRequest, FinishReason, ModelError, ModelProvider, OpenAiProvider, StreamEvent,
+};
+
+const MAX_TOKENS: u32 = 16;
+
+fn server() -> Option<OpenAiProvider> {
+    match std::env::var("NANNA_TEST_LLAMA_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            Some(OpenAiProvider::new(url.trim()).expect("NANNA_TEST_LLAMA_URL is a valid URL"))
+        }
+        _ => {
+            assert!(
+                std::env::var("NANNA_TEST_REQUIRE_LLAMA").as_deref() != Ok("1"),
+                "NANNA_TEST_REQUIRE_LLAMA=1 but NANNA_TEST_LLAMA_URL is not set (run .ci/llama-server.sh)"
+            );
+            eprintln!("skipping: set NANNA_TEST_LLAMA_URL (run .ci/llama-server.sh)");
+            None
+        }
+    }
+}
+
+async fn model(provider: &OpenAiProvider) -> String {
+    let models = provider.list_models().await.expect("list models");
+    models
+        .first()
+        .expect("the server serves a model")
+        .name
+        .clone()
+}
+
+fn request(model: &str) -> ChatRequest {
+    ChatRequest::new(
+        model,
+        vec![
+            ChatMessage::system("You are a helpful assistant."),
+            ChatMessage::user("Write a long story about a lighthouse keeper."),
+        ],
+    )
+    .with_max_tokens(MAX_TOKENS)
+    .with_temperature(0.0)
+    .with_seed(42)
+}
+
+/// The finish reason must agree with the token count: a reply that used the whole budget
+/// was cut (`Length`), a shorter one ended by itself (`Stop`).
+fn assert_finish_matches_usage(finish: FinishReason, completion_tokens: u32) {
+    assert!(
+        completion_tokens <= MAX_TOKENS,
+        "{completion_tokens} tokens > max_tokens {MAX_TOKENS}"
+    );
+    let expected = if completion_tokens >= MAX_TOKENS {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
+    assert_eq!(
+        finish, expected,
+        "finish reason vs {completion_tokens} completion tokens"
+    );
+}
+
+#[tokio::test]
+async fn lists_models_and_reports_their_context_length() {
+    let Some(provider) = server() else { return };
+    provider.health().await.expect("healthy");
+    let models = provider.list_models().await.expect("models");
+    assert!(!models.is_empty());
+    let info = provider.model_info(&models[0].name).await.expect("info");
+    assert_eq!(info.name, models[0].name);
+    assert!(
+        info.context_length.is_some_and(|n| n > 0),
+        "llama.cpp reports n_ctx_train: {info:?}"
+    );
+    let missing = provider.model_info("no-such-model-anywhere").await;
+    assert!(
+        matches!(missing, Err(ModelError::ModelNotFound { .. })),
+        "{missing:?}"
+    );
+    match provider.version().await {
+        Ok(version) => assert!(!version.trim().is_empty()),
+        Err(error) => assert!(matches!(error, ModelError::Unsupported { .. }), "{error}"),
+    }
+}
+
+#[tokio::test]
+async fn chat_reports_usage_and_finish_reason() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    let reply = provider.chat(&request(&model)).await.expect("reply");
+    assert!(!reply.message.content.is_empty(), "some text came back");
+    assert!(reply.message.tool_calls.is_empty());
+    let usage = reply.usage.expect("llama.cpp reports usage");
+    assert!(usage.prompt_tokens > 0);
+    assert_finish_matches_usage(reply.finish_reason, usage.completion_tokens);
+}
+
+#[tokio::test]
+async fn streamed_chat_ends_with_one_done_carrying_usage() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    let events: Vec<StreamEvent> = provider
+        .chat_stream(&request(&model))
+        .await
+        .expect("stream starts")
+        .map(|e| e.expect("no stream error"))
+        .collect()
+        .await;
+    let deltas = events
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::TextDelta { .. }))
+        .count();
+    assert!(deltas > 1, "text arrives in several deltas: {events:?}");
+    let dones: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::Done { .. }))
+        .collect();
+    assert_eq!(dones.len(), 1);
+    let Some(StreamEvent::Done {
+        finish_reason,
+        usage,
+    }) = events.last()
+    else {
+        panic!("the last event is Done: {events:?}");
+    };
+    let usage = usage.expect("include_usage gives usage");
+    assert!(usage.prompt_tokens > 0);
+    assert!(usage.completion_tokens > 0);
+    assert_finish_matches_usage(*finish_reason, usage.completion_tokens);
+    // Streamed and whole replies agree on the token count of a deterministic request.
+    let whole = provider.chat(&request(&model)).await.expect("reply");
+    assert_eq!(
+        whole.usage.map(|u| u.completion_tokens),
+        Some(usage.completion_tokens)
+    );
+}
+
+#[tokio::test]
+async fn a_short_reply_stops_by_itself() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    let request = ChatRequest::new(model, vec![ChatMessage::user("Say hi.")])
+        .with_max_tokens(200)
+        .with_temperature(0.0)
+        .with_seed(1);
+    let reply = provider.chat(&request).await.expect("reply");
+    let usage = reply.usage.expect("usage");
+    let expected = if usage.completion_tokens >= 200 {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
+    assert_eq!(reply.finish_reason, expected);
+}
