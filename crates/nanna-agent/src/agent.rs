@@ -439,10 +439,10 @@ impl Agent {
                     if call.id.is_empty() {
                         call.id = self.next_call_id();
                     }
-                    if let Value::String(s) = &call.arguments {
-                        if let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(s) {
-                            call.arguments = parsed;
-                        }
+                    if let Value::String(s) = &call.arguments
+                        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(s)
+                    {
+                        call.arguments = parsed;
                     }
                     call
                 })
@@ -665,13 +665,13 @@ impl Agent {
         saved: Result<(), crate::error::SessionError>,
         on_event: &mut OnEvent<'_>,
     ) {
-        if let Err(e) = saved {
-            if !self.session_write_failed {
-                self.session_write_failed = true;
-                on_event(AgentEvent::Warning {
-                    message: format!("the session is no longer being saved: {e}"),
-                });
-            }
+        if let Err(e) = saved
+            && !self.session_write_failed
+        {
+            self.session_write_failed = true;
+            on_event(AgentEvent::Warning {
+                message: format!("the session is no longer being saved: {e}"),
+            });
         }
     }
 

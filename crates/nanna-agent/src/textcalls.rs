@@ -102,10 +102,10 @@ fn fenced_calls(content: &str, is_known: &dyn Fn(&str) -> bool) -> Vec<TextToolC
         };
         let body_end = body_start + close_rel;
         let end = body_end + 3;
-        if matches!(label.as_str(), "" | "json" | "tool_call" | "tool" | "jsonc") {
-            if let Ok(value) = serde_json::from_str::<Value>(content[body_start..body_end].trim()) {
-                push_calls(value, start..end, is_known, &mut out);
-            }
+        if matches!(label.as_str(), "" | "json" | "tool_call" | "tool" | "jsonc")
+            && let Ok(value) = serde_json::from_str::<Value>(content[body_start..body_end].trim())
+        {
+            push_calls(value, start..end, is_known, &mut out);
         }
         from = end;
     }

@@ -159,7 +159,7 @@ async fn shell_timeout_is_reported_to_the_model() {
         Script::new()
             .turn(Turn::tool_call(
                 "shell",
-                json!({"command": "sleep 20", "timeout_secs": 1}),
+                json!({"command": "echo started step 1; sleep 20", "timeout_secs": 1}),
             ))
             .turn(Turn::text("It hung.")),
     )
@@ -171,6 +171,18 @@ async fn shell_timeout_is_reported_to_the_model() {
     let results = tool_results(&events);
     assert!(!results[0].1);
     assert!(results[0].2.contains("timed out"), "{}", results[0].2);
+    // The next request's tool message carries the output printed before the kill.
+    let requests = server.chat_requests();
+    assert_eq!(requests.len(), 2);
+    let tool_message = requests[1].messages().last().cloned().unwrap_or_default();
+    assert_eq!(tool_message["role"], "tool");
+    let content = tool_message["content"].as_str().unwrap_or_default();
+    assert!(content.contains("timed out after 1s"), "{content}");
+    assert!(content.contains("raise timeout_secs"), "{content}");
+    assert!(
+        content.ends_with("\nstarted step 1\n[killed after 1s (timeout)]"),
+        "{content}"
+    );
 }
 
 #[tokio::test]

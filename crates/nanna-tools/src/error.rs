@@ -43,11 +43,15 @@ pub enum ToolError {
         /// The operating system's message.
         detail: String,
     },
-    /// The tool ran longer than allowed and was stopped.
-    #[error("timed out after {}s and was stopped; use a shorter command or raise timeout_secs", after.as_secs())]
+    /// The tool ran longer than allowed and was killed. The message carries what it printed
+    /// before the kill, so the model can see where it hung.
+    #[error("{}", timeout_message(*after, output))]
     Timeout {
         /// The time limit that was hit.
         after: Duration,
+        /// What the tool printed before it was killed, already bounded (head and tail kept,
+        /// the cut stated); may be empty.
+        output: String,
     },
     /// The call was cancelled by the user.
     #[error("cancelled by the user")]
@@ -69,4 +73,22 @@ impl ToolError {
             detail: err.to_string(),
         }
     }
+}
+
+/// The text of [`ToolError::Timeout`]: what happened and what to do, then the output
+/// produced before the kill and the exit status, laid out like a normal `shell` result.
+fn timeout_message(after: Duration, output: &str) -> String {
+    let secs = after.as_secs();
+    let output = if output.trim().is_empty() {
+        "(no output)"
+    } else {
+        output
+    };
+    let newline = if output.ends_with('\n') { "" } else { "\n" };
+    format!(
+        "timed out after {secs}s and was killed; raise timeout_secs (up to its maximum) or run \
+         the command in a way that finishes sooner (e.g. a narrower test filter, or a flag that \
+         avoids waiting for input). Output before the kill:\n\
+         {output}{newline}[killed after {secs}s (timeout)]"
+    )
 }

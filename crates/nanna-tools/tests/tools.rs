@@ -703,20 +703,78 @@ const TREE: &str = "sleep 100 & echo $! > bg.pid; sleep 100 & echo $! > fg.pid; 
 async fn shell_timeout_kills_the_whole_process_group() {
     let (dir, ctx) = workspace();
     let started = Instant::now();
-    let err = run(&ctx, "shell", json!({"command": TREE, "timeout_secs": 1}))
-        .await
-        .unwrap_err();
+    let command = format!("echo started; echo to-stderr >&2; {TREE}");
+    let err = run(
+        &ctx,
+        "shell",
+        json!({"command": command, "timeout_secs": 1}),
+    )
+    .await
+    .unwrap_err();
     assert!(
-        matches!(err, ToolError::Timeout { after } if after == Duration::from_secs(1)),
-        "{err}"
+        matches!(&err, ToolError::Timeout { after, output }
+            if *after == Duration::from_secs(1) && output == "started\nto-stderr\n"),
+        "{err:?}"
     );
-    assert!(err.to_string().contains("timed out after 1s"), "{err}");
+    // The model reads the Display text: what happened, the hint, the output, the status.
+    let text = err.to_string();
+    assert!(
+        text.starts_with("timed out after 1s and was killed"),
+        "{text}"
+    );
+    assert!(text.contains("raise timeout_secs"), "{text}");
+    assert!(
+        text.ends_with(":\nstarted\nto-stderr\n[killed after 1s (timeout)]"),
+        "{text}"
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     let pids = read_pids(dir.path());
     assert_eq!(
         wait_gone(&pids),
         Vec::<i32>::new(),
         "children survived the timeout"
+    );
+}
+
+#[tokio::test]
+async fn shell_timeout_output_is_capped_with_the_cut_stated() {
+    let (_d, ctx) = workspace();
+    let ctx = ctx.with_limits(Limits {
+        max_output_bytes: 4096,
+        ..Limits::default()
+    });
+    let err = run(
+        &ctx,
+        "shell",
+        json!({"command": "seq 1 100000; sleep 100", "timeout_secs": 1}),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ToolError::Timeout { .. }), "{err:?}");
+    assert!(text.len() <= 4096, "{}", text.len());
+    assert!(text.contains(":\n1\n2\n3\n"), "{text}");
+    assert!(text.contains(" bytes omitted ...]"), "{text}");
+    assert!(
+        text.ends_with("\n99999\n100000\n[killed after 1s (timeout)]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn shell_timeout_without_output_says_so() {
+    let (_d, ctx) = workspace();
+    let err = run(
+        &ctx,
+        "shell",
+        json!({"command": "sleep 100", "timeout_secs": 1}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with(":\n(no output)\n[killed after 1s (timeout)]"),
+        "{err}"
     );
 }
 

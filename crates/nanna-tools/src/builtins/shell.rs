@@ -24,6 +24,9 @@ const MAX_TIMEOUT_SECS: u64 = 600;
 /// How long to keep reading output after the command ends (from processes that left the
 /// process group but still hold the pipe).
 const DRAIN_GRACE: Duration = Duration::from_millis(300);
+/// Bytes of `max_output_bytes` kept free for what follows the output: the exit status, or
+/// the timeout message with its hint.
+const STATUS_ROOM: usize = 512;
 
 /// Runs a shell command.
 pub(crate) struct Shell {
@@ -104,7 +107,12 @@ impl Tool for Shell {
         // Kills the group if this future is dropped mid-run (e.g. the caller's task aborted).
         let mut group = GroupGuard(child.id().map(|id| id as libc::pid_t));
 
-        let mut collected = HeadTail::new(ctx.limits.max_output_bytes.saturating_sub(200).max(256));
+        let mut collected = HeadTail::new(
+            ctx.limits
+                .max_output_bytes
+                .saturating_sub(STATUS_ROOM)
+                .max(256),
+        );
         let mut chunk = vec![0u8; 16 * 1024];
         let mut eof = false;
         let deadline = tokio::time::sleep(timeout);
@@ -140,12 +148,17 @@ impl Tool for Shell {
         };
         let _ = tokio::time::timeout(DRAIN_GRACE, drain).await;
 
+        let mut content = collected.render();
         let status = match ending {
             Ending::Exited(status) => status,
-            Ending::TimedOut => return Err(ToolError::Timeout { after: timeout }),
+            Ending::TimedOut => {
+                return Err(ToolError::Timeout {
+                    after: timeout,
+                    output: content,
+                });
+            }
             Ending::Cancelled => return Err(ToolError::Cancelled),
         };
-        let mut content = collected.render();
         if content.is_empty() {
             content.push_str("(no output)");
         }
