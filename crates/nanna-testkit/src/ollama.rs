@@ -10,31 +10,13 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::models::ModelSpec;
-use crate::script::{Next, ScriptedToolCall};
-use crate::server::{AppState, ModelProblem};
+use crate::script::ScriptedToolCall;
+use crate::server::AppState;
 use crate::wire::{self, NDJSON, Plan, Timings, json_response, ndjson_line};
 
 /// An Ollama-style error: `{"error": message}`.
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, &json!({ "error": message }))
-}
-
-fn model_problem(problem: ModelProblem) -> Response {
-    match problem {
-        ModelProblem::Missing => error(StatusCode::BAD_REQUEST, "model is required"),
-        ModelProblem::NotFound(name) => error(
-            StatusCode::NOT_FOUND,
-            &format!("model \"{name}\" not found, try pulling it first"),
-        ),
-        ModelProblem::NoTools(full) => error(
-            StatusCode::BAD_REQUEST,
-            &format!("registry.ollama.ai/library/{full} does not support tools"),
-        ),
-        ModelProblem::NoThinking(name) => error(
-            StatusCode::BAD_REQUEST,
-            &format!("\"{name}\" does not support thinking"),
-        ),
-    }
 }
 
 /// The model named by `model` (or the legacy `name`) of a show/pull request.
@@ -225,23 +207,9 @@ pub(crate) async fn chat(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let req = st.record(&method, &uri, &body);
-    if !req.is_object() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid request body: expected a JSON object",
-        );
-    }
-    let model = match st.chat_model(&req) {
-        Ok(m) => m,
-        Err(p) => return model_problem(p),
-    };
-    let turn = match st.next_turn() {
-        Next::Turn(t) => t,
-        Next::Error { status, message } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(status, message);
-        }
+    let (req, model, turn) = match st.start_chat(&method, &uri, &body, error) {
+        Ok(start) => start,
+        Err(refusal) => return *refusal,
     };
     let plan = Plan::new(turn, &req);
     plan.wait_first_byte().await;

@@ -9,8 +9,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::ollama::{call_id, whole_body};
-use crate::script::Next;
-use crate::server::{AppState, ModelProblem};
+use crate::server::AppState;
 use crate::wire::{self, Plan, SSE, json_response, sse_event};
 
 /// How many fragments a tool call's argument string is split into when streamed.
@@ -28,24 +27,6 @@ fn error_body(status: StatusCode, message: &str) -> Value {
         _ => "api_error",
     };
     json!({ "error": { "message": message, "type": kind, "param": null, "code": null } })
-}
-
-fn model_problem(problem: ModelProblem) -> Response {
-    match problem {
-        ModelProblem::Missing => error(StatusCode::BAD_REQUEST, "model is required"),
-        ModelProblem::NotFound(name) => error(
-            StatusCode::NOT_FOUND,
-            &format!("model \"{name}\" not found, try pulling it first"),
-        ),
-        ModelProblem::NoTools(full) => error(
-            StatusCode::BAD_REQUEST,
-            &format!("registry.ollama.ai/library/{full} does not support tools"),
-        ),
-        ModelProblem::NoThinking(name) => error(
-            StatusCode::BAD_REQUEST,
-            &format!("\"{name}\" does not support thinking"),
-        ),
-    }
 }
 
 /// `GET /v1/models`.
@@ -67,23 +48,9 @@ pub(crate) async fn chat(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let req = st.record(&method, &uri, &body);
-    if !req.is_object() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid request body: expected a JSON object",
-        );
-    }
-    let model = match st.chat_model(&req) {
-        Ok(m) => m,
-        Err(p) => return model_problem(p),
-    };
-    let turn = match st.next_turn() {
-        Next::Turn(t) => t,
-        Next::Error { status, message } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(status, message);
-        }
+    let (req, model, turn) = match st.start_chat(&method, &uri, &body, error) {
+        Ok(start) => start,
+        Err(refusal) => return *refusal,
     };
     let plan = Plan::new(turn, &req);
     plan.wait_first_byte().await;

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::error::TestkitError;
 use crate::models::{ModelSpec, ServerConfig, full_name};
 use crate::recording::{RecordedRequest, Recorder, is_chat_path};
-use crate::script::{Next, Player, Script};
+use crate::script::{Next, Player, Script, Turn};
 use crate::{ollama, openai};
 
 /// State shared by all handlers.
@@ -116,6 +116,49 @@ impl AppState {
     }
 
     /// Checks the model and tools of a chat request; marks the model as loaded.
+    /// Records a chat request and resolves its model and the scripted turn to play. A request
+    /// the server refuses (not an object, unknown model, missing capability, script exhausted)
+    /// comes back as the response to send, rendered by the API's own `error`.
+    pub(crate) fn start_chat(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+        error: fn(StatusCode, &str) -> Response,
+    ) -> Result<(Value, Arc<ModelSpec>, &Turn), Box<Response>> {
+        let req = self.record(method, uri, body);
+        if !req.is_object() {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid request body: expected a JSON object",
+            )));
+        }
+        let model = self.chat_model(&req).map_err(|problem| {
+            Box::new(match problem {
+                ModelProblem::Missing => error(StatusCode::BAD_REQUEST, "model is required"),
+                ModelProblem::NotFound(name) => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("model \"{name}\" not found, try pulling it first"),
+                ),
+                ModelProblem::NoTools(full) => error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("registry.ollama.ai/library/{full} does not support tools"),
+                ),
+                ModelProblem::NoThinking(name) => error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("\"{name}\" does not support thinking"),
+                ),
+            })
+        })?;
+        match self.next_turn() {
+            Next::Turn(turn) => Ok((req, model, turn)),
+            Next::Error { status, message } => Err(Box::new(error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                message,
+            ))),
+        }
+    }
+
     pub(crate) fn chat_model(&self, request: &Value) -> Result<Arc<ModelSpec>, ModelProblem> {
         let name = request
             .get("model")
