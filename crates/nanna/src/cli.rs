@@ -1,0 +1,305 @@
+//! The command line: every subcommand and flag, parsed with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  nanna chat                                  interactive session in the current directory
+  nanna chat --tools --model llama3.1:8b      pick the model
+  nanna chat --prompt \"Hello, world!\"         one task, then exit
+  echo \"explain src/main.rs\" | nanna chat     the task from stdin
+  nanna exec --full-auto \"fix the failing test\"
+  nanna exec --json \"list the TODOs\" | jq .   one JSON event per line
+  nanna chat --resume last                    continue the latest session
+  nanna models --json
+  nanna health
+  nanna pull qwen2.5-coder:7b
+  nanna serve --listen 0.0.0.0:8080
+  nanna completions bash > /etc/bash_completion.d/nanna
+
+Exit status: 0 done, 1 failed (model server, settings, tool loop error), 2 bad usage,
+3 stopped at --max-turns, 130 cancelled (Ctrl-C).
+Settings come from flags, then NANNA_* / OLLAMA_* variables, then
+$XDG_CONFIG_HOME/nanna/config.toml, then /etc/nanna/config.toml.";
+
+/// Nanna Coder: a local-first coding assistant for models served by Ollama or an
+/// OpenAI-compatible server (llama.cpp, vLLM...).
+#[derive(Debug, Parser)]
+#[command(name = "nanna", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Model-server settings accepted by every subcommand; they override the config file and
+/// the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Model to use (e.g. llama3.1:8b).
+    #[arg(long, short = 'm', global = true, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Kind of model server.
+    #[arg(long, global = true, value_enum, value_name = "KIND")]
+    pub provider: Option<ProviderKind>,
+    /// Base URL of the model server (e.g. http://127.0.0.1:11434).
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// Context window in tokens sent to the server (Ollama's num_ctx).
+    #[arg(long, global = true, value_name = "TOKENS")]
+    pub context_window: Option<u32>,
+    /// Sampling temperature (0 to 2).
+    #[arg(long, global = true, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// How long the server keeps the model loaded after a request (Ollama: `30m`, `-1`).
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub keep_alive: Option<String>,
+    /// Maximum tokens the model may generate per reply.
+    #[arg(long, global = true, value_name = "TOKENS")]
+    pub max_tokens: Option<u32>,
+    /// Read settings from this file instead of the default config location.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Kind of model server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// Ollama's native API.
+    Ollama,
+    /// An OpenAI-compatible chat completions API (llama.cpp, vLLM, LM Studio...).
+    Openai,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Talk with the assistant: a REPL on a terminal, or one task with --prompt or piped stdin.
+    Chat(ChatArgs),
+    /// Run one task without interaction (scripts, CI); exit code tells success.
+    Exec(ExecArgs),
+    /// List the models on the server with their size, context length and tool support.
+    Models(JsonFlag),
+    /// Check the model server and the configured model; non-zero exit when unhealthy.
+    Health(JsonFlag),
+    /// List the tools offered to the model, with their JSON schemas.
+    Tools(JsonFlag),
+    /// Download a model to the server (Ollama only).
+    Pull(PullArgs),
+    /// List, show or remove saved sessions.
+    Sessions(SessionsArgs),
+    /// Serve a health endpoint and stay up (the assistant container's main process).
+    Serve(ServeArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// A `--json` switch.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How much the agent may do without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxArg {
+    /// Read files only; writes and commands are refused.
+    ReadOnly,
+    /// Write inside the workspace and run commands there.
+    WorkspaceWrite,
+    /// No restriction.
+    Full,
+}
+
+/// Whether writes and commands need confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApprovalArg {
+    /// Ask on the terminal before each write or command.
+    Ask,
+    /// Run allowed actions without asking.
+    Auto,
+}
+
+/// Settings of an agent run, shared by `chat` and `exec`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Offer tools to the model (the default).
+    #[arg(long, overrides_with = "no_tools")]
+    pub tools: bool,
+    /// Do not offer tools: plain chat.
+    #[arg(long)]
+    pub no_tools: bool,
+    /// Workspace directory the tools work in (default: the current directory).
+    #[arg(short = 'C', long = "workspace", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Continue a saved session: its id, or `last` (the default when no id is given).
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "last")]
+    pub resume: Option<String>,
+    /// Stop after this many model turns.
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+    /// What the agent may change.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub sandbox: Option<SandboxArg>,
+    /// Whether to ask before writes and commands.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub approval: Option<ApprovalArg>,
+    /// Shorthand for --sandbox workspace-write --approval auto.
+    #[arg(long)]
+    pub full_auto: bool,
+}
+
+impl RunArgs {
+    /// Whether tools are offered.
+    pub fn tools_enabled(&self) -> bool {
+        !self.no_tools
+    }
+}
+
+/// Arguments of `nanna chat`.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// Run this one task and exit instead of starting the REPL.
+    #[arg(long, short = 'p', value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Agent settings.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `nanna exec`.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// The task; read from stdin when omitted.
+    #[arg(value_name = "TASK")]
+    pub task: Vec<String>,
+    /// Print one JSON object per event, one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Agent settings.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `nanna pull`.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// Model to download (e.g. qwen2.5-coder:7b).
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// Print progress as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `nanna sessions`.
+#[derive(Debug, Clone, Args)]
+pub struct SessionsArgs {
+    /// What to do with sessions (default: list).
+    #[command(subcommand)]
+    pub action: Option<SessionsAction>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `nanna sessions` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SessionsAction {
+    /// List saved sessions, newest first.
+    List,
+    /// Show the messages of a session (`last` for the newest).
+    Show {
+        /// Session id or `last`.
+        id: String,
+    },
+    /// Delete a session.
+    Rm {
+        /// Session id or `last`.
+        id: String,
+    },
+}
+
+/// Arguments of `nanna serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+}
+
+/// Arguments of `nanna completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seed_forms_parse() {
+        let cli = Cli::try_parse_from(["nanna", "chat", "--tools", "--model", "llama3.1:8b"])
+            .expect("parses");
+        assert_eq!(cli.global.model.as_deref(), Some("llama3.1:8b"));
+        let Command::Chat(chat) = cli.command else {
+            panic!("not chat")
+        };
+        assert!(chat.run.tools_enabled());
+
+        let cli =
+            Cli::try_parse_from(["nanna", "chat", "--prompt", "Hello, world!"]).expect("parses");
+        let Command::Chat(chat) = cli.command else {
+            panic!("not chat")
+        };
+        assert_eq!(chat.prompt.as_deref(), Some("Hello, world!"));
+    }
+
+    #[test]
+    fn no_tools_and_resume_default() {
+        let cli = Cli::try_parse_from(["nanna", "exec", "--no-tools", "--resume", "--", "do it"])
+            .expect("parses");
+        let Command::Exec(exec) = cli.command else {
+            panic!("not exec")
+        };
+        assert!(!exec.run.tools_enabled());
+        assert_eq!(exec.run.resume.as_deref(), Some("last"));
+        assert_eq!(exec.task, vec!["do it".to_string()]);
+    }
+
+    #[test]
+    fn global_flags_after_subcommand() {
+        let cli = Cli::try_parse_from([
+            "nanna",
+            "models",
+            "--provider",
+            "openai",
+            "--url",
+            "http://x",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.provider, Some(ProviderKind::Openai));
+        assert_eq!(cli.global.url.as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn bad_provider_is_rejected() {
+        assert!(Cli::try_parse_from(["nanna", "models", "--provider", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand that is not an agent run.
+
+pub mod health;
+pub mod models;
+pub mod pull;
+pub mod serve;
+pub mod sessions;
+pub mod tools;

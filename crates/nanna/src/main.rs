@@ -1,0 +1,113 @@
+//! `nanna`: the Nanna Coder command line. A thin layer over `nanna-agent`, `nanna-model`
+//! and `nanna-tools`: parse flags, resolve settings, run a command, map the outcome to an
+//! exit code.
+
+mod approval;
+mod cancel;
+mod cli;
+mod commands;
+mod error;
+mod output;
+mod render;
+mod repl;
+mod settings;
+mod task;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, Result};
+use crate::render::Style;
+use crate::settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !matches!(e, CliError::Reported { .. }) {
+                eprintln!("{} {e}", Style::stderr().red("error:"));
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// A single-threaded runtime: start-up cost and memory stay small, and nothing here
+/// needs parallel CPU work.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("starting the async runtime", e))
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Completions(args) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "nanna", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Tools(flag) => commands::tools::run(flag.json),
+        Command::Sessions(args) => commands::sessions::run(&args),
+        Command::Models(flag) => {
+            let settings = Settings::resolve(&global)?;
+            let provider = settings.provider();
+            runtime()?.block_on(commands::models::run(provider.as_ref(), flag.json))
+        }
+        Command::Health(flag) => {
+            let settings = Settings::resolve(&global)?;
+            let provider = settings.provider();
+            runtime()?.block_on(commands::health::run(
+                provider.as_ref(),
+                settings.model(),
+                flag.json,
+            ))
+        }
+        Command::Pull(args) => {
+            let settings = Settings::resolve(&global)?;
+            let provider = settings.provider();
+            runtime()?.block_on(commands::pull::run(
+                provider.as_ref(),
+                &args.model,
+                args.json,
+            ))
+        }
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&global)?;
+            let provider = settings.provider();
+            let model = settings.model().to_owned();
+            runtime()?.block_on(commands::serve::run(provider, model, &args.listen))
+        }
+        Command::Chat(args) => {
+            let settings = Settings::resolve(&global)?;
+            match args.prompt {
+                Some(prompt) => task::run_once(&settings, &args.run, prompt, task::Mode::OneShot),
+                None if std::io::stdin().is_terminal() => repl::run(&settings, &args.run),
+                None => {
+                    let input = task::read_stdin()?;
+                    task::run_once(&settings, &args.run, input, task::Mode::OneShot)
+                }
+            }
+        }
+        Command::Exec(args) => {
+            let settings = Settings::resolve(&global)?;
+            let input = if args.task.is_empty() {
+                task::read_stdin()?
+            } else {
+                args.task.join(" ")
+            };
+            let mode = if args.json {
+                task::Mode::ExecJson
+            } else {
+                task::Mode::Exec
+            };
+            task::run_once(&settings, &args.run, input, mode)
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Running the agent on one task: `nanna exec`, `nanna chat --prompt`, piped stdin; and
+//! the pieces the REPL shares (policies, agent configuration, sessions).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use nanna_agent::{
+    Agent, AgentConfig, ApprovalPolicy, RunOutcome, SandboxPolicy, Session, SessionMeta,
+    SessionStore,
+};
+use nanna_tools::ToolRegistry;
+use tokio_util::sync::CancellationToken;
+
+use crate::approval;
+use crate::cancel::CtrlC;
+use crate::cli::{ApprovalArg, RunArgs, SandboxArg};
+use crate::error::{CliError, Result};
+use crate::output::{EventOutput, JsonOutput, TerminalOutput};
+use crate::settings::Settings;
+
+/// How a single task reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `chat --prompt` or piped stdin: the answer on stdout, notices on stderr.
+    OneShot,
+    /// `exec`: like one-shot.
+    Exec,
+    /// `exec --json`: one JSON event per line.
+    ExecJson,
+}
+
+/// Reads the whole task from stdin; an error when stdin is a terminal or empty.
+pub fn read_stdin() -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        return Err(CliError::Config(
+            "no task given: pass it as an argument (`nanna exec \"TASK\"`) or pipe it on stdin"
+                .into(),
+        ));
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| CliError::io("reading the task from stdin", e))?;
+    Ok(input)
+}
+
+/// Sandbox and approval from the flags. Interactive sessions default to workspace-write
+/// and ask; one-shot runs default to read-only. `--full-auto` means workspace-write and
+/// auto; explicit `--sandbox` / `--approval` win over it.
+pub fn policies(run: &RunArgs, interactive: bool) -> (SandboxPolicy, ApprovalPolicy) {
+    let (mut sandbox, mut approval) = if run.full_auto {
+        (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Auto)
+    } else if interactive {
+        (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Ask)
+    } else {
+        (SandboxPolicy::ReadOnly, ApprovalPolicy::Ask)
+    };
+    if let Some(s) = run.sandbox {
+        sandbox = match s {
+            SandboxArg::ReadOnly => SandboxPolicy::ReadOnly,
+            SandboxArg::WorkspaceWrite => SandboxPolicy::WorkspaceWrite,
+            SandboxArg::Full => SandboxPolicy::Full,
+        };
+    }
+    if let Some(a) = run.approval {
+        approval = match a {
+            ApprovalArg::Ask => ApprovalPolicy::Ask,
+            ApprovalArg::Auto => ApprovalPolicy::Auto,
+        };
+    }
+    (sandbox, approval)
+}
+
+/// The workspace directory: `-C DIR` or the current directory, which must exist.
+pub fn workspace(run: &RunArgs) -> Result<PathBuf> {
+    let dir = match &run.workspace {
+        Some(d) => d.clone(),
+        None => {
+            std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?
+        }
+    };
+    if !dir.is_dir() {
+        return Err(CliError::Config(format!(
+            "workspace `{}` is not a directory; pass an existing directory with -C",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// The agent's configuration for a run.
+pub fn agent_config(settings: &Settings, run: &RunArgs, interactive: bool) -> Result<AgentConfig> {
+    let mut config = AgentConfig::new(settings.model(), workspace(run)?);
+    settings.apply(&mut config);
+    config.tools_enabled = run.tools_enabled();
+    if let Some(n) = run.max_turns {
+        if n == 0 {
+            return Err(CliError::Config("--max-turns must be at least 1".into()));
+        }
+        config.max_turns = Some(n);
+    }
+    let (sandbox, approval) = policies(run, interactive);
+    config.sandbox = sandbox;
+    config.approval = approval;
+    Ok(config)
+}
+
+/// The session to work in: the one `--resume` names, or a new one.
+pub fn session(store: &SessionStore, run: &RunArgs, config: &AgentConfig) -> Result<Session> {
+    match &run.resume {
+        Some(id) => store.open(id).map_err(|e| CliError::Agent(e.to_string())),
+        None => store
+            .create(SessionMeta {
+                model: config.model.clone(),
+                workspace: config.workspace.clone(),
+            })
+            .map_err(|e| CliError::Agent(e.to_string())),
+    }
+}
+
+/// The session store in its default place.
+pub fn store() -> Result<SessionStore> {
+    SessionStore::default_location().map_err(|e| CliError::Agent(e.to_string()))
+}
+
+/// Shows `e` through `out`; when that reached the terminal, main need not print it again.
+fn report(out: &mut EventOutput, e: CliError) -> CliError {
+    if out.error(&e.to_string()) {
+        e.reported()
+    } else {
+        e
+    }
+}
+
+/// Runs `input` once and reports in `mode`; the outcome becomes the exit status.
+pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -> Result<()> {
+    if input.trim().is_empty() {
+        return Err(CliError::Config(
+            "the task is empty: give the assistant something to do".into(),
+        ));
+    }
+    let config = agent_config(settings, run, false)?;
+    let store = store()?;
+    let session = session(&store, run, &config)?;
+    let provider = settings.provider();
+    let runtime = crate::runtime()?;
+    runtime.block_on(async move {
+        let mut out = match mode {
+            Mode::ExecJson => EventOutput::Json(JsonOutput::default()),
+            Mode::OneShot | Mode::Exec => {
+                EventOutput::Terminal(Box::new(TerminalOutput::new(false)))
+            }
+        };
+        let new_session = (!session.is_resumed()).then(|| session.id().to_owned());
+        let mut agent =
+            match Agent::new(provider, ToolRegistry::with_builtins(), config, session).await {
+                Ok(agent) => agent,
+                Err(e) => {
+                    // Leave no empty session behind when nothing could start.
+                    if let Some(id) = new_session {
+                        let _ = store.remove(&id);
+                    }
+                    let e = CliError::Agent(e.to_string());
+                    return Err(report(&mut out, e));
+                }
+            };
+        let cancel = CancellationToken::new();
+        let approver = approval::for_this_process(cancel.clone());
+        let _watch = CtrlC::watch(cancel.clone());
+        let result = agent
+            .run(&input, approver.as_ref(), cancel, &mut |event| {
+                out.event(&event)
+            })
+            .await;
+        out.finish();
+        match result {
+            Ok(RunOutcome::Completed { .. }) => Ok(()),
+            Ok(RunOutcome::MaxTurns { turns }) => Err(report(&mut out, CliError::MaxTurns(turns))),
+            Ok(RunOutcome::Cancelled { .. }) => Err(CliError::Cancelled),
+            Err(e) => Err(report(&mut out, CliError::Agent(e.to_string()))),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut argv = vec!["nanna", "exec"];
+        argv.extend_from_slice(args);
+        argv.push("task");
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Exec(e) => e.run,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_depend_on_interactivity() {
+        let run = run_args(&[]);
+        assert_eq!(
+            policies(&run, true),
+            (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Ask)
+        );
+        assert_eq!(
+            policies(&run, false),
+            (SandboxPolicy::ReadOnly, ApprovalPolicy::Ask)
+        );
+    }
+
+    #[test]
+    fn full_auto_and_explicit_flags() {
+        let run = run_args(&["--full-auto"]);
+        assert_eq!(
+            policies(&run, false),
+            (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Auto)
+        );
+        let run = run_args(&["--full-auto", "--sandbox", "full"]);
+        assert_eq!(
+            policies(&run, false),
+            (SandboxPolicy::Full, ApprovalPolicy::Auto)
+        );
+        let run = run_args(&["--approval", "auto"]);
+        assert_eq!(
+            policies(&run, false),
+            (SandboxPolicy::ReadOnly, ApprovalPolicy::Auto)
+        );
+    }
+}
