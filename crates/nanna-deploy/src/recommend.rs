@@ -1,0 +1,462 @@
+//! Which accelerator to use and what the model-server container needs for it: image, device
+//! mappings, CDI devices, Docker device requests, groups and environment.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::EngineKind;
+use crate::gpu::{FormFactor, Gpu, GpuInventory, GpuVendor, amd};
+use crate::resources::HostResources;
+
+/// Model-server image for NVIDIA, Intel and CPU.
+pub const IMAGE_DEFAULT: &str = "docker.io/ollama/ollama:latest";
+/// Model-server image for AMD (ROCm build).
+pub const IMAGE_ROCM: &str = "docker.io/ollama/ollama:rocm";
+/// CDI device name that exposes every NVIDIA GPU (Podman).
+pub const NVIDIA_CDI_ALL: &str = "nvidia.com/gpu=all";
+
+/// What the user asked for with `--gpu` / `$GPU_SUPPORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GpuChoice {
+    /// The best usable GPU: discrete before integrated, NVIDIA, then AMD, then Intel.
+    #[default]
+    Auto,
+    /// NVIDIA (CUDA).
+    #[value(alias = "cuda")]
+    Nvidia,
+    /// AMD (ROCm).
+    #[value(alias = "rocm")]
+    Amd,
+    /// Intel (Vulkan).
+    #[value(alias = "vulkan")]
+    Intel,
+    /// No GPU: run on the CPU.
+    #[value(alias = "cpu")]
+    None,
+}
+
+/// The accelerator a recommendation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accelerator {
+    /// NVIDIA GPUs.
+    Nvidia,
+    /// AMD GPUs.
+    Amd,
+    /// Intel GPU.
+    Intel,
+    /// CPU only.
+    None,
+}
+
+impl Accelerator {
+    /// Lower-case name as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nvidia => "nvidia",
+            Self::Amd => "amd",
+            Self::Intel => "intel",
+            Self::None => "none",
+        }
+    }
+
+    fn vendor(self) -> Option<GpuVendor> {
+        match self {
+            Self::Nvidia => Some(GpuVendor::Nvidia),
+            Self::Amd => Some(GpuVendor::Amd),
+            Self::Intel => Some(GpuVendor::Intel),
+            Self::None => None,
+        }
+    }
+
+    fn from_vendor(vendor: GpuVendor) -> Self {
+        match vendor {
+            GpuVendor::Nvidia => Self::Nvidia,
+            GpuVendor::Amd => Self::Amd,
+            GpuVendor::Intel => Self::Intel,
+        }
+    }
+}
+
+/// A host device to map into the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceMapping {
+    /// Path on the host (`/dev/kfd`).
+    pub path_on_host: String,
+    /// Path in the container.
+    pub path_in_container: String,
+    /// cgroup permissions (`rwm`).
+    pub cgroup_permissions: String,
+}
+
+impl DeviceMapping {
+    fn same_path(path: &str) -> Self {
+        Self {
+            path_on_host: path.to_string(),
+            path_in_container: path.to_string(),
+            cgroup_permissions: "rwm".to_string(),
+        }
+    }
+}
+
+/// A Docker device request (`--gpus all` is driver `nvidia`, count -1, capabilities `[["gpu"]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GpuDeviceRequest {
+    /// Device driver (`nvidia`).
+    pub driver: String,
+    /// Number of devices; -1 means all.
+    pub count: i64,
+    /// Capability sets (`[["gpu"]]`).
+    pub capabilities: Vec<Vec<String>>,
+}
+
+/// What the model-server container should be given. The deploy commands build containers
+/// from this.
+///
+/// NVIDIA needs different mechanisms per engine: Docker takes `device_requests`, Podman's
+/// Docker-compatible API ignores them and needs `cdi_devices` (through the libpod API). When
+/// the engine was not probed both are filled; use the one that matches the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recommendation {
+    /// The accelerator chosen.
+    pub gpu: Accelerator,
+    /// Why it was chosen (one sentence).
+    pub reason: String,
+    /// Model-server image.
+    pub image: String,
+    /// PCI addresses of the GPUs the choice covers.
+    pub gpu_pci_addresses: Vec<String>,
+    /// Devices to map (`/dev/kfd`, `/dev/dri`), cgroup `rwm`.
+    pub devices: Vec<DeviceMapping>,
+    /// CDI devices (`nvidia.com/gpu=all`), for Podman.
+    pub cdi_devices: Vec<String>,
+    /// Docker device requests, for Docker.
+    pub device_requests: Vec<GpuDeviceRequest>,
+    /// Supplementary groups for the container process (`video`, `render`).
+    pub group_add: Vec<String>,
+    /// Environment for the model server (`HSA_OVERRIDE_GFX_VERSION`, `OLLAMA_VULKAN`).
+    pub env: BTreeMap<String, String>,
+    /// Memory a model may use, in bytes: most of the chosen GPUs' VRAM, else half the RAM.
+    pub model_memory_bytes: u64,
+    /// Where `model_memory_bytes` comes from: `vram` or `ram`.
+    pub model_memory_source: &'static str,
+    /// A coding model that roughly fits (quantised, with room for an 8k context), if any.
+    pub suggested_model: Option<String>,
+    /// Extra facts behind the choice (e.g. why an override is set).
+    pub notes: Vec<String>,
+}
+
+impl Recommendation {
+    /// The device mappings as bollard's `HostConfig.devices`.
+    pub fn bollard_devices(&self) -> Vec<bollard::models::DeviceMapping> {
+        self.devices
+            .iter()
+            .map(|d| bollard::models::DeviceMapping {
+                path_on_host: Some(d.path_on_host.clone()),
+                path_in_container: Some(d.path_in_container.clone()),
+                cgroup_permissions: Some(d.cgroup_permissions.clone()),
+            })
+            .collect()
+    }
+
+    /// The device requests as bollard's `HostConfig.device_requests` (Docker only).
+    pub fn bollard_device_requests(&self) -> Vec<bollard::models::DeviceRequest> {
+        self.device_requests
+            .iter()
+            .map(|r| bollard::models::DeviceRequest {
+                driver: Some(r.driver.clone()),
+                count: Some(r.count),
+                capabilities: Some(r.capabilities.clone()),
+                ..Default::default()
+            })
+            .collect()
+    }
+}
+
+/// Whether GPUs of `vendor` can be used, or why not (a sentence naming the fix).
+pub fn usability(inventory: &GpuInventory, vendor: GpuVendor) -> Result<(), String> {
+    let name = vendor.display_name();
+    if !inventory.has_vendor(vendor) {
+        return Err(format!(
+            "no {name} GPU was found (looked at /sys/class/drm/card*/device/vendor{})",
+            if vendor == GpuVendor::Nvidia {
+                " and nvidia-smi"
+            } else {
+                ""
+            }
+        ));
+    }
+    match vendor {
+        GpuVendor::Nvidia => {
+            if !nvidia_driver_usable(inventory) {
+                let bound = inventory
+                    .of_vendor(vendor)
+                    .find_map(|gpu| gpu.driver.clone().filter(|d| d != "nvidia"));
+                return Err(format!(
+                    "an NVIDIA GPU is present but the NVIDIA driver is not loaded \
+                     (no /proc/driver/nvidia/version{}): install the proprietary driver and \
+                     load it (`sudo modprobe nvidia`; NixOS: services.xserver.videoDrivers = [\"nvidia\"])",
+                    bound.map_or(String::new(), |d| format!("; the card is bound to `{d}`"))
+                ));
+            }
+            Ok(())
+        }
+        GpuVendor::Amd => {
+            if inventory.amd.as_ref().is_some_and(|amd| amd.kfd_present) {
+                Ok(())
+            } else {
+                Err(
+                    "an AMD GPU is present but /dev/kfd is missing, so ROCm cannot use it: \
+                     load amdgpu with KFD support (`sudo modprobe amdgpu`, kernel with \
+                     CONFIG_HSA_AMD)"
+                        .to_string(),
+                )
+            }
+        }
+        GpuVendor::Intel => {
+            if inventory
+                .of_vendor(vendor)
+                .any(|gpu| gpu.render_node.is_some())
+            {
+                Ok(())
+            } else {
+                Err(
+                    "an Intel GPU is present but has no render node (/dev/dri/renderD*): \
+                     load the i915 or xe driver"
+                        .to_string(),
+                )
+            }
+        }
+    }
+}
+
+/// Whether the NVIDIA driver answers: the kernel module is loaded, or `nvidia-smi` reported
+/// GPUs (e.g. WSL, where `/proc/driver/nvidia` does not exist).
+pub(crate) fn nvidia_driver_usable(inventory: &GpuInventory) -> bool {
+    inventory.nvidia.as_ref().is_some_and(|nvidia| {
+        nvidia.driver_loaded
+            || (nvidia.nvidia_smi_error.is_none()
+                && nvidia.nvidia_smi.is_some()
+                && inventory
+                    .of_vendor(GpuVendor::Nvidia)
+                    .any(|gpu| gpu.uuid.is_some()))
+    })
+}
+
+/// The preferred usable GPU for `--gpu auto`: discrete before integrated, then NVIDIA, AMD,
+/// Intel.
+pub fn auto_choice(inventory: &GpuInventory) -> Option<&Gpu> {
+    let rank = |gpu: &Gpu| {
+        let form = match gpu.form_factor {
+            FormFactor::Discrete => 0,
+            FormFactor::Unknown => 1,
+            FormFactor::Integrated => 2,
+        };
+        let vendor = match gpu.vendor {
+            GpuVendor::Nvidia => 0,
+            GpuVendor::Amd => 1,
+            GpuVendor::Intel => 2,
+        };
+        (form, vendor)
+    };
+    inventory
+        .gpus
+        .iter()
+        .filter(|gpu| usability(inventory, gpu.vendor).is_ok())
+        .filter(|gpu| gpu.vendor != GpuVendor::Intel || gpu.render_node.is_some())
+        .min_by_key(|gpu| rank(gpu))
+}
+
+/// A `--gpu` choice the host cannot honour.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--gpu {requested} cannot be used: {reason}. Use --gpu auto to pick what the host has, or --gpu none for CPU only"
+)]
+pub struct GpuUnavailable {
+    /// What was asked for.
+    pub requested: &'static str,
+    /// Why it cannot be used, with the fix.
+    pub reason: String,
+}
+
+/// Chooses the accelerator and builds the container recipe for it.
+pub fn recommend(
+    inventory: &GpuInventory,
+    resources: &HostResources,
+    engine: Option<EngineKind>,
+    choice: GpuChoice,
+) -> Result<Recommendation, GpuUnavailable> {
+    let (gpu, reason) = match choice {
+        GpuChoice::Auto => match auto_choice(inventory) {
+            Some(best) => {
+                let label = describe(best);
+                (
+                    Accelerator::from_vendor(best.vendor),
+                    format!("auto: {label} is the best usable GPU"),
+                )
+            }
+            None if inventory.gpus.is_empty() => (
+                Accelerator::None,
+                "auto: no GPU found, using the CPU".to_string(),
+            ),
+            None => (
+                Accelerator::None,
+                "auto: no GPU found is usable (see warnings), using the CPU".to_string(),
+            ),
+        },
+        GpuChoice::None => (Accelerator::None, "--gpu none: CPU only".to_string()),
+        forced => {
+            let accelerator = match forced {
+                GpuChoice::Nvidia => Accelerator::Nvidia,
+                GpuChoice::Amd => Accelerator::Amd,
+                _ => Accelerator::Intel,
+            };
+            let vendor = accelerator.vendor().unwrap_or(GpuVendor::Intel);
+            usability(inventory, vendor).map_err(|reason| GpuUnavailable {
+                requested: accelerator.as_str(),
+                reason,
+            })?;
+            (
+                accelerator,
+                format!("--gpu {}: requested", accelerator.as_str()),
+            )
+        }
+    };
+    Ok(build(inventory, resources, engine, gpu, reason))
+}
+
+fn describe(gpu: &Gpu) -> String {
+    let form = match gpu.form_factor {
+        FormFactor::Discrete => " discrete",
+        FormFactor::Integrated => " integrated",
+        FormFactor::Unknown => "",
+    };
+    let at = gpu
+        .pci_address
+        .as_deref()
+        .map_or(String::new(), |a| format!(" at {a}"));
+    format!("the{form} {} GPU{at}", gpu.vendor.display_name())
+}
+
+fn build(
+    inventory: &GpuInventory,
+    resources: &HostResources,
+    engine: Option<EngineKind>,
+    gpu: Accelerator,
+    reason: String,
+) -> Recommendation {
+    let chosen: Vec<&Gpu> = match gpu.vendor() {
+        Some(vendor) => inventory.of_vendor(vendor).collect(),
+        None => Vec::new(),
+    };
+    let mut recommendation = Recommendation {
+        gpu,
+        reason,
+        image: IMAGE_DEFAULT.to_string(),
+        gpu_pci_addresses: chosen
+            .iter()
+            .filter_map(|gpu| gpu.pci_address.clone())
+            .collect(),
+        devices: Vec::new(),
+        cdi_devices: Vec::new(),
+        device_requests: Vec::new(),
+        group_add: Vec::new(),
+        env: BTreeMap::new(),
+        model_memory_bytes: 0,
+        model_memory_source: "ram",
+        suggested_model: None,
+        notes: Vec::new(),
+    };
+    match gpu {
+        Accelerator::Nvidia => {
+            if engine != Some(EngineKind::Podman) {
+                recommendation.device_requests.push(GpuDeviceRequest {
+                    driver: "nvidia".to_string(),
+                    count: -1,
+                    capabilities: vec![vec!["gpu".to_string()]],
+                });
+            }
+            if engine != Some(EngineKind::Docker) {
+                recommendation.cdi_devices.push(NVIDIA_CDI_ALL.to_string());
+            }
+        }
+        Accelerator::Amd => {
+            recommendation.image = IMAGE_ROCM.to_string();
+            recommendation.devices = vec![
+                DeviceMapping::same_path("/dev/kfd"),
+                DeviceMapping::same_path("/dev/dri"),
+            ];
+            recommendation.group_add = vec!["video".to_string(), "render".to_string()];
+            let overrides: Vec<(&str, &str)> = chosen
+                .iter()
+                .filter_map(|gpu| gpu.gfx_target.as_deref())
+                .filter_map(|gfx| amd::hsa_override(gfx).map(|ov| (gfx, ov)))
+                .collect();
+            if let Some((gfx, value)) = overrides.first()
+                && overrides.iter().all(|(_, other)| other == value)
+            {
+                recommendation
+                    .env
+                    .insert("HSA_OVERRIDE_GFX_VERSION".to_string(), value.to_string());
+                recommendation.notes.push(format!(
+                    "HSA_OVERRIDE_GFX_VERSION={value}: the ROCm build ships no kernels for {gfx}, \
+                     the nearest supported target is used"
+                ));
+            }
+        }
+        Accelerator::Intel => {
+            recommendation.devices = vec![DeviceMapping::same_path("/dev/dri")];
+            recommendation
+                .env
+                .insert("OLLAMA_VULKAN".to_string(), "1".to_string());
+        }
+        Accelerator::None => {}
+    }
+
+    let vram: u64 = chosen
+        .iter()
+        .filter(|gpu| gpu.form_factor != FormFactor::Integrated)
+        .filter_map(|gpu| gpu.memory_bytes)
+        .sum();
+    if vram > 0 && matches!(gpu, Accelerator::Nvidia | Accelerator::Amd) {
+        recommendation.model_memory_bytes = vram / 10 * 9;
+        recommendation.model_memory_source = "vram";
+    } else {
+        recommendation.model_memory_bytes = resources.memory_total_bytes / 2;
+    }
+    recommendation.suggested_model = suggest_model(recommendation.model_memory_bytes);
+    recommendation
+}
+
+const GB: u64 = 1_000_000_000;
+
+/// Rough download sizes (4-bit quantised) of a coding-model ladder.
+const MODEL_LADDER: [(&str, u64); 6] = [
+    ("qwen2.5-coder:32b", 20 * GB),
+    ("qwen2.5-coder:14b", 9 * GB),
+    ("qwen2.5-coder:7b", 47 * GB / 10),
+    ("qwen2.5-coder:3b", 19 * GB / 10),
+    ("qwen2.5-coder:1.5b", GB),
+    ("qwen2.5-coder:0.5b", 4 * GB / 10),
+];
+
+/// The largest model of the ladder whose weights plus ~1 GB of context fit in `budget`.
+pub fn suggest_model(budget: u64) -> Option<String> {
+    MODEL_LADDER
+        .iter()
+        .find(|(_, size)| size + GB <= budget)
+        .map(|(name, _)| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ladder() {
+        assert_eq!(suggest_model(24 * GB).as_deref(), Some("qwen2.5-coder:32b"));
+        assert_eq!(suggest_model(8 * GB).as_deref(), Some("qwen2.5-coder:7b"));
+        assert_eq!(suggest_model(GB), None);
+    }
+}
