@@ -13,6 +13,7 @@ pub mod host;
 pub mod recommend;
 pub mod report;
 pub mod resources;
+pub mod stack;
 
 pub use detect::{DetectError, DetectOptions, Detection, Warning, detect, detect_offline};
 pub use engine::{Engine, EngineChoice, EngineError, EngineKind, connect};

@@ -18,6 +18,9 @@ struct Cli {
 enum Command {
     /// Detect GPUs and the container engine, and say what the model server should run with.
     Detect(DetectArgs),
+    /// The stack commands (up, down, restart, status, logs, update, shell, images).
+    #[command(flatten)]
+    Stack(nanna_deploy::stack::cli::StackCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Detect(args) => runtime.block_on(cli::run_detect(args)),
+        Command::Stack(command) => runtime.block_on(nanna_deploy::stack::cli::run(command)),
     }
 }

@@ -1,0 +1,662 @@
+//! The desired stack, computed without touching an engine: which network or pod, volume and
+//! containers (image, environment, ports, mounts, devices, labels) the settings and the GPU
+//! recommendation call for.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::EngineKind;
+use crate::recommend::{
+    Accelerator, DeviceMapping, GpuDeviceRequest, NVIDIA_CDI_ALL, Recommendation,
+};
+
+/// Label naming the stack an object belongs to.
+pub const LABEL_STACK: &str = "dev.nanna.stack";
+/// Label naming the service of a container or volume (`ollama`, `assistant`).
+pub const LABEL_SERVICE: &str = "dev.nanna.service";
+/// Label holding the hash of the settings an object was created with.
+pub const LABEL_HASH: &str = "dev.nanna.settings-hash";
+/// Label naming the kind of object (`container`, `network`, `pod`, `volume`).
+pub const LABEL_OBJECT: &str = "dev.nanna.object";
+/// Label holding the accelerator of the model server (`nvidia`, `amd`, `intel`, `none`).
+pub const LABEL_GPU: &str = "dev.nanna.gpu";
+/// Label holding the container paths of the devices handed to a container (comma-separated).
+pub const LABEL_DEVICES: &str = "dev.nanna.devices";
+
+/// Label holding the host address a service answers HTTP on (`127.0.0.1:11434`).
+pub const LABEL_PROBE: &str = "dev.nanna.probe";
+/// Label (on the model server) holding the stack's settings as JSON, for `update`.
+pub const LABEL_SETTINGS: &str = "dev.nanna.settings";
+
+/// Ollama's port inside its container.
+pub const OLLAMA_PORT: u16 = 11434;
+/// `nanna serve`'s port inside the assistant container.
+pub const ASSISTANT_PORT: u16 = 8080;
+/// Context length given to the model server: Nanna's default window.
+pub const DEFAULT_CONTEXT_LENGTH: u32 = 110_000;
+/// How long the model server keeps a model loaded after its last use.
+pub const DEFAULT_KEEP_ALIVE: &str = "30m";
+/// The assistant image `nanna-deploy images build` produces.
+pub const DEFAULT_ASSISTANT_IMAGE: &str = "localhost/nanna-coder-assistant:latest";
+/// Where the models volume is mounted in the model server.
+pub const MODELS_DIR: &str = "/root/.ollama";
+/// Where the user's project is mounted in the assistant.
+pub const WORKSPACE_DIR: &str = "/workspace";
+/// Restart policy of every container.
+pub const RESTART_POLICY: &str = "unless-stopped";
+
+/// How the containers are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// A user-defined network `nanna-<stack>`; containers reach each other by name.
+    Network,
+    /// One Podman pod; containers share `localhost`.
+    Pod,
+}
+
+impl Layout {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Pod => "pod",
+        }
+    }
+}
+
+/// A service of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// The Ollama model server.
+    Ollama,
+    /// The assistant (`nanna serve`).
+    Assistant,
+}
+
+impl Service {
+    /// Lower-case name, as in labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ollama => "ollama",
+            Self::Assistant => "assistant",
+        }
+    }
+
+    /// The service a label value names.
+    pub fn from_label(value: &str) -> Option<Self> {
+        match value {
+            "ollama" => Some(Self::Ollama),
+            "assistant" => Some(Self::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// A device given to the model server besides the GPU's (e.g. a stand-in in tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraDevice {
+    /// Path on the host.
+    pub path_on_host: String,
+    /// Path in the container.
+    pub path_in_container: String,
+}
+
+impl ExtraDevice {
+    /// Parses `HOST[:CONTAINER]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (host, container) = text.split_once(':').unwrap_or((text, text));
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(format!(
+                "device {text:?} must be HOST[:CONTAINER] with absolute paths"
+            ));
+        }
+        Ok(Self {
+            path_on_host: host.to_string(),
+            path_in_container: container.to_string(),
+        })
+    }
+}
+
+/// What the user asked for (command-line flags and their defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSettings {
+    /// Stack name (`nanna`): prefixes every object and fills the stack label.
+    pub name: String,
+    /// Network or pod.
+    pub layout: Layout,
+    /// Model-server image override (`--ollama-image`); else chosen by GPU.
+    pub ollama_image: Option<String>,
+    /// Assistant image.
+    pub assistant_image: String,
+    /// Whether to run the assistant.
+    pub assistant: bool,
+    /// Host address the model server's port is published on.
+    pub listen: SocketAddr,
+    /// Host address the assistant's port is published on.
+    pub assistant_listen: SocketAddr,
+    /// `OLLAMA_CONTEXT_LENGTH`.
+    pub context_length: u32,
+    /// `OLLAMA_KEEP_ALIVE`.
+    pub keep_alive: String,
+    /// The project mounted at `/workspace` in the assistant (absolute).
+    pub workspace: PathBuf,
+    /// Model to pull and to give the assistant (`NANNA_MODEL`).
+    pub model: Option<String>,
+    /// Extra devices for the model server, beyond the GPU's (also checked after start).
+    pub extra_devices: Vec<ExtraDevice>,
+}
+
+impl StackSettings {
+    /// Defaults for a stack called `name` with the project at `workspace`.
+    pub fn new(name: &str, workspace: PathBuf) -> Self {
+        Self {
+            name: name.to_string(),
+            layout: Layout::Network,
+            ollama_image: None,
+            assistant_image: DEFAULT_ASSISTANT_IMAGE.to_string(),
+            assistant: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], OLLAMA_PORT)),
+            assistant_listen: SocketAddr::from(([127, 0, 0, 1], ASSISTANT_PORT)),
+            context_length: DEFAULT_CONTEXT_LENGTH,
+            keep_alive: DEFAULT_KEEP_ALIVE.to_string(),
+            workspace,
+            model: None,
+            extra_devices: Vec::new(),
+        }
+    }
+}
+
+/// A port published on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortSpec {
+    /// Host address (`127.0.0.1`).
+    pub host_ip: String,
+    /// Host port.
+    pub host_port: u16,
+    /// Port in the container (or pod).
+    pub container_port: u16,
+}
+
+impl PortSpec {
+    fn from_addr(addr: SocketAddr, container_port: u16) -> Self {
+        Self {
+            host_ip: addr.ip().to_string(),
+            host_port: addr.port(),
+            container_port,
+        }
+    }
+}
+
+/// A mount in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountSpec {
+    /// A named volume.
+    Volume {
+        /// Volume name.
+        source: String,
+        /// Path in the container.
+        target: String,
+    },
+    /// A host directory.
+    Bind {
+        /// Host path.
+        source: String,
+        /// Path in the container.
+        target: String,
+    },
+}
+
+/// One container of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerSpec {
+    /// Which service.
+    pub service: Service,
+    /// Container name (`nanna-<stack>-ollama`).
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Labels (stack, service, object, settings hash, GPU).
+    pub labels: BTreeMap<String, String>,
+    /// Ports published by this container (empty in the pod layout: the pod publishes).
+    pub ports: Vec<PortSpec>,
+    /// Mounts.
+    pub mounts: Vec<MountSpec>,
+    /// Host devices, cgroup `rwm`.
+    pub devices: Vec<DeviceMapping>,
+    /// CDI devices (Podman, through libpod).
+    pub cdi_devices: Vec<String>,
+    /// Device requests (Docker).
+    pub device_requests: Vec<GpuDeviceRequest>,
+    /// Supplementary groups (host group ids when known, else names).
+    pub group_add: Vec<String>,
+    /// Network aliases (network layout).
+    pub aliases: Vec<String>,
+    /// Accelerator of the model server (`None` for the assistant).
+    pub gpu: Accelerator,
+    /// Paths that must exist inside the container once it runs (GPU devices).
+    pub check_paths: Vec<String>,
+    /// Hash of everything above but the labels; stored in [`LABEL_HASH`].
+    pub settings_hash: String,
+    /// Where the service answers HTTP from the host (`127.0.0.1:11434`).
+    pub probe_addr: SocketAddr,
+}
+
+/// The user-defined network of the network layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkSpec {
+    /// `nanna-<stack>`.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The Podman pod of the pod layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodSpec {
+    /// `nanna-<stack>`.
+    pub name: String,
+    /// Ports the pod publishes.
+    pub ports: Vec<PortSpec>,
+    /// Labels (including the settings hash).
+    pub labels: BTreeMap<String, String>,
+    /// Hash of name and ports.
+    pub settings_hash: String,
+}
+
+/// The models volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeSpec {
+    /// `nanna-<stack>-models`.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Everything a stack consists of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackSpec {
+    /// Stack name.
+    pub stack: String,
+    /// Engine the spec is for.
+    pub engine: EngineKind,
+    /// Layout.
+    pub layout: Layout,
+    /// Network (network layout).
+    pub network: Option<NetworkSpec>,
+    /// Pod (pod layout).
+    pub pod: Option<PodSpec>,
+    /// Models volume.
+    pub volume: VolumeSpec,
+    /// Containers, model server first.
+    pub services: Vec<ContainerSpec>,
+}
+
+impl StackSpec {
+    /// The container of `service`, if the stack has it.
+    pub fn service(&self, service: Service) -> Option<&ContainerSpec> {
+        self.services.iter().find(|s| s.service == service)
+    }
+}
+
+/// Settings that cannot make a stack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The stack name is unusable in object names.
+    #[error(
+        "stack name {name:?} is not valid: use 1 to 40 characters from a-z, 0-9, '-' and '_', starting with a letter or digit (e.g. --name nanna)"
+    )]
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// Pods exist only on Podman.
+    #[error(
+        "--type pod needs Podman, but the engine is Docker, which has no pods. Use --type network (works on both engines) or --engine podman"
+    )]
+    PodOnDocker,
+    /// Two services would publish the same host port.
+    #[error(
+        "the model server and the assistant would both publish {addr}: give them different ports (--listen / --assistant-listen)"
+    )]
+    PortClash {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The workspace is not an absolute path.
+    #[error("workspace {path} must be an absolute path (--workspace)")]
+    RelativeWorkspace {
+        /// The path given.
+        path: String,
+    },
+}
+
+/// Checks a stack name.
+pub fn validate_name(name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Name of the network or pod of stack `name`.
+pub fn group_name(stack: &str) -> String {
+    format!("nanna-{stack}")
+}
+
+/// Name of the container of `service` in stack `name`.
+pub fn container_name(stack: &str, service: Service) -> String {
+    format!("nanna-{stack}-{}", service.as_str())
+}
+
+/// Name of the models volume of stack `name`.
+pub fn volume_name(stack: &str) -> String {
+    format!("nanna-{stack}-models")
+}
+
+/// Host group name to id, from `/etc/group` text.
+pub fn parse_groups(text: &str) -> BTreeMap<String, u32> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?.trim();
+            let gid = fields.nth(1)?.trim().parse().ok()?;
+            (!name.is_empty()).then(|| (name.to_string(), gid))
+        })
+        .collect()
+}
+
+fn hash_of(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn base_labels(stack: &str, object: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_STACK.to_string(), stack.to_string()),
+        (LABEL_OBJECT.to_string(), object.to_string()),
+    ])
+}
+
+/// The host address to probe for a published address (`0.0.0.0` becomes `127.0.0.1`).
+pub fn probe_address(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// Computes the desired stack for `settings` on an engine of kind `engine`, with the GPU
+/// recipe `rec` and the host's groups (`/etc/group`, to give device groups as host ids).
+pub fn desired(
+    settings: &StackSettings,
+    engine: EngineKind,
+    rec: &Recommendation,
+    host_groups: &BTreeMap<String, u32>,
+) -> Result<StackSpec, SpecError> {
+    validate_name(&settings.name)?;
+    if settings.layout == Layout::Pod && engine == EngineKind::Docker {
+        return Err(SpecError::PodOnDocker);
+    }
+    if settings.assistant && settings.listen.port() == settings.assistant_listen.port() {
+        return Err(SpecError::PortClash {
+            addr: settings.listen,
+        });
+    }
+    if !settings.workspace.is_absolute() {
+        return Err(SpecError::RelativeWorkspace {
+            path: settings.workspace.display().to_string(),
+        });
+    }
+    let stack = settings.name.as_str();
+    let group = group_name(stack);
+    let pod_layout = settings.layout == Layout::Pod;
+
+    let ollama_port = PortSpec::from_addr(settings.listen, OLLAMA_PORT);
+    let assistant_port = PortSpec::from_addr(settings.assistant_listen, ASSISTANT_PORT);
+
+    let pod = pod_layout.then(|| {
+        let mut ports = vec![ollama_port.clone()];
+        if settings.assistant {
+            ports.push(assistant_port.clone());
+        }
+        let settings_hash = hash_of(&(&group, &ports));
+        let mut labels = base_labels(stack, "pod");
+        labels.insert(LABEL_HASH.to_string(), settings_hash.clone());
+        PodSpec {
+            name: group.clone(),
+            ports,
+            labels,
+            settings_hash,
+        }
+    });
+    let network = (!pod_layout).then(|| NetworkSpec {
+        name: group.clone(),
+        labels: base_labels(stack, "network"),
+    });
+    let volume = {
+        let mut labels = base_labels(stack, "volume");
+        labels.insert(
+            LABEL_SERVICE.to_string(),
+            Service::Ollama.as_str().to_string(),
+        );
+        VolumeSpec {
+            name: volume_name(stack),
+            labels,
+        }
+    };
+
+    // Model server.
+    let mut env = BTreeMap::from([
+        ("OLLAMA_HOST".to_string(), format!("0.0.0.0:{OLLAMA_PORT}")),
+        (
+            "OLLAMA_CONTEXT_LENGTH".to_string(),
+            settings.context_length.to_string(),
+        ),
+        ("OLLAMA_KEEP_ALIVE".to_string(), settings.keep_alive.clone()),
+    ]);
+    env.extend(rec.env.clone());
+    let mut devices = Vec::new();
+    let mut cdi_devices = Vec::new();
+    let mut device_requests = Vec::new();
+    let mut group_add = Vec::new();
+    let mut check_paths = Vec::new();
+    match rec.gpu {
+        Accelerator::Nvidia => match engine {
+            EngineKind::Docker => {
+                device_requests = if rec.device_requests.is_empty() {
+                    vec![GpuDeviceRequest {
+                        driver: "nvidia".to_string(),
+                        count: -1,
+                        capabilities: vec![vec!["gpu".to_string()]],
+                    }]
+                } else {
+                    rec.device_requests.clone()
+                };
+                check_paths.push("/dev/nvidiactl".to_string());
+            }
+            EngineKind::Podman => {
+                cdi_devices = if rec.cdi_devices.is_empty() {
+                    vec![NVIDIA_CDI_ALL.to_string()]
+                } else {
+                    rec.cdi_devices.clone()
+                };
+                check_paths.push("/dev/nvidiactl".to_string());
+            }
+        },
+        Accelerator::Amd | Accelerator::Intel => {
+            devices = rec.devices.clone();
+            group_add = rec
+                .group_add
+                .iter()
+                .map(|name| {
+                    host_groups
+                        .get(name)
+                        .map_or_else(|| name.clone(), |gid| gid.to_string())
+                })
+                .collect();
+            check_paths.extend(devices.iter().map(|d| d.path_in_container.clone()));
+        }
+        Accelerator::None => {}
+    }
+    for extra in &settings.extra_devices {
+        devices.push(DeviceMapping {
+            path_on_host: extra.path_on_host.clone(),
+            path_in_container: extra.path_in_container.clone(),
+            cgroup_permissions: "rwm".to_string(),
+        });
+        check_paths.push(extra.path_in_container.clone());
+    }
+    let ollama_name = container_name(stack, Service::Ollama);
+    let mut ollama = ContainerSpec {
+        service: Service::Ollama,
+        name: ollama_name.clone(),
+        image: settings
+            .ollama_image
+            .clone()
+            .unwrap_or_else(|| rec.image.clone()),
+        env,
+        labels: BTreeMap::new(),
+        ports: if pod_layout {
+            Vec::new()
+        } else {
+            vec![ollama_port]
+        },
+        mounts: vec![MountSpec::Volume {
+            source: volume.name.clone(),
+            target: MODELS_DIR.to_string(),
+        }],
+        devices,
+        cdi_devices,
+        device_requests,
+        group_add,
+        aliases: if pod_layout {
+            Vec::new()
+        } else {
+            vec![Service::Ollama.as_str().to_string()]
+        },
+        gpu: rec.gpu,
+        check_paths,
+        settings_hash: String::new(),
+        probe_addr: probe_address(settings.listen),
+    };
+
+    let mut services = vec![];
+    let pod_hash = pod.as_ref().map(|p| p.settings_hash.clone());
+    finish(&mut ollama, stack, settings.layout, pod_hash.as_deref());
+    services.push(ollama);
+
+    if settings.assistant {
+        let model_url = if pod_layout {
+            format!("http://127.0.0.1:{OLLAMA_PORT}")
+        } else {
+            format!("http://{ollama_name}:{OLLAMA_PORT}")
+        };
+        let mut env = BTreeMap::from([("OLLAMA_URL".to_string(), model_url)]);
+        if let Some(model) = &settings.model {
+            env.insert("NANNA_MODEL".to_string(), model.clone());
+        }
+        let mut assistant = ContainerSpec {
+            service: Service::Assistant,
+            name: container_name(stack, Service::Assistant),
+            image: settings.assistant_image.clone(),
+            env,
+            labels: BTreeMap::new(),
+            ports: if pod_layout {
+                Vec::new()
+            } else {
+                vec![assistant_port]
+            },
+            mounts: vec![MountSpec::Bind {
+                source: settings.workspace.display().to_string(),
+                target: WORKSPACE_DIR.to_string(),
+            }],
+            devices: Vec::new(),
+            cdi_devices: Vec::new(),
+            device_requests: Vec::new(),
+            group_add: Vec::new(),
+            aliases: if pod_layout {
+                Vec::new()
+            } else {
+                vec![Service::Assistant.as_str().to_string()]
+            },
+            gpu: Accelerator::None,
+            check_paths: Vec::new(),
+            settings_hash: String::new(),
+            probe_addr: probe_address(settings.assistant_listen),
+        };
+        finish(&mut assistant, stack, settings.layout, pod_hash.as_deref());
+        services.push(assistant);
+    }
+
+    Ok(StackSpec {
+        stack: stack.to_string(),
+        engine,
+        layout: settings.layout,
+        network,
+        pod,
+        volume,
+        services,
+    })
+}
+
+/// Computes the settings hash (over everything but labels and the hash itself, plus the
+/// layout and pod hash) and fills the labels.
+fn finish(spec: &mut ContainerSpec, stack: &str, layout: Layout, pod_hash: Option<&str>) {
+    spec.settings_hash = hash_of(&(&*spec, layout, pod_hash));
+    let mut labels = base_labels(stack, "container");
+    labels.insert(LABEL_SERVICE.to_string(), spec.service.as_str().to_string());
+    labels.insert(LABEL_HASH.to_string(), spec.settings_hash.clone());
+    labels.insert(LABEL_GPU.to_string(), spec.gpu.as_str().to_string());
+    labels.insert(LABEL_PROBE.to_string(), spec.probe_addr.to_string());
+    if !spec.check_paths.is_empty() {
+        labels.insert(LABEL_DEVICES.to_string(), spec.check_paths.join(","));
+    }
+    spec.labels = labels;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("nanna").is_ok());
+        assert!(validate_name("t-1_a").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("-x").is_err());
+        assert!(validate_name("Upper").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name(&"a".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn groups_parse() {
+        let groups = parse_groups("root:x:0:\nvideo:x:44:alice\nbroken\nrender:x:105:\n");
+        assert_eq!(groups.get("video"), Some(&44));
+        assert_eq!(groups.get("render"), Some(&105));
+        assert_eq!(groups.len(), 3);
+    }
+}
