@@ -563,42 +563,16 @@ fn new_id() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(now.as_nanos());
     hasher.write_u32(std::process::id());
-    let (y, mo, d, h, mi, s) = civil(now.as_secs());
-    format!(
-        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}-{:04x}",
-        hasher.finish() & 0xffff
-    )
+    let stamp: String = rfc3339_now()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':' | 'Z'))
+        .collect();
+    format!("{stamp}-{:04x}", hasher.finish() & 0xffff)
 }
 
+/// The current UTC time as RFC 3339 (`2026-11-26T12:34:56Z`).
 fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// UTC calendar date and time of a Unix timestamp (proleptic Gregorian calendar).
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (h, mi, s) = (
-        (rem / 3600) as u32,
-        ((rem % 3600) / 60) as u32,
-        (rem % 60) as u32,
-    );
-    // Days to civil date, after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    (y, mo, d, h, mi, s)
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -612,13 +586,6 @@ mod tests {
             model: "m".into(),
             workspace: PathBuf::from("/w"),
         }
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil(1_795_696_496), (2026, 11, 26, 12, 34, 56));
     }
 
     #[test]

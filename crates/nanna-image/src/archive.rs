@@ -162,7 +162,10 @@ fn assemble(spec: &ImageSpec) -> Result<Assembled, ImageError> {
             created_by,
         });
     }
-    let created = rfc3339(spec.source_date_epoch);
+    let created =
+        rfc3339(spec.source_date_epoch).ok_or_else(|| ImageError::InvalidSourceDateEpoch {
+            value: spec.source_date_epoch.to_string(),
+        })?;
     let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let config = ConfigFile {
         architecture: &spec.architecture,
@@ -428,26 +431,14 @@ fn normalize_reference(reference: &str) -> Result<String, ImageError> {
     Ok(format!("{name}:{tag}"))
 }
 
-/// Formats seconds since 1970 as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
-fn rfc3339(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// Formats seconds since 1970 as RFC 3339 UTC (`1970-01-01T00:00:00Z`); `None` past the
+/// year 9999, which RFC 3339 cannot write.
+fn rfc3339(epoch: u64) -> Option<String> {
+    use std::fmt::Write as _;
+    let time = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(epoch))?;
+    let mut text = String::new();
+    write!(text, "{}", humantime::format_rfc3339_seconds(time)).ok()?;
+    Some(text)
 }
 
 #[derive(Serialize)]
@@ -902,8 +893,16 @@ mod tests {
 
     #[test]
     fn formats_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            rfc3339(1_700_000_000).as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        assert_eq!(
+            rfc3339(951_782_400).as_deref(),
+            Some("2000-02-29T00:00:00Z")
+        );
+        assert_eq!(rfc3339(253_402_300_800), None, "past 9999-12-31");
+        assert_eq!(rfc3339(u64::MAX), None);
     }
 }

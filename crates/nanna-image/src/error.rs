@@ -83,9 +83,10 @@ pub enum ImageError {
         /// The offending user string.
         user: String,
     },
-    /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
+    /// `SOURCE_DATE_EPOCH` is not a number of seconds, or lies past the year 9999.
     #[error(
-        "SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970; unset it or fix it"
+        "SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds between 1970 and the end \
+         of 9999; unset it or fix it"
     )]
     InvalidSourceDateEpoch {
         /// The variable's value.

@@ -305,32 +305,16 @@ pub(crate) fn rfc3339_now() -> String {
     rfc3339(d.as_secs(), d.subsec_nanos())
 }
 
-/// Formats a Unix time as RFC 3339 UTC.
+/// Formats a Unix time as RFC 3339 UTC with nanoseconds (the year 9999 at the latest).
 pub(crate) fn rfc3339(secs: u64, nanos: u32) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let time = UNIX_EPOCH
+        .checked_add(Duration::new(secs.min(MAX_RFC3339_SECS), nanos))
+        .unwrap_or(UNIX_EPOCH);
+    humantime::format_rfc3339_nanos(time).to_string()
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+/// The last second RFC 3339 can write: 9999-12-31T23:59:59Z.
+const MAX_RFC3339_SECS: u64 = 253_402_300_799;
 
 /// Splits `s` into about `parts` fragments at character boundaries (at least one
 /// fragment per byte-group; an empty string gives no fragment).
