@@ -302,6 +302,32 @@ fn health_fails_when_the_model_is_missing() {
 }
 
 #[test]
+fn health_on_an_openai_server_does_not_suggest_nanna_pull() {
+    let env = Env::new(Script::new());
+    let url = format!("{}/v1", env.url());
+    let out = run(
+        env.bare().args([
+            "--provider",
+            "openai",
+            "--url",
+            &url,
+            "--model",
+            "absent:7b",
+            "health",
+        ]),
+        None,
+    );
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("`absent:7b` is not on the server"), "{text}");
+    assert!(
+        !text.contains("nanna pull"),
+        "pull only exists on Ollama: {text}"
+    );
+    assert!(text.contains("server's own tooling"), "{text}");
+}
+
+#[test]
 fn tools_lists_names_descriptions_and_schemas() {
     let env = Env::server_down();
     let out = run(env.bare().args(["tools", "--json"]), None);

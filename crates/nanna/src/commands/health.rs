@@ -117,7 +117,15 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
             report.checks.push(Check::fail(
                 "model",
                 format!("model `{model}` is not on the server ({known})"),
-                format!("run `nanna pull {model}` or pick one of the listed models with --model"),
+                if provider.name() == "ollama" {
+                    format!(
+                        "run `nanna pull {model}` or pick one of the listed models with --model"
+                    )
+                } else {
+                    "load the model with the server's own tooling, or pick one of the listed \
+                     models with --model"
+                        .to_string()
+                },
             ));
             return report;
         }
