@@ -5,7 +5,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::LogsOptions;
 use futures::StreamExt;
 use http::Method;
@@ -256,41 +255,12 @@ pub async fn verify_devices(
     }
 }
 
-/// Runs `cmd` in `container` and returns its exit code, or `None` when it could not run.
+/// Runs `cmd` in `container` and returns its exit code, or `None` when it could not run
+/// (no exec support, or the image lacks the command: exit 126/127).
 pub async fn exec_status(engine: &Engine, container: &str, cmd: Vec<String>) -> Option<i64> {
-    let exec = engine
-        .client
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(cmd),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .ok()?;
-    match engine
-        .client
-        .start_exec(
-            &exec.id,
-            Some(StartExecOptions {
-                detach: false,
-                tty: false,
-                output_capacity: None,
-            }),
-        )
-        .await
-        .ok()?
-    {
-        StartExecResults::Attached { mut output, .. } => while output.next().await.is_some() {},
-        StartExecResults::Detached => {}
-    }
-    let inspect = engine.client.inspect_exec(&exec.id).await.ok()?;
-    match inspect.exit_code {
-        Some(126 | 127) | None => None,
-        Some(code) => Some(code),
+    match super::ops::run_captured(engine, container, cmd, &mut std::io::sink()).await {
+        Ok(Some(126 | 127) | None) | Err(_) => None,
+        Ok(Some(code)) => Some(code),
     }
 }
 

@@ -519,19 +519,31 @@ pub async fn exec(
 ) -> Result<i64, StackError> {
     let current = actual(engine, stack).await?;
     let name = find(&current, stack, service)?;
+    Ok(run_captured(engine, &name, cmd, out).await?.unwrap_or(0))
+}
+
+/// Runs `cmd` in `container` without a terminal or input, copying its output to `out`;
+/// returns the exit code the engine reports (`None` when it reports none).
+pub(crate) async fn run_captured(
+    engine: &Engine,
+    container: &str,
+    cmd: Vec<String>,
+    out: &mut (dyn Write + Send),
+) -> Result<Option<i64>, StackError> {
+    let what = cmd.join(" ");
     let exec = engine
         .client
         .create_exec(
-            &name,
+            container,
             CreateExecOptions {
-                cmd: Some(cmd.clone()),
+                cmd: Some(cmd),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()
             },
         )
         .await
-        .map_err(api(format!("exec {} in {name}", cmd.join(" "))))?;
+        .map_err(api(format!("exec {what} in {container}")))?;
     let started = engine
         .client
         .start_exec(
@@ -543,10 +555,10 @@ pub async fn exec(
             }),
         )
         .await
-        .map_err(api(format!("start {} in {name}", cmd.join(" "))))?;
+        .map_err(api(format!("start {what} in {container}")))?;
     if let StartExecResults::Attached { mut output, .. } = started {
         while let Some(chunk) = output.next().await {
-            let chunk = chunk.map_err(api(format!("read the output of {}", cmd.join(" "))))?;
+            let chunk = chunk.map_err(api(format!("read the output of {what}")))?;
             let _ = out.write_all(&chunk.into_bytes());
         }
     }
@@ -555,6 +567,6 @@ pub async fn exec(
         .client
         .inspect_exec(&exec.id)
         .await
-        .map_err(api(format!("inspect {} in {name}", cmd.join(" "))))?;
-    Ok(inspect.exit_code.unwrap_or(0))
+        .map_err(api(format!("inspect {what} in {container}")))?;
+    Ok(inspect.exit_code)
 }
