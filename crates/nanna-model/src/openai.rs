@@ -312,11 +312,17 @@ impl ModelProvider for OpenAiProvider {
                 model: model.to_owned(),
             });
         };
+        // The window the server actually serves, not the one the model was trained with:
+        // vLLM lists `max_model_len`; llama.cpp serves `-c` tokens, reported by `/props`.
+        let serving = match found.max_model_len {
+            Some(n) => Some(n),
+            None => self.llama_cpp_context().await,
+        };
+        let trained = found.meta.and_then(|m| m.n_ctx_train);
         Ok(ModelInfo {
             name: found.id,
-            context_length: found
-                .meta
-                .and_then(|m| m.n_ctx_train)
+            context_length: serving
+                .or(trained)
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             capabilities: None,
             family: None,
@@ -695,6 +701,29 @@ struct WireDelta {
     tool_calls: Vec<WireToolCall>,
 }
 
+impl OpenAiProvider {
+    /// llama.cpp's serving context (`-c`, per slot) from `GET /props`; `None` on servers
+    /// without that endpoint or when it cannot be read.
+    async fn llama_cpp_context(&self) -> Option<u64> {
+        let url = format!("{}/props", self.root());
+        let request = self.transport.request_to(reqwest::Method::GET, &url).ok()?;
+        let props = self
+            .transport
+            .json::<Value>(request, "reading the server's context size")
+            .await
+            .ok()?;
+        serving_context(&props)
+    }
+}
+
+/// The `n_ctx` of llama.cpp's `/props` answer (`default_generation_settings.n_ctx`).
+fn serving_context(props: &Value) -> Option<u64> {
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .and_then(Value::as_u64)
+        .filter(|&n| n > 0)
+}
+
 #[derive(Deserialize)]
 struct WireModels {
     #[serde(default)]
@@ -704,6 +733,9 @@ struct WireModels {
 #[derive(Deserialize)]
 struct WireModel {
     id: String,
+    /// vLLM: the context length the server was started with.
+    #[serde(default)]
+    max_model_len: Option<u64>,
     #[serde(default)]
     meta: Option<WireModelMeta>,
 }
@@ -719,6 +751,29 @@ struct WireModelMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serving_context_comes_from_llama_cpp_props() {
+        let props = serde_json::json!({
+            "default_generation_settings": {"n_ctx": 4096},
+            "build_info": "b1",
+        });
+        assert_eq!(serving_context(&props), Some(4096));
+        assert_eq!(
+            serving_context(&serde_json::json!({"build_info": "b1"})),
+            None
+        );
+        let zero = serde_json::json!({"default_generation_settings": {"n_ctx": 0}});
+        assert_eq!(serving_context(&zero), None);
+    }
+
+    #[test]
+    fn vllm_models_carry_max_model_len() {
+        let models: WireModels =
+            serde_json::from_str(r#"{"data":[{"id":"m","object":"model","max_model_len":32768}]}"#)
+                .expect("parses");
+        assert_eq!(models.data[0].max_model_len, Some(32768));
+    }
 
     /// A llama.cpp-style stream: two tool calls whose arguments arrive as fragments split
     /// inside multi-byte characters' JSON, interleaved by index, then finish, usage, DONE.
