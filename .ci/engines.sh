@@ -102,6 +102,14 @@ start_docker() {
     fi
     mkdir -p "$dir" "$state/docker"
     rm -f "$dir/docker.sock"
+    # A dockerd killed hard leaves its pid file, and a new one refuses to start beside it.
+    if [ -f "$dir/docker.pid" ]; then
+        local old
+        old=$(cat "$dir/docker.pid")
+        if [ -z "$old" ] || [ "$(cat "/proc/$old/comm" 2>/dev/null)" != dockerd ]; then
+            rm -f "$dir/docker.pid"
+        fi
+    fi
     setsid dockerd --data-root "$state/docker" --exec-root "$dir/docker-exec" \
         -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" >"$dir/docker.log" 2>&1 &
     local pid=$!
