@@ -25,7 +25,7 @@ pub mod types;
 pub use config::{Config, ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind};
 pub use ollama::OllamaProvider;
 pub use openai::OpenAiProvider;
-pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
+pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result, missing_model_fix};
 pub use reply::collect;
 pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use types::*;

@@ -237,6 +237,7 @@ fn classify(failure: HttpFailure, model: &str) -> ModelError {
     } else if failure.status == 404 && lower.contains("not found") {
         ModelError::ModelNotFound {
             model: model.to_owned(),
+            pullable: true,
         }
     } else if failure.status == 400 && lower.contains("does not support tools") {
         ModelError::ToolsUnsupported {
@@ -991,7 +992,10 @@ mod tests {
                 failure(404, "model \"x\" not found, try pulling it first"),
                 "x"
             ),
-            ModelError::ModelNotFound { model: "x".into() }
+            ModelError::ModelNotFound {
+                model: "x".into(),
+                pullable: true
+            }
         );
         assert_eq!(
             classify(

@@ -140,6 +140,7 @@ fn classify(failure: HttpFailure, model: &str) -> ModelError {
     {
         ModelError::ModelNotFound {
             model: model.to_owned(),
+            pullable: false,
         }
     } else if lower.contains("does not support tools") || lower.contains("tools param requires") {
         ModelError::ToolsUnsupported {
@@ -310,6 +311,7 @@ impl ModelProvider for OpenAiProvider {
         let Some(found) = models.data.into_iter().find(|m| m.id == model) else {
             return Err(ModelError::ModelNotFound {
                 model: model.to_owned(),
+                pullable: false,
             });
         };
         // The window the server actually serves, not the one the model was trained with:

@@ -35,11 +35,15 @@ pub enum ModelError {
     },
     /// The model is not on the server.
     #[error(
-        "model `{model}` is not available on the server; download it with `nanna pull {model}`"
+        "model `{model}` is not available on the server; {}",
+        missing_model_fix(model, *pullable)
     )]
     ModelNotFound {
         /// The missing model.
         model: String,
+        /// Whether the server can download it (`nanna pull`): Ollama can, OpenAI-compatible
+        /// servers cannot.
+        pullable: bool,
     },
     /// Tools were offered to a model that cannot call them.
     #[error(
@@ -92,6 +96,17 @@ pub enum ModelError {
         /// The provider's name.
         provider: String,
     },
+}
+
+/// How to get a missing `model`: `nanna pull` where the server can download models, else
+/// the server's own tooling or another model.
+pub fn missing_model_fix(model: &str, pullable: bool) -> String {
+    if pullable {
+        format!("download it with `nanna pull {model}`, or pick one from `nanna models`")
+    } else {
+        "load it with the server's own tooling, or pick one from `nanna models` (--model)"
+            .to_string()
+    }
 }
 
 /// A backend that serves chat models: Ollama's native API, an OpenAI-compatible server, or

@@ -392,8 +392,13 @@ async fn unknown_model_is_model_not_found() {
     assert_eq!(
         error,
         ModelError::ModelNotFound {
-            model: "nonexistent:7b".into()
+            model: "nonexistent:7b".into(),
+            pullable: true
         }
+    );
+    assert!(
+        error.to_string().contains("nanna pull nonexistent:7b"),
+        "{error}"
     );
     let error = provider(&server)
         .model_info("nonexistent:7b")

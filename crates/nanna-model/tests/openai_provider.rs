@@ -319,8 +319,13 @@ async fn http_errors_unknown_model_and_missing_tools() {
     assert_eq!(
         error,
         ModelError::ModelNotFound {
-            model: "ghost:7b".into()
+            model: "ghost:7b".into(),
+            pullable: false
         }
+    );
+    assert!(
+        !error.to_string().contains("nanna pull"),
+        "an OpenAI-compatible server cannot pull: {error}"
     );
     let with_tools =
         ChatRequest::new("plain:1b", vec![ChatMessage::user("hi")]).with_tools(vec![tool("t")]);

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use nanna_model::{ModelError, ModelProvider};
+use nanna_model::{ModelError, ModelProvider, missing_model_fix};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -117,15 +117,7 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
             report.checks.push(Check::fail(
                 "model",
                 format!("model `{model}` is not on the server ({known})"),
-                if provider.name() == "ollama" {
-                    format!(
-                        "run `nanna pull {model}` or pick one of the listed models with --model"
-                    )
-                } else {
-                    "load the model with the server's own tooling, or pick one of the listed \
-                     models with --model"
-                        .to_string()
-                },
+                missing_model_fix(model, provider.name() == "ollama"),
             ));
             return report;
         }
