@@ -12,7 +12,8 @@
 # Env:   NANNA_TEST_DIR  pid, log and env file (default /run/nanna-test)
 #        NANNA_LLAMA_PORT                       (default 8089)
 #        NANNA_MODELS_DIR where the model is unpacked (default /var/lib/nanna-test/models)
-# After `start`, `source $NANNA_TEST_DIR/llama.env` exports NANNA_TEST_LLAMA_URL.
+# After `start`, `source $NANNA_TEST_DIR/llama.env` exports NANNA_TEST_LLAMA_URL, and
+# NANNA_TEST_LLAMA_BIN / NANNA_TEST_LLAMA_GGUF for tests that start servers of their own.
 set -euo pipefail
 
 dir=${NANNA_TEST_DIR:-/run/nanna-test}
@@ -85,6 +86,7 @@ build_from_source() {
 launch() {
     setsid "$1" -m "$model" --host 127.0.0.1 --port "$port" -t 2 -c 4096 >"$dir/llama.log" 2>&1 &
     echo $! >"$dir/llama.pid"
+    command -v "$1" >"$dir/llama.bin"
     local i
     for i in $(seq 1 600); do
         if curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
@@ -118,7 +120,13 @@ start() {
         fi
         log "serving $(basename "$model") on http://127.0.0.1:$port"
     fi
-    echo "export NANNA_TEST_LLAMA_URL=http://127.0.0.1:$port" >"$dir/llama.env"
+    # The binary and the model too, so tests can start servers of their own with other flags
+    # (a small window, no --alias, thinking off): nanna_testkit::llama.
+    {
+        echo "export NANNA_TEST_LLAMA_URL=http://127.0.0.1:$port"
+        [ -s "$dir/llama.bin" ] && echo "export NANNA_TEST_LLAMA_BIN=$(cat "$dir/llama.bin")"
+        echo "export NANNA_TEST_LLAMA_GGUF=$model"
+    } >"$dir/llama.env"
 }
 
 stop() {

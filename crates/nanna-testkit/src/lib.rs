@@ -25,6 +25,7 @@
 //! ```
 
 mod error;
+pub mod llama;
 mod models;
 mod ollama;
 mod openai;
