@@ -9,7 +9,8 @@
       inherit (nixpkgs) lib;
 
       linuxSystems = [ "x86_64-linux" "aarch64-linux" ];
-      darwinSystems = [ "x86_64-darwin" "aarch64-darwin" ];
+      # nixpkgs 26.11 dropped x86_64-darwin: importing it for that system throws.
+      darwinSystems = [ "aarch64-darwin" ];
       allSystems = linuxSystems ++ darwinSystems;
 
       # nixpkgs with this flake's overlay. CUDA (the NVIDIA model-server image and
@@ -19,7 +20,9 @@
         overlays = [ self.overlays.default ];
         config.allowUnfree = true;
       };
-      forSystems = systems: f: lib.genAttrs systems (system: f (pkgsFor system));
+      # One package set per system, shared by every output.
+      pkgsBySystem = lib.genAttrs allSystems pkgsFor;
+      forSystems = systems: f: lib.genAttrs systems (system: f pkgsBySystem.${system});
 
       cargoToml = builtins.fromTOML (builtins.readFile ./Cargo.toml);
       version = cargoToml.workspace.package.version;
@@ -81,8 +84,11 @@
           images = pkgs.nanna-coder-images;
           # Model-server images are realised on demand from their .drv: building every GPU
           # variant up front would build CUDA and ROCm for everybody.
+          # unsafeDiscardOutputDependency keeps the .drv (and the .drv files it needs) in
+          # the wrapper's closure without building the image, so `nix-store --realise`
+          # still finds it after a garbage collection.
           modelDrvs = lib.concatStringsSep "\n    " (lib.mapAttrsToList
-            (variant: _: "${variant}) model_drv=${builtins.unsafeDiscardStringContext images."ollama-${variant}".drvPath} ;;")
+            (variant: _: "${variant}) model_drv=${builtins.unsafeDiscardOutputDependency images."ollama-${variant}".drvPath} ;;")
             (lib.filterAttrs (variant: _: images ? "ollama-${variant}") imageMeta.variants));
           variantCases = lib.concatStringsSep "\n  " (lib.mapAttrsToList
             (gpu: variant: "${gpu}) variant=${variant} ;;")
@@ -176,16 +182,34 @@
         server-amd = ./hosts/server-amd;
         laptop-intel = ./hosts/laptop-intel;
         cpu-box = ./hosts/cpu-box;
+        team-gpu-server = ./hosts/team-gpu-server;
+        team-client = ./hosts/team-client;
       };
+
+      # services.nanna-coder with this flake's packages as the defaults of its package and
+      # image options, for the host's system. The host's `pkgs` is left as it is (no
+      # overlay), so the module also works where pkgs is read-only (readOnlyPkgs,
+      # testers.runNixOSTest).
+      nixosModule = { lib, pkgs, ... }:
+        let
+          inherit (pkgs.stdenv.hostPlatform) system;
+          packages = self.packages.${system} or { };
+        in
+        {
+          _file = "${toString ./.}/flake.nix#nixosModules.nanna-coder";
+          imports = [ ./modules/nanna-coder.nix ];
+          services.nanna-coder = {
+            package = lib.mkIf (packages ? nanna) (lib.mkDefault packages.nanna);
+            containers.images = lib.mkIf (builtins.elem system linuxSystems)
+              (lib.mkDefault pkgsBySystem.${system}.nanna-coder-images);
+          };
+        };
     in
     {
       overlays.default = overlay;
 
       nixosModules = {
-        nanna-coder = {
-          imports = [ ./modules/nanna-coder.nix ];
-          nixpkgs.overlays = [ self.overlays.default ];
-        };
+        nanna-coder = nixosModule;
         default = self.nixosModules.nanna-coder;
       };
 

@@ -25,6 +25,7 @@ let
       in
       {
         inherit (machine) config pkgs;
+        packages = self.packages.${system};
       };
   };
   failed = builtins.filter (r: !r.ok) results;

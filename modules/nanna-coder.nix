@@ -1,9 +1,16 @@
 # services.nanna-coder: a local model server (Ollama) for the chosen GPU, run natively
-# through nixpkgs' services.ollama or as Nix-built OCI containers, plus the `nanna` CLI
-# installed system-wide and pointed at it (/etc/nanna/config.toml).
+# through nixpkgs' services.ollama or as Nix-built OCI containers (or none: a client of
+# another machine's server), plus the `nanna` CLI installed system-wide and pointed at it
+# (/etc/nanna/config.toml).
 #
-# The flake's nixosModules.default imports this file and adds the flake's overlay, which
-# provides pkgs.nanna and pkgs.nanna-coder-images.
+# The flake's nixosModules.default imports this file and defaults `package` and the images
+# to the flake's own packages; it leaves the host's `pkgs` alone. Imported from its file,
+# the module takes `pkgs.nanna` and `pkgs.nanna-coder-images` when an overlay provides them
+# (the flake's overlays.default), and otherwise says, by assertion, what to set.
+#
+# What the upstream modules this one builds on do (services.ollama, oci-containers, the
+# NVIDIA container toolkit, systemd unit merging) is reproduced, with line references, in
+# checks/eval/stub-nixpkgs/nixos/.
 { config, lib, pkgs, ... }:
 let
   inherit (lib)
@@ -15,6 +22,7 @@ let
     mkMerge
     mkOption
     optionalAttrs
+    optionals
     types
     ;
 
@@ -34,7 +42,9 @@ let
     if isWildcard then "127.0.0.1"
     else if lib.hasInfix ":" cfg.host && !lib.hasPrefix "[" cfg.host then "[${cfg.host}]"
     else cfg.host;
-  serverUrl = "http://${clientHost}:${toString cfg.port}";
+  localUrl = "http://${clientHost}:${toString cfg.port}";
+  serverUrl = if cfg.serverUrl != null then cfg.serverUrl else localUrl;
+  runsServer = cfg.mode != "client";
 
   gids = config.ids.gids;
   groupAddFlags = [
@@ -43,11 +53,13 @@ let
   ];
 
   # What each GPU kind needs: systemd DeviceAllow entries and supplementary groups for the
-  # native unit, device flags for `podman run` / `docker run`.
+  # native unit; devices (oci-containers' `devices`, one --device each) and extra run flags
+  # for the container.
   gpuAccess = {
     none = {
       deviceAllow = [ ];
       groups = [ ];
+      devices = [ ];
       containerFlags = [ ];
     };
     nvidia = {
@@ -59,20 +71,23 @@ let
         "char-nvidia-uvm"
       ];
       groups = [ ];
-      # CDI device made by hardware.nvidia-container-toolkit (nvidia-ctk cdi generate).
-      containerFlags = [ "--device=nvidia.com/gpu=all" ];
+      # CDI device written by hardware.nvidia-container-toolkit (nvidia-ctk cdi generate).
+      devices = [ "nvidia.com/gpu=all" ];
+      containerFlags = [ ];
     };
     amd = {
       # /dev/kfd (ROCm compute) and /dev/dri/* (render nodes).
       deviceAllow = [ "char-kfd" "char-drm" ];
       groups = [ "render" "video" ];
-      containerFlags = [ "--device=/dev/kfd" "--device=/dev/dri" ] ++ groupAddFlags;
+      devices = [ "/dev/kfd" "/dev/dri" ];
+      containerFlags = groupAddFlags;
     };
     intel = {
       # /dev/dri/* (Vulkan through Mesa).
       deviceAllow = [ "char-drm" ];
       groups = [ "render" "video" ];
-      containerFlags = [ "--device=/dev/dri" ] ++ groupAddFlags;
+      devices = [ "/dev/dri" ];
+      containerFlags = groupAddFlags;
     };
   };
   access = gpuAccess.${cfg.gpu};
@@ -85,7 +100,7 @@ let
     // cfg.environmentVariables;
 
   configFile = tomlFormat.generate "nanna-config.toml" cfg.settings;
-  nannaExe = lib.getExe cfg.package;
+  nannaExe = if cfg.package != null then lib.getExe cfg.package else "nanna";
 
   # Sandboxing shared by the units this module defines.
   hardening = {
@@ -124,14 +139,32 @@ let
   assistantContainer = "nanna-coder-assistant";
   imageRef = image: "${image.imageName}:${image.imageTag}";
   modelServerUnit =
-    if cfg.mode == "native" then "ollama.service" else "${backend}-${ollamaContainer}.service";
+    if cfg.mode == "native" then "ollama.service"
+    else if cfg.mode == "containers" then
+      "${config.virtualisation.oci-containers.containers.${ollamaContainer}.serviceName or "${backend}-${ollamaContainer}"}.service"
+    else null;
+  # Units the assistant and the model loader wait for.
+  serverUnits = lib.optional (modelServerUnit != null) modelServerUnit;
+
+  # How to get what is missing, for the assertions below.
+  howToGetPackages = ''
+    Import the module through the flake (nixosModules.default), add the flake's
+    overlays.default to nixpkgs.overlays (or to the pkgs you pass in nixpkgs.pkgs), or set the
+    option yourself.'';
 in
 {
   options.services.nanna-coder = {
     enable = mkEnableOption "Nanna Coder, a local-first coding assistant with a local model server";
 
-    package = lib.mkPackageOption pkgs "nanna" {
-      extraDescription = "The `nanna` CLI, installed system-wide and run by the assistant service.";
+    package = mkOption {
+      type = types.nullOr types.package;
+      default = pkgs.nanna or null;
+      defaultText = literalExpression "the flake's packages.<system>.nanna, else pkgs.nanna";
+      description = ''
+        The `nanna` CLI, installed system-wide and run by the assistant service. The flake's
+        `nixosModules.default` sets it to the flake's own package; imported from its file,
+        the module takes `pkgs.nanna` when an overlay provides it.
+      '';
     };
 
     gpu = mkOption {
@@ -139,13 +172,15 @@ in
       default = "none";
       example = "amd";
       description = ''
-        Which GPU the model server uses. It selects the Ollama build (or model-server image),
+        Which GPU the model server uses (ignored with `mode = "client"`). It selects the Ollama build (or model-server image),
         the devices the service may open and its groups:
 
         - `"nvidia"`: CUDA (`pkgs.ollama-cuda`, image tag `cuda`), devices `/dev/nvidia*`.
           Needs the NVIDIA driver (`hardware.nvidia`, `services.xserver.videoDrivers = [ "nvidia" ]`);
-          CUDA is unfree (`nixpkgs.config.allowUnfree`). In containers mode also
-          `hardware.nvidia-container-toolkit.enable = true` (CDI device `nvidia.com/gpu=all`).
+          in native mode CUDA is unfree (`nixpkgs.config.allowUnfree`). In containers mode
+          also `hardware.nvidia-container-toolkit.enable = true` (CDI device
+          `nvidia.com/gpu=all`; with Docker >= 25 the toolkit module also turns on Docker's
+          CDI support).
         - `"amd"`: ROCm (`pkgs.ollama-rocm`, tag `rocm`), devices `/dev/kfd` and `/dev/dri`,
           groups `render` and `video`. x86_64 only. For cards ROCm does not list, set
           `HSA_OVERRIDE_GFX_VERSION` in {option}`services.nanna-coder.environmentVariables`,
@@ -159,7 +194,7 @@ in
     };
 
     mode = mkOption {
-      type = types.enum [ "native" "containers" ];
+      type = types.enum [ "native" "containers" "client" ];
       default = "native";
       description = ''
         How the model server runs:
@@ -171,6 +206,20 @@ in
           {option}`virtualisation.oci-containers` (loaded from the Nix store with `imageStream`,
           no registry), with the engine chosen by {option}`services.nanna-coder.containers.backend`.
           Both containers use the host network.
+        - `"client"`: no model server on this machine; the CLI (and the assistant service, if
+          enabled) use the server at {option}`services.nanna-coder.serverUrl`, e.g. a team's
+          GPU machine.
+      '';
+    };
+
+    serverUrl = mkOption {
+      type = types.nullOr (types.strMatching "https?://[^[:space:]]+");
+      default = null;
+      example = "http://gpu-server.lan:11434";
+      description = ''
+        URL of the model server the CLI and the assistant use. `null` means this machine's
+        own server (`http://<host>:<port>`, loopback when it listens on all addresses).
+        Required with `mode = "client"`.
       '';
     };
 
@@ -199,6 +248,8 @@ in
 
     loadModels = mkOption {
       type = types.listOf types.str;
+      # As services.ollama's loadModels: empty names are dropped.
+      apply = builtins.filter (model: model != "");
       default = [ ];
       example = [ "qwen2.5-coder:7b" "llama3.1:8b" ];
       description = ''
@@ -271,7 +322,7 @@ in
         defaultText = literalExpression ''config.services.nanna-coder.mode == "containers"'';
         description = ''
           Whether to run the long-running assistant (`nanna serve`, with a health endpoint):
-          a sandboxed systemd unit in native mode, the assistant image in containers mode.
+          the assistant image in containers mode, a sandboxed systemd unit otherwise.
         '';
       };
       listen = mkOption {
@@ -285,20 +336,33 @@ in
       backend = mkOption {
         type = types.enum [ "podman" "docker" ];
         default = "podman";
-        description = "Container engine of containers mode (sets {option}`virtualisation.oci-containers.backend`).";
+        description = ''
+          Container engine of containers mode (sets {option}`virtualisation.oci-containers.backend`,
+          which enables that engine).
+        '';
+      };
+      images = mkOption {
+        type = types.attrsOf types.unspecified;
+        default = pkgs.nanna-coder-images or { };
+        defaultText = literalExpression "the flake's images for this system, else pkgs.nanna-coder-images";
+        internal = true;
+        description = "Where the image defaults below come from (`assistant`, `ollama-<variant>`).";
       };
       modelServerImage = mkOption {
-        type = types.package;
-        default = pkgs.nanna-coder-images.${imageAttr} or (throw
-          "services.nanna-coder: no ${imageAttr} image is built for ${pkgs.stdenv.hostPlatform.system}");
-        defaultText = literalExpression ''pkgs.nanna-coder-images."ollama-''${variant}" (cpu, cuda, rocm or vulkan, following gpu)'';
-        description = "Model-server image (a `dockerTools.streamLayeredImage`) of containers mode.";
+        type = types.nullOr types.package;
+        default = cfg.containers.images.${imageAttr} or null;
+        defaultText = literalExpression ''the flake's "ollama-''${variant}" image (cpu, cuda, rocm or vulkan, following gpu)'';
+        description = ''
+          Model-server image of containers mode: a `dockerTools.streamLayeredImage` with
+          `imageName` and `imageTag` (an image built some other way works too, as long as it
+          has those two attributes and writes a docker-archive to stdout).
+        '';
       };
       assistantImage = mkOption {
-        type = types.package;
-        default = pkgs.nanna-coder-images.assistant;
-        defaultText = literalExpression "pkgs.nanna-coder-images.assistant";
-        description = "Assistant image (a `dockerTools.streamLayeredImage`) of containers mode.";
+        type = types.nullOr types.package;
+        default = cfg.containers.images.assistant or null;
+        defaultText = literalExpression "the flake's assistant image";
+        description = "Assistant image of containers mode, like `modelServerImage`.";
       };
     };
 
@@ -314,7 +378,7 @@ in
     {
       services.nanna-coder.resolved = {
         inherit variant packageAttr imageAttr serverUrl;
-        inherit (access) deviceAllow groups containerFlags;
+        inherit (access) deviceAllow groups devices containerFlags;
       };
 
       services.nanna-coder.settings = {
@@ -325,6 +389,12 @@ in
       };
 
       assertions = [
+        {
+          assertion = cfg.package != null;
+          message = ''
+            services.nanna-coder: package is not set and pkgs has no `nanna` (the Nanna Coder CLI).
+            ${howToGetPackages}'';
+        }
         {
           assertion = !(cfg.openFirewall && isLoopback);
           message = ''
@@ -337,22 +407,34 @@ in
           message = ''
             services.nanna-coder: defaultModel is empty. Set it to a model name such as "qwen2.5-coder:7b".'';
         }
-        {
-          assertion = cfg.gpu != "amd" || pkgs.stdenv.hostPlatform.isx86_64;
-          message = ''
-            services.nanna-coder: gpu = "amd" uses ROCm, which nixpkgs builds for x86_64-linux only
-            (this system is ${pkgs.stdenv.hostPlatform.system}). Use gpu = "intel" (Vulkan, which also
-            drives AMD GPUs) or gpu = "none".'';
-        }
       ];
 
-      environment.systemPackages = [ cfg.package ];
+      environment.systemPackages = optionals (cfg.package != null) [ cfg.package ];
       environment.etc."nanna/config.toml".source = configFile;
 
       networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
     }
 
+    (mkIf runsServer {
+      assertions = [{
+        assertion = cfg.gpu != "amd" || pkgs.stdenv.hostPlatform.isx86_64;
+        message = ''
+          services.nanna-coder: gpu = "amd" uses ROCm, which nixpkgs builds for x86_64-linux only
+          (this system is ${pkgs.stdenv.hostPlatform.system}). Use gpu = "intel" (Vulkan, which also
+          drives AMD GPUs) or gpu = "none".'';
+      }];
+    })
+
     (mkIf (cfg.mode == "native") {
+      assertions = [{
+        # CUDA libraries are unfree; nixpkgs refuses to evaluate ollama-cuda without this.
+        assertion = cfg.gpu != "nvidia" || (pkgs.config.allowUnfree or false) || pkgs.config ? allowUnfreePredicate;
+        message = ''
+          services.nanna-coder: gpu = "nvidia" runs ollama-cuda, which needs CUDA's unfree libraries.
+          Set nixpkgs.config.allowUnfree = true (or an allowUnfreePredicate that admits the CUDA
+          packages), or use mode = "containers", whose image the flake builds with CUDA allowed.'';
+      }];
+
       services.ollama = {
         enable = true;
         package = cfg.modelServerPackage;
@@ -360,18 +442,23 @@ in
         environmentVariables = modelServerEnv;
       };
 
-      # Narrow services.ollama's device list to the chosen GPU.
+      # services.ollama allows the devices of every GPU vendor. A list-valued unit setting
+      # concatenates across modules, so only an override can narrow it to the chosen GPU;
+      # with no GPU the list is empty and DevicePolicy = closed (set by services.ollama)
+      # leaves only the standard pseudo devices. Groups are added, not replaced:
+      # services.ollama already adds `render`.
       systemd.services.ollama.serviceConfig = {
         DeviceAllow = mkForce access.deviceAllow;
-        SupplementaryGroups = mkForce access.groups;
-        PrivateDevices = mkForce (cfg.gpu == "none");
+        SupplementaryGroups = lib.subtractLists [ "render" ] access.groups;
       };
+    })
 
-      systemd.services.nanna-coder-assistant = mkIf cfg.assistant.serve {
+    (mkIf (cfg.mode != "containers" && cfg.assistant.serve) {
+      systemd.services.nanna-coder-assistant = {
         description = "Nanna Coder assistant (nanna serve)";
         wantedBy = [ "multi-user.target" ];
-        wants = [ modelServerUnit ];
-        after = [ "network.target" modelServerUnit ];
+        wants = serverUnits ++ optionals (!runsServer) [ "network-online.target" ];
+        after = [ "network.target" ] ++ serverUnits ++ optionals (!runsServer) [ "network-online.target" ];
         restartTriggers = [ configFile ];
         environment = {
           HOME = "/var/lib/nanna-coder";
@@ -388,6 +475,23 @@ in
       };
     })
 
+    (mkIf (cfg.mode == "client") {
+      assertions = [
+        {
+          assertion = cfg.serverUrl != null;
+          message = ''
+            services.nanna-coder: mode = "client" runs no model server here, so the CLI needs one elsewhere.
+            Set services.nanna-coder.serverUrl, e.g. "http://gpu-server.lan:11434".'';
+        }
+        {
+          assertion = cfg.loadModels == [ ] && !cfg.openFirewall;
+          message = ''
+            services.nanna-coder: loadModels and openFirewall configure a model server, and mode = "client"
+            runs none on this machine. Set them on the server's host instead.'';
+        }
+      ];
+    })
+
     (mkIf (cfg.mode == "containers") {
       assertions = [
         {
@@ -398,6 +502,7 @@ in
             services.xserver.videoDrivers = [ "nvidia" ]), or use mode = "native".'';
         }
         {
+          # virtualisation.oci-containers enables the engine; only a forced `false` gets here.
           assertion = config.virtualisation.${backend}.enable;
           message = ''
             services.nanna-coder: containers.backend = "${backend}" needs virtualisation.${backend}.enable = true,
@@ -412,49 +517,51 @@ in
             or give services.nanna-coder.port another value.'';
         }
         {
-          assertion = pkgs.nanna-coder-images ? ${imageAttr};
+          assertion = cfg.containers.modelServerImage != null;
           message = ''
-            services.nanna-coder: there is no ${imageAttr} model-server image for ${pkgs.stdenv.hostPlatform.system}
-            (CUDA and ROCm images are built for x86_64-linux only). Choose gpu = "intel" or "none",
-            or use mode = "native".'';
+            services.nanna-coder: there is no ${imageAttr} model-server image for ${pkgs.stdenv.hostPlatform.system}.
+            The flake builds CUDA and ROCm images for x86_64-linux only; choose gpu = "intel" or "none",
+            or use mode = "native" there. Elsewhere: ${howToGetPackages}
+            (services.nanna-coder.containers.modelServerImage)'';
+        }
+        {
+          assertion = !cfg.assistant.serve || cfg.containers.assistantImage != null;
+          message = ''
+            services.nanna-coder: there is no assistant image (services.nanna-coder.containers.assistantImage).
+            ${howToGetPackages}'';
         }
       ];
 
-      virtualisation.podman.enable = mkIf (backend == "podman") (mkDefault true);
-      virtualisation.docker.enable = mkIf (backend == "docker") (mkDefault true);
-      # Docker >= 25 resolves --device=nvidia.com/gpu=all through CDI when this is on.
-      virtualisation.docker.daemon.settings = mkIf (backend == "docker" && cfg.gpu == "nvidia") {
-        features.cdi = mkDefault true;
-      };
-
       virtualisation.oci-containers = {
         inherit backend;
-        containers.${ollamaContainer} = {
+        containers.${ollamaContainer} = mkIf (cfg.containers.modelServerImage != null) {
           image = imageRef cfg.containers.modelServerImage;
           imageStream = cfg.containers.modelServerImage;
           environment = modelServerEnv // {
             OLLAMA_HOST = "${cfg.host}:${toString cfg.port}";
           };
           volumes = [ "nanna-coder-models:${imageMeta.modelsDir}" ];
-          extraOptions = [ "--network=host" ] ++ access.containerFlags;
+          inherit (access) devices;
+          networks = [ "host" ];
+          extraOptions = access.containerFlags;
         };
-        containers.${assistantContainer} = mkIf cfg.assistant.serve {
+        containers.${assistantContainer} = mkIf (cfg.assistant.serve && cfg.containers.assistantImage != null) {
           image = imageRef cfg.containers.assistantImage;
           imageStream = cfg.containers.assistantImage;
           cmd = [ "serve" "--listen" cfg.assistant.listen ];
           environment.OLLAMA_URL = serverUrl;
           volumes = [ "${configFile}:/etc/nanna/config.toml:ro" ];
-          extraOptions = [ "--network=host" ];
+          networks = [ "host" ];
           dependsOn = [ ollamaContainer ];
         };
       };
 
-      systemd.services.nanna-coder-load-models = mkIf (cfg.loadModels != [ ]) {
+      systemd.services.nanna-coder-load-models = mkIf (cfg.loadModels != [ ] && cfg.package != null) {
         description = "Pull the models of services.nanna-coder.loadModels";
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
-        after = [ "network-online.target" modelServerUnit ];
-        bindsTo = [ modelServerUnit ];
+        after = [ "network-online.target" ] ++ serverUnits;
+        bindsTo = serverUnits;
         environment.HOME = "/run/nanna-coder-load-models";
         serviceConfig = hardening // {
           Type = "oneshot";
@@ -466,4 +573,10 @@ in
       };
     })
   ]);
+
+  meta = {
+    # Shown in the NixOS manual when this module is included in it. Maintainers are left
+    # out: NixOS accepts only entries of lib.maintainers there, and ours is not one.
+    doc = ./nanna-coder.md;
+  };
 }

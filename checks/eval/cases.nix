@@ -1,11 +1,14 @@
 # Evaluation cases of services.nanna-coder, shared by two runners:
-#   - checks/eval/ci.nix: nixpkgs' lib + stub option declarations (CI, no nixpkgs tree);
-#   - flake checks.<system>.module-eval: the real NixOS module system (nixosSystem).
-# `evalWith { system, module }` must return { config, pkgs } of a system with
-# services.nanna-coder imported and `module` applied.
+#   - checks/eval/ci.nix: nixpkgs' lib.evalModules on the NixOS stand-in
+#     (checks/eval/stub-nixpkgs/nixos), where no nixpkgs tree is available;
+#   - flake checks.<system>.module-eval: real NixOS (lib.nixosSystem) at the pinned revision.
+# `evalWith { system, module }` must return { config, pkgs, packages } of a system that
+# imports the flake's nixosModules.default and `module`; `packages` is the flake's
+# packages.<system>.
 #
 # The expected values below are written out by hand (not derived from the module) so a
-# wrong mapping in the module makes a check fail.
+# wrong mapping in the module makes a check fail. Where an expectation depends on what an
+# upstream module does, the comment names the stand-in that reproduces it.
 { lib, evalWith }:
 let
   gpus = [ "none" "nvidia" "amd" "intel" ];
@@ -29,19 +32,28 @@ let
       amd = [ "char-kfd" "char-drm" ];
       intel = [ "char-drm" ];
     };
+    # services.ollama always adds `render` (stub-nixpkgs/nixos/ollama.nix); we add video.
     groups = {
-      none = [ ];
-      nvidia = [ ];
+      none = [ "render" ];
+      nvidia = [ "render" ];
       amd = [ "render" "video" ];
       intel = [ "render" "video" ];
     };
-    containerFlags = {
+    devices = {
       none = [ ];
-      nvidia = [ "--device=nvidia.com/gpu=all" ];
-      amd = [ "--device=/dev/kfd" "--device=/dev/dri" "--group-add=26" "--group-add=303" ];
-      intel = [ "--device=/dev/dri" "--group-add=26" "--group-add=303" ];
+      nvidia = [ "nvidia.com/gpu=all" ];
+      amd = [ "/dev/kfd" "/dev/dri" ];
+      intel = [ "/dev/dri" ];
+    };
+    # video and render gids of NixOS (ids.nix), which the images' /etc/group mirror.
+    groupAdd = {
+      none = [ ];
+      nvidia = [ ];
+      amd = [ "--group-add=26" "--group-add=303" ];
+      intel = [ "--group-add=26" "--group-add=303" ];
     };
   };
+  sorted = builtins.sort builtins.lessThan;
 
   run = { system ? "x86_64-linux", module }:
     evalWith {
@@ -52,11 +64,9 @@ let
       };
     };
 
-  # Messages of this module's failed assertions.
+  # Messages of every failed assertion (ours and the other modules'): a host fails on any.
   failures = config:
-    map (a: a.message) (builtins.filter
-      (a: !a.assertion && lib.hasPrefix "services.nanna-coder:" a.message)
-      config.assertions);
+    map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
 
   # One named check; `value` is forced inside tryEval so an evaluation error fails the
   # check instead of the whole run.
@@ -95,6 +105,7 @@ let
       r = run {
         module = {
           services.nanna-coder = { inherit gpu; };
+          services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
         };
       };
       inherit (r) config;
@@ -106,11 +117,12 @@ let
       (check case "model server is pkgs.${expected.package.${gpu}}"
         (config.services.ollama.package == r.pkgs.${expected.package.${gpu}})
         true)
-      (check case "DeviceAllow" unit.DeviceAllow expected.deviceAllow.${gpu})
-      (check case "SupplementaryGroups" unit.SupplementaryGroups expected.groups.${gpu})
-      (check case "PrivateDevices only without a GPU" unit.PrivateDevices (gpu == "none"))
+      (check case "DeviceAllow narrowed to the GPU" unit.DeviceAllow expected.deviceAllow.${gpu})
+      # Our narrowing relies on services.ollama's closed device policy.
+      (check case "DevicePolicy closed" unit.DevicePolicy "closed")
+      (check case "SupplementaryGroups" (sorted unit.SupplementaryGroups) expected.groups.${gpu})
       (check case "no containers" (config.virtualisation.oci-containers.containers ? nanna-coder-ollama) false)
-      (check case "CLI installed" (builtins.elem r.pkgs.nanna config.environment.systemPackages) true)
+      (check case "the flake's CLI installed" (builtins.elem r.packages.nanna config.environment.systemPackages) true)
       (check case "CLI points at the local server" config.services.nanna-coder.settings.url "http://127.0.0.1:11434")
       (check case "/etc/nanna/config.toml written" (config.environment.etc ? "nanna/config.toml") true)
       (check case "Vulkan switched on only for intel"
@@ -128,32 +140,73 @@ let
             mode = "containers";
             containers.backend = backend;
           };
+          # The toolkit asserts an NVIDIA driver (stub-nixpkgs/nixos/nvidia-container-toolkit.nix).
           hardware.nvidia-container-toolkit.enable = gpu == "nvidia";
+          services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
         };
       };
       inherit (r) config;
       ctrs = config.virtualisation.oci-containers.containers;
       ollama = ctrs.nanna-coder-ollama;
+      units = config.systemd.services;
+      ollamaUnit = units."${backend}-nanna-coder-ollama";
+      assistantUnit = units."${backend}-nanna-coder-assistant";
       tag = expected.tag.${gpu};
     in
     [
       (check case "no assertion fails" (failures config) [ ])
       (check case "backend" config.virtualisation.oci-containers.backend backend)
+      # oci-containers enables the engine (stub-nixpkgs/nixos/oci-containers.nix).
       (check case "engine enabled" config.virtualisation.${backend}.enable true)
       (check case "services.ollama stays off" config.services.ollama.enable false)
       (check case "image ref" ollama.image "localhost/nanna-coder-ollama:${tag}")
-      (check case "image streamed from the Nix store"
-        (ollama.imageStream == r.pkgs.nanna-coder-images."ollama-${tag}")
+      (check case "image streamed from the flake's image"
+        (ollama.imageStream == r.packages."ollama-${tag}-image")
         true)
-      (check case "device flags" (builtins.filter (f: f != "--network=host") ollama.extraOptions)
-        expected.containerFlags.${gpu})
+      (check case "devices" ollama.devices expected.devices.${gpu})
+      (check case "extra run flags" ollama.extraOptions expected.groupAdd.${gpu})
+      (check case "unit runs the container with the devices and the host network"
+        (map (d: lib.hasInfix "--device=${d}" ollamaUnit.script) expected.devices.${gpu}
+          ++ [ (lib.hasInfix "--network=host" ollamaUnit.script) ])
+        (map (_: true) expected.devices.${gpu} ++ [ true ]))
+      (check case "unit needs no network to get its image" (builtins.elem "network-online.target" ollamaUnit.after) false)
       (check case "listens where the CLI looks" ollama.environment.OLLAMA_HOST "127.0.0.1:11434")
       (check case "assistant container" ctrs.nanna-coder-assistant.image "localhost/nanna-coder-assistant:latest")
+      (check case "assistant starts after the model server"
+        (builtins.elem "${backend}-nanna-coder-ollama.service" assistantUnit.after
+          && builtins.elem "${backend}-nanna-coder-ollama.service" assistantUnit.requires)
+        true)
       (check case "assistant reaches the server" ctrs.nanna-coder-assistant.environment.OLLAMA_URL
         "http://127.0.0.1:11434")
-      (check case "docker CDI only for docker + nvidia"
+      # The container toolkit turns Docker's CDI on whenever it is enabled and Docker's
+      # package is >= 25, even with Docker itself off (stub-nixpkgs/nixos/
+      # nvidia-container-toolkit.nix); this module does not set it.
+      (check case "docker CDI exactly when the toolkit is on"
         (config.virtualisation.docker.daemon.settings.features.cdi or false)
-        (backend == "docker" && gpu == "nvidia"))
+        (gpu == "nvidia"))
+    ];
+
+  clientCases =
+    let
+      case = "client of another machine's server";
+      r = run {
+        module.services.nanna-coder = {
+          mode = "client";
+          serverUrl = "http://gpu-server.lan:11434";
+          assistant.serve = true;
+        };
+      };
+      inherit (r) config;
+    in
+    [
+      (check case "no assertion fails" (failures config) [ ])
+      (check case "no local model server"
+        [ config.services.ollama.enable (config.virtualisation.oci-containers.containers != { }) ]
+        [ false false ])
+      (check case "CLI points at the server" config.services.nanna-coder.settings.url "http://gpu-server.lan:11434")
+      (check case "assistant waits for the network"
+        (builtins.elem "network-online.target" config.systemd.services.nanna-coder-assistant.after)
+        true)
     ];
 
   settingsCases =
@@ -220,17 +273,23 @@ let
       r = run {
         module.services.nanna-coder = {
           mode = "containers";
-          loadModels = [ "qwen2.5-coder:7b" ];
+          loadModels = [ "qwen2.5-coder:7b" "" ];
         };
       };
       unit = r.config.systemd.services.nanna-coder-load-models;
+      native = run {
+        module.services.nanna-coder.loadModels = [ "" "llama3.1:8b" ];
+      };
     in
     [
       (check case "loader pulls through the CLI"
         (builtins.match ".*/bin/nanna --url http://127.0.0.1:11434 pull '?qwen2.5-coder:7b'?"
           (builtins.head unit.serviceConfig.ExecStart) != null)
         true)
+      (check case "empty model names dropped, as services.ollama does" (builtins.length unit.serviceConfig.ExecStart) 1)
       (check case "loader starts after the container" (builtins.elem "podman-nanna-coder-ollama.service" unit.after) true)
+      (check "native, loadModels" "handed to services.ollama without empty names"
+        native.config.services.ollama.loadModels [ "llama3.1:8b" ])
     ];
 
   badCases =
@@ -254,7 +313,26 @@ let
       "Disable services.ollama"
     ++ fails "empty defaultModel"
       { services.nanna-coder.defaultModel = ""; }
-      "defaultModel is empty";
+      "defaultModel is empty"
+    ++ fails "native nvidia without unfree packages allowed"
+      {
+        services.nanna-coder.gpu = "nvidia";
+        services.xserver.videoDrivers = [ "nvidia" ];
+        nixpkgs.config = lib.mkForce { };
+      }
+      "nixpkgs.config.allowUnfree = true"
+    ++ fails "client without a server URL"
+      { services.nanna-coder.mode = "client"; }
+      "Set services.nanna-coder.serverUrl"
+    ++ fails "client with loadModels"
+      {
+        services.nanna-coder = {
+          mode = "client";
+          serverUrl = "http://gpu-server.lan:11434";
+          loadModels = [ "qwen2.5-coder:7b" ];
+        };
+      }
+      "Set them on the server's host";
 
   aarch64Cases =
     let
@@ -273,6 +351,7 @@ let
         {
           services.nanna-coder = { gpu = "nvidia"; mode = "containers"; };
           hardware.nvidia-container-toolkit.enable = true;
+          services.xserver.videoDrivers = [ "nvidia" ];
         }
         "no ollama-cuda model-server image")
       (check "aarch64: gpu = intel" "no assertion fails"
@@ -284,5 +363,5 @@ builtins.concatLists (
   map nativeCase gpus
   ++ map (containersCase "podman") gpus
   ++ [ (containersCase "docker" "nvidia") (containersCase "docker" "none") ]
-  ++ [ settingsCases overrideCases loadModelsCases badCases aarch64Cases ]
+  ++ [ clientCases settingsCases overrideCases loadModelsCases badCases aarch64Cases ]
 )

@@ -1,23 +1,35 @@
-# Entry point of the CI evaluation checks: runs checks/eval/cases.nix against the module
-# with nixpkgs' lib and stub option declarations. Returns the list of check results.
-#   nix-instantiate --eval --strict --json checks/eval/ci.nix --arg lib 'import <lib dir>'
-{ lib }:
+# Entry point of the evaluation cases (checks/eval/cases.nix) where no nixpkgs tree is
+# available: the flake's nixosModules.default on the NixOS stand-in, with nixpkgs' real
+# lib.evalModules. Returns the list of check results.
+#   nix-instantiate --eval --strict --json checks/eval/ci.nix \
+#     --arg stubNixpkgs /tmp/stub --arg flakeDir ./.
+{ stubNixpkgs, flakeDir }:
+let
+  inherit (import ./flake.nix { inherit stubNixpkgs flakeDir; }) lib self;
+in
 import ./cases.nix {
   inherit lib;
   evalWith = { system, module }:
     let
-      pkgs = import ./stub-pkgs.nix { inherit lib system; };
-      result = lib.evalModules {
+      machine = lib.nixosSystem {
         modules = [
-          ./stubs.nix
-          ../../modules/nanna-coder.nix
+          self.nixosModules.default
           module
-          { _module.args.pkgs = pkgs; }
+          {
+            nixpkgs.hostPlatform = system;
+            nixpkgs.config.allowUnfree = true;
+            boot.loader.grub.enable = false;
+            fileSystems."/" = {
+              device = "none";
+              fsType = "tmpfs";
+            };
+            system.stateVersion = "25.11";
+          }
         ];
       };
     in
     {
-      inherit (result) config;
-      inherit pkgs;
+      inherit (machine) config pkgs;
+      packages = self.packages.${system};
     };
 }

@@ -1,29 +1,44 @@
 # A stand-in for `import nixpkgs { system; overlays; config; }` with every attribute the
-# flake, its overlay, images, checks and VM tests use. Packages are fake derivations (never
-# built); builders check the arguments they are given where it is cheap.
-{ system ? "x86_64-linux", overlays ? [ ], config ? { } }:
+# flake, its overlay, images, module, checks and VM tests use. Packages are fake
+# derivations (never built); builders check the arguments they are given where it is
+# cheap. `stdenv.hostPlatform` is the real lib.systems.elaborate of the system.
+{ system ? localSystem.system or localSystem, localSystem ? "x86_64-linux", overlays ? [ ], config ? { } }:
 let
   lib = import ./lib.nix;
-  isDarwin = lib.hasSuffix "-darwin" system;
+  platform = lib.systems.elaborate system;
+
+  # Unfree packages refuse to evaluate unless the config allows them, as nixpkgs'
+  # check-meta does (not checked against source; the message is abridged).
+  allowed = drv: !(drv.meta.unfree or false) || (config.allowUnfree or false)
+    || (config.allowUnfreePredicate or (_: false)) drv;
+  refuse = name: throw "Package ‘${name}’ has an unfree license, refusing to evaluate.";
 
   mkDrv = attrs:
     let
       name = attrs.name or "${attrs.pname}-${attrs.version}";
       hash = builtins.substring 0 32 (builtins.hashString "sha256" "${system}/${name}");
+      ok = allowed attrs;
+      self = builtins.removeAttrs attrs [ "passthru" ]
+        // {
+        type = "derivation";
+        inherit name system;
+        outPath = if ok then "/nix/store/${hash}-${name}" else refuse name;
+        drvPath = if ok then "/nix/store/${hash}-${name}.drv" else refuse name;
+        meta = attrs.meta or { };
+        overrideAttrs = f: mkDrv (attrs // (if builtins.isFunction f then f attrs else f));
+        override = _: self;
+      }
+        // (attrs.passthru or { });
     in
-    builtins.removeAttrs attrs [ "passthru" ]
-    // {
-      type = "derivation";
-      inherit name system;
-      outPath = "/nix/store/${hash}-${name}";
-      drvPath = "/nix/store/${hash}-${name}.drv";
-      meta = attrs.meta or { };
-      overrideAttrs = f: mkDrv (attrs // (if builtins.isFunction f then f attrs else f));
-    }
-    // (attrs.passthru or { });
+    self;
 
   leaf = name: mkDrv { inherit name; meta.mainProgram = name; };
   leaves = names: lib.genAttrs names leaf;
+  versioned = name: version: mkDrv {
+    pname = name;
+    inherit version;
+    meta.mainProgram = name;
+  };
 
   base = final: leaves [
     "cmake"
@@ -39,26 +54,42 @@ let
     "clippy"
     "rustfmt"
     "rust-analyzer"
-    "podman"
     "deadnix"
     "statix"
     "nixpkgs-fmt"
     "curl"
+    "parallel"
+    "gawk"
+    "gnused"
+    "nvidia-container-toolkit"
   ] // {
-    inherit lib system config;
+    inherit lib system config overlays;
     pkgs = final;
-    stdenv.hostPlatform = {
-      inherit system isDarwin;
-      isLinux = !isDarwin;
-      isx86_64 = lib.hasPrefix "x86_64-" system;
+    # lib.types.pkgs (the type of nixpkgs.pkgs) accepts only a set with this marker.
+    _type = "pkgs";
+    # nixpkgs' top level: appendOverlays re-evaluates nixpkgs with the overlays added after
+    # the ones it was made with (what misc/nixpkgs.nix uses when nixpkgs.pkgs is set).
+    appendOverlays = extra:
+      if extra == [ ] then final
+      else import ./default.nix { inherit system config; overlays = overlays ++ extra; };
+    stdenv = {
+      hostPlatform = platform;
+      buildPlatform = platform;
+      targetPlatform = platform;
+      cc.libc = leaf "glibc";
     };
-    stdenv.cc.libc = leaf "glibc";
     callPackage = lib.callPackageWith final;
+
+    # Versions: Docker >= 25 is what the container toolkit's CDI switch looks at; the
+    # pinned nixpkgs was not inspected for the exact versions.
+    docker = versioned "docker" "28.5.1";
+    podman = versioned "podman" "5.6.2";
 
     ollama = mkDrv { name = "ollama"; meta.mainProgram = "ollama"; };
     ollama-cpu = mkDrv { name = "ollama-cpu"; meta.mainProgram = "ollama"; };
     ollama-vulkan = mkDrv { name = "ollama-vulkan"; meta.mainProgram = "ollama"; };
-    ollama-cuda = mkDrv { name = "ollama-cuda"; meta.mainProgram = "ollama"; };
+    # ollama-cuda links CUDA's unfree libraries.
+    ollama-cuda = mkDrv { name = "ollama-cuda"; meta = { mainProgram = "ollama"; unfree = true; }; };
     ollama-rocm = mkDrv { name = "ollama-rocm"; meta.mainProgram = "ollama"; };
 
     rustPlatform = {
@@ -78,7 +109,7 @@ let
       mkDrv {
         inherit name;
         meta.mainProgram = name;
-        passthru = { inherit text; };
+        passthru = { inherit text runtimeInputs; };
       };
     mkShell = { packages ? [ ], ... }:
       assert builtins.all lib.isDerivation packages;
@@ -97,16 +128,24 @@ let
           inherit config contents;
         };
       };
-    testers.runNixOSTest = { name, nodes, testScript, ... }:
+    # testers.runNixOSTest: each node is a NixOS system whose pkgs is this package set,
+    # read-only by default (node.pkgsReadOnly, nixos/lib/testing/nodes.nix; not read, but
+    # confirmed by many public tests that turn it off to set nixpkgs.config or overlays).
+    testers.runNixOSTest = { name, nodes, testScript, node ? { }, ... }:
       let
+        readOnly = node.pkgsReadOnly or true;
         machines = lib.mapAttrs
-          (_: node: lib.nixosSystem { modules = [ node { nixpkgs.hostPlatform = system; } ]; pkgs = final; })
+          (_: n: lib.nixosSystem {
+            modules = [ n ]
+              ++ (if readOnly then [ (import ./nixos { inherit lib; }).readOnlyPkgs { nixpkgs.pkgs = final; } ]
+            else [{ nixpkgs.hostPlatform = system; }]);
+          })
           nodes;
       in
       mkDrv {
         name = "vm-test-run-${name}";
         passthru = {
-          inherit testScript;
+          inherit testScript machines;
           toplevels = lib.mapAttrs (_: m: m.config.system.build.toplevel.name) machines;
         };
       };

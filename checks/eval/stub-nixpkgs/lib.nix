@@ -1,7 +1,7 @@
-# nixpkgs' lib (linked next to this file as ./lib by .ci/nix-checks.sh) plus stand-ins for
-# what Nix 2.8 or the absent NixOS tree cannot provide: lib.fileset (needs
-# builtins.readFileType, Nix >= 2.14) and lib.nixosSystem (evaluates the modules against
-# the stub option declarations instead of NixOS).
+# nixpkgs' lib (a copy of a nixpkgs lib tree placed next to this file as ./lib by
+# .ci/nix-checks.sh) plus stand-ins for what Nix 2.8 or the absent NixOS tree cannot
+# provide: lib.fileset (needs builtins.readFileType, Nix >= 2.14) and lib.nixosSystem (the
+# NixOS stand-in in ./nixos).
 (import ./lib).extend (final: prev: {
   fileset = prev.fileset // {
     unions = paths: { _stubFileset = paths; };
@@ -13,15 +13,5 @@
       else toString root;
   };
 
-  nixosSystem = { modules, pkgs ? null, ... }:
-    let
-      evaluated = final.evalModules {
-        modules = modules ++ [
-          ./stubs.nix
-          ./nixos-stubs.nix
-          (final.optionalAttrs (pkgs != null) { _module.args.pkgs = final.mkForce pkgs; })
-        ];
-      };
-    in
-    evaluated // { inherit (evaluated._module.args) pkgs; };
+  inherit (import ./nixos { lib = final; }) nixosSystem;
 })
