@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Nix checks that need no network and no nixpkgs tree (Debian 12, as root):
+# Nix checks that need no network (Debian 12, as root). What each proves: docs/nix.md.
 #   1. every .nix file parses (nix-instantiate --parse);
 #   2. deadnix finds no dead code; 3. nixpkgs-fmt (the flake's `formatter`) has nothing to change;
 #   4. flake.nix has the one input nixpkgs, and flake.lock pins it to a full revision + narHash;
 #   5. the Nix images' metadata (images/lib.nix) matches images/assistant.json, the contract
 #      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set);
-#   6. services.nanna-coder's logic, with nixpkgs' real lib.evalModules and stub option
-#      declarations (checks/eval/): package, devices and groups for every gpu and mode, and
-#      the assertions of bad combinations. Needs nixpkgs' lib: NANNA_NIXPKGS_LIB (a
-#      nixpkgs.lib checkout or its lib/ directory); skipped with a message when absent;
-#   7. the flake's outputs evaluate against a stub nixpkgs (checks/eval/stub-nixpkgs), with
-#      the same lib.
+# With a nixpkgs lib tree (NANNA_NIXPKGS_LIB: a checkout of nix-community/nixpkgs.lib, a
+# nixpkgs checkout, or either's lib/ directory), on the NixOS stand-in in
+# checks/eval/stub-nixpkgs (upstream modules' behaviour, cited), with the real lib.evalModules:
+#   6. the module cases (checks/eval/cases.nix): package, devices, groups, units for every
+#      gpu and mode, the client mode, and the assertions of bad combinations;
+#   7. the module matrix (checks/eval/matrix.nix): gpu x mode x import style;
+#   8. the flake's outputs, example hosts and VM test nodes evaluate; the deploy wrapper is
+#      valid bash; the VM test scripts compile and call the test driver correctly.
+# Without the lib tree 6-8 are reported as skipped: no registry CI can reach (crates.io,
+# PyPI, npm, Debian) carries nixpkgs' lib, and it is not committed here.
 # The full `nix flake check` (builds, VM tests) needs a networked machine: see docs/nix.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -213,31 +217,34 @@ EOF
 }
 run "image metadata: Nix images agree with images/assistant.json" check_images
 
-# --- 6-7: module logic and flake outputs with nixpkgs' lib ----------------------------------
+# --- 6-8: module and flake evaluation on the NixOS stand-in, with nixpkgs' lib ------------
 find_lib() {
-    local candidate
-    for candidate in "${NANNA_NIXPKGS_LIB:-}" "$ROOT/../shared/nixpkgs-lib" "$ROOT/../shared/vendor/nixpkgs-lib"; do
-        [ -n "$candidate" ] || continue
-        if [ -f "$candidate/lib/default.nix" ] && [ -f "$candidate/lib/modules.nix" ]; then
-            echo "$candidate/lib"
-            return 0
-        elif [ -f "$candidate/default.nix" ] && [ -f "$candidate/modules.nix" ]; then
-            echo "$candidate"
-            return 0
-        fi
-    done
-    return 1
+    local candidate=${NANNA_NIXPKGS_LIB:-}
+    [ -n "$candidate" ] || return 1
+    if [ -f "$candidate/lib/default.nix" ] && [ -f "$candidate/lib/modules.nix" ]; then
+        echo "$candidate/lib"
+    elif [ -f "$candidate/default.nix" ] && [ -f "$candidate/modules.nix" ]; then
+        echo "$candidate"
+    else
+        echo "NANNA_NIXPKGS_LIB=$candidate holds no nixpkgs lib (no lib/modules.nix)" >&2
+        return 2
+    fi
 }
 
-module_eval() {
-    local out
+# The stub nixpkgs (a throwaway directory): checks/eval/stub-nixpkgs next to the real lib.
+make_stub() {
+    STUB=$(mktemp -d)
+    cp -r "$ROOT"/checks/eval/stub-nixpkgs/. "$STUB/"
+    ln -s "$LIB_DIR" "$STUB/lib"
+}
+
+module_cases() {
+    local out rc=0
     out=$(mktemp)
-    if ! nix-instantiate --eval --strict --json checks/eval/ci.nix \
-        --arg lib "import $LIB_DIR" >"$out"; then
-        rm -f "$out"
-        return 1
-    fi
-    python3 - "$out" <<'EOF'
+    nix-instantiate --eval --strict --json checks/eval/ci.nix \
+        --arg stubNixpkgs "$STUB" --arg flakeDir "$ROOT" >"$out" || rc=1
+    if [ "$rc" -eq 0 ]; then
+        python3 - "$out" <<'EOF' || rc=1
 import json, sys
 results = json.load(open(sys.argv[1]))
 bad = [r for r in results if not r["ok"]]
@@ -251,32 +258,33 @@ for r in results:
 print(f"  {len(results) - len(bad)} of {len(results)} module checks hold")
 sys.exit(1 if bad else 0)
 EOF
-    local rc=$?
+    fi
     rm -f "$out"
     return "$rc"
 }
 
+module_matrix() {
+    python3 checks/eval/run-matrix.py "$STUB" "$ROOT"
+}
+
 flake_eval() {
-    local stub rc=0
-    stub=$(mktemp -d)
-    # A throwaway stand-in for nixpkgs: the real lib plus stub packages and NixOS options.
-    cp "$ROOT"/checks/eval/stub-nixpkgs/*.nix "$ROOT/checks/eval/stubs.nix" "$stub/"
-    ln -s "$LIB_DIR" "$stub/lib"
+    local dir rc=0
+    dir=$(mktemp -d)
     nix-instantiate --eval --strict --json checks/eval/flake-outputs.nix \
-        --arg stubNixpkgs "$stub" --arg flakeDir "$ROOT" >"$stub/out.json" || rc=1
+        --arg stubNixpkgs "$STUB" --arg flakeDir "$ROOT" >"$dir/out.json" || rc=1
     if [ "$rc" -eq 0 ]; then
-        python3 - "$stub" <<'EOF' || rc=1
+        python3 - "$dir" <<'EOF' || rc=1
 import json, os, shutil, subprocess, sys
-stub = sys.argv[1]
-r = json.load(open(os.path.join(stub, "out.json")))
+dir = sys.argv[1]
+r = json.load(open(os.path.join(dir, "out.json")))
 bad = [line for line in r["report"] if not line.startswith("ok")]
 for line in bad:
     print("  " + line)
 print(f"  {len(r['report']) - len(bad)} of {len(r['report'])} flake output checks hold")
-ok = r["ok"]
+ok = not bad
 # The generated `nix run .#deploy` wrapper must at least be valid bash.
 for system, text in r["deployScripts"].items():
-    path = os.path.join(stub, f"deploy-{system}.sh")
+    path = os.path.join(dir, f"deploy-{system}.sh")
     with open(path, "w") as f:
         f.write("#!/usr/bin/env bash\nset -o errexit -o nounset -o pipefail\n" + text)
     if subprocess.run(["bash", "-n", path]).returncode != 0:
@@ -285,22 +293,35 @@ for system, text in r["deployScripts"].items():
     if shutil.which("shellcheck") and subprocess.run(["shellcheck", "-S", "warning", path]).returncode != 0:
         print(f"  FAIL shellcheck on the deploy wrapper ({system})")
         ok = False
+# The VM tests cannot run here (no KVM): check their Python against the driver's API.
+scripts = os.path.join(dir, "test-scripts.json")
+json.dump(r["testScripts"], open(scripts, "w"))
+if subprocess.run([sys.executable, "checks/eval/check-test-script.py", scripts]).returncode != 0:
+    ok = False
 sys.exit(0 if ok else 1)
 EOF
     fi
-    rm -rf "$stub"
+    rm -rf "$dir"
     return "$rc"
 }
 
-if LIB_DIR=$(find_lib); then
+lib_status=0
+LIB_DIR=$(find_lib) || lib_status=$?
+if [ "$lib_status" -eq 0 ]; then
     echo "nixpkgs lib: $LIB_DIR ($(cat "$LIB_DIR/.version" 2>/dev/null || echo unknown version))"
-    run "services.nanna-coder logic (lib.evalModules, stub options)" module_eval
-    run "flake outputs evaluate (stub nixpkgs)" flake_eval
-else
-    msg="set NANNA_NIXPKGS_LIB to a nixpkgs lib tree (e.g. a checkout of nix-community/nixpkgs.lib)"
+    make_stub
+    run "services.nanna-coder cases (NixOS stand-in, lib.evalModules)" module_cases
+    run "module matrix: gpu x mode x import style" module_matrix
+    run "flake outputs, hosts, VM test nodes and scripts evaluate" flake_eval
+    rm -rf "$STUB"
+elif [ "$lib_status" -eq 1 ]; then
+    msg="no nixpkgs lib tree: set NANNA_NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib (no registry reachable here carries it)"
     echo "== skipping the module and flake evaluation: $msg"
-    record skip "services.nanna-coder logic" "$msg"
-    record skip "flake outputs evaluate" "$msg"
+    record skip "services.nanna-coder cases" "$msg"
+    record skip "module matrix" "$msg"
+    record skip "flake outputs, hosts, VM test nodes and scripts" "$msg"
+else
+    record FAIL "nixpkgs lib tree" "NANNA_NIXPKGS_LIB does not point at a nixpkgs lib"
 fi
 
 # --- summary ------------------------------------------------------------------------------

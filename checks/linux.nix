@@ -39,9 +39,11 @@ let
       in "${name} ${builtins.unsafeDiscardStringContext toplevel.drvPath}\n")
     (builtins.attrNames self.nixosConfigurations);
 
+  # The VM tests import the module the way users do (the flake's nixosModules.default);
+  # runNixOSTest gives every node this flake's package set, read-only.
   vmArgs = {
     inherit pkgs;
-    module = ../modules/nanna-coder.nix;
+    module = self.nixosModules.default;
   };
 in
 {
@@ -59,4 +61,5 @@ in
 
   vm-native = import ./vm/native.nix vmArgs;
   vm-containers = import ./vm/containers.nix vmArgs;
+  vm-team = import ./vm/team.nix vmArgs;
 }

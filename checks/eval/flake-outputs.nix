@@ -4,16 +4,11 @@
 #     --arg stubNixpkgs /tmp/stub --arg flakeDir ./.
 { stubNixpkgs, flakeDir }:
 let
-  nixpkgs = {
-    outPath = stubNixpkgs;
-    lib = import (stubNixpkgs + "/lib.nix");
-  };
-  inherit (nixpkgs) lib;
-  flake = import (flakeDir + "/flake.nix");
-  self = flake.outputs { inherit self nixpkgs; } // { outPath = flakeDir; };
+  inherit (import ./flake.nix { inherit stubNixpkgs flakeDir; }) lib self;
 
   linux = [ "x86_64-linux" "aarch64-linux" ];
-  darwin = [ "x86_64-darwin" "aarch64-darwin" ];
+  # x86_64-darwin is gone: nixpkgs 26.11 throws when imported for it.
+  darwin = [ "aarch64-darwin" ];
   all = linux ++ darwin;
 
   cliPackages = [ "default" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" ];
@@ -27,7 +22,6 @@ let
       "ollama-vulkan-image"
     ];
     aarch64-linux = cliPackages ++ [ "assistant-image" "deploy" "ollama-cpu-image" "ollama-vulkan-image" ];
-    x86_64-darwin = cliPackages;
     aarch64-darwin = cliPackages;
   };
   commonChecks = [ "cargo-test" "clippy" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" "nix-lint" "rustfmt" ];
@@ -38,6 +32,7 @@ let
     "ollama-cpu-image"
     "vm-containers"
     "vm-native"
+    "vm-team"
   ];
   apps = [ "default" "deploy" "detect-gpu" "harness" "nanna" ];
 
@@ -76,7 +71,9 @@ let
     ]
     ++ map (name: check "${system}: check ${name} evaluates" (isDrv checks.${name}) true) (builtins.attrNames checks);
 
-  hosts = [ "cpu-box" "laptop-intel" "server-amd" "workstation-nvidia" ];
+  hosts = [ "cpu-box" "laptop-intel" "server-amd" "team-client" "team-gpu-server" "workstation-nvidia" ];
+  host = name: self.nixosConfigurations.${name}.config;
+  vmTests = { inherit (self.checks.x86_64-linux) vm-native vm-containers vm-team; };
   hostChecks =
     [ (check "nixosConfigurations" (sorted (builtins.attrNames self.nixosConfigurations)) hosts) ]
     ++ map
@@ -90,10 +87,44 @@ let
     ++ [
       (check "overlays.default is an overlay" (builtins.isFunction self.overlays.default) true)
       (check "nixosModules" (sorted (builtins.attrNames self.nixosModules)) [ "default" "nanna-coder" ])
-      (check "VM test nodes evaluate"
-        (builtins.attrValues (builtins.mapAttrs (_: t: t.toplevels) {
-          inherit (self.checks.x86_64-linux) vm-native vm-containers;
-        })) [{ machine = "nixos-system-stub"; } { machine = "nixos-system-stub"; }])
+      (check "flake has no x86_64-darwin outputs"
+        (builtins.any (o: o ? x86_64-darwin) [ self.packages self.apps self.checks self.devShells self.formatter ])
+        false)
+      (check "nixosModules.default leaves nixpkgs.overlays alone"
+        (host "workstation-nvidia").nixpkgs.overlays [ ])
+      (check "VM test nodes evaluate (assertions hold)"
+        (lib.mapAttrs (_: t: t.toplevels) vmTests)
+        {
+          vm-containers.machine = "nixos-system-stub";
+          vm-native.machine = "nixos-system-stub";
+          vm-team = {
+            client = "nixos-system-stub";
+            server = "nixos-system-stub";
+          };
+        })
+      (check "vm-containers runs the module's containers mode with the scripted image"
+        (
+          let c = vmTests.vm-containers.machines.machine.config; in [
+            c.services.nanna-coder.mode
+            c.virtualisation.oci-containers.containers.nanna-coder-ollama.image
+            (c.systemd.services ? podman-nanna-coder-assistant)
+            (builtins.elem "/srv/project:/workspace" c.virtualisation.oci-containers.containers.nanna-coder-assistant.volumes)
+          ]
+        )
+        [ "containers" "localhost/nanna-coder-scripted:test" true true ])
+      (check "vm-team: the server listens on the LAN, the client points at it"
+        (
+          let t = vmTests.vm-team.machines; in [
+            t.server.config.services.ollama.host
+            (builtins.elem 11434 t.server.config.networking.firewall.allowedTCPPorts)
+            t.client.config.services.ollama.enable
+            t.client.config.services.nanna-coder.settings.url
+          ]
+        )
+        [ "0.0.0.0" true false "http://server:11434" ])
+      (check "team hosts: the client uses the GPU server"
+        [ (host "team-client").services.nanna-coder.settings.url (host "team-gpu-server").services.ollama.host ]
+        [ "http://gpu-server.lan:11434" "0.0.0.0" ])
     ];
 in
 {
@@ -101,4 +132,11 @@ in
   report = map (r: "${if r.ok then "ok  " else "FAIL"} ${r.what}${lib.optionalString (!r.ok) " -- ${r.detail}"}") results;
   # The generated `nix run .#deploy` wrapper, for `bash -n` / shellcheck.
   deployScripts = lib.genAttrs linux (system: self.packages.${system}.deploy.text);
+  # The VM tests' Python scripts and their node names, for checks/eval/check-test-script.py.
+  testScripts = lib.mapAttrs
+    (_: t: {
+      script = t.testScript;
+      nodes = builtins.attrNames t.machines;
+    })
+    vmTests;
 }

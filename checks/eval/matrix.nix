@@ -100,6 +100,13 @@ let
 in
 {
   inherit gpus modes;
+  # What each cell must give: everything works, except that without the flake's packages
+  # the module asks for them by assertion.
+  expected = lib.mapAttrs
+    (style: _: lib.genAttrs modes (_: lib.genAttrs gpus (_:
+      if style == "file; no flake packages" then "assert: services.nanna-coder: package is not set"
+      else "ok")))
+    styles;
   styles = builtins.attrNames styles;
   cells = lib.mapAttrs
     (style: _: lib.genAttrs modes (mode: lib.genAttrs gpus (gpu: cell style gpu mode)))

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs the module matrix (checks/eval/matrix.nix), one process per cell, and prints it as
 a Markdown table. A cell that aborts evaluation is reported with the first line of Nix's
-error. Exit status 1 when a cell is an evaluation error or does not match --expect.
+error. Exit status 1 when a cell is an evaluation error or differs from matrix.nix's
+`expected` (not compared with --no-expect, e.g. to tabulate an old revision).
 
-usage: run-matrix.py STUB_NIXPKGS FLAKE_DIR [--expect FILE.json] [--json OUT.json]
+usage: run-matrix.py STUB_NIXPKGS FLAKE_DIR [--no-expect] [--json OUT.json]
                      [--modes native,containers]
 """
 import concurrent.futures
@@ -33,8 +34,6 @@ def main():
         sys.exit(__doc__)
     stub, flake = os.path.abspath(args[0]), os.path.abspath(args[1])
     expect = out = None
-    if "--expect" in args:
-        expect = json.load(open(args[args.index("--expect") + 1]))
     if "--json" in args:
         out = args[args.index("--json") + 1]
     modes = ""
@@ -45,6 +44,10 @@ def main():
     if not ok:
         sys.exit(f"matrix.nix does not evaluate: {meta}")
     cells = [(s, m, g) for s in meta["styles"] for m in meta["modes"] for g in meta["gpus"]]
+    if "--no-expect" not in args:
+        ok, expect = nix_eval(f"{base}.expected")
+        if not ok:
+            sys.exit(f"matrix.nix's expectations do not evaluate: {expect}")
 
     def run(cell):
         s, m, g = cell
