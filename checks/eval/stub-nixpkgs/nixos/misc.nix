@@ -1,6 +1,6 @@
 # Generic NixOS options: assertions and the system derivation that enforces them, module
 # meta, ids, environment, firewall, and the plain options the example hosts set.
-{ config, lib, ... }:
+{ config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
   loose = default: mkOption {
@@ -141,10 +141,6 @@ in
     if failed != [ ] then
       throw "\nFailed assertions:\n${lib.concatMapStringsSep "\n" (m: "- ${m}") failed}"
     else
-      lib.showWarnings config.warnings {
-        type = "derivation";
-        name = "nixos-system-stub";
-        outPath = "/nix/store/00000000000000000000000000000000-nixos-system-stub";
-        drvPath = "/nix/store/00000000000000000000000000000000-nixos-system-stub.drv";
-      };
+      lib.showWarnings config.warnings (pkgs.writeText "nixos-system-stub"
+        (builtins.toJSON (map toString config.environment.systemPackages)));
 }
