@@ -106,6 +106,7 @@ let
         module = {
           services.nanna-coder = { inherit gpu; };
           services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
+          hardware.nvidia.open = gpu == "nvidia";
         };
       };
       inherit (r) config;
@@ -143,6 +144,7 @@ let
           # The toolkit asserts an NVIDIA driver (stub-nixpkgs/nixos/nvidia-container-toolkit.nix).
           hardware.nvidia-container-toolkit.enable = gpu == "nvidia";
           services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
+          hardware.nvidia.open = gpu == "nvidia";
         };
       };
       inherit (r) config;
@@ -318,6 +320,7 @@ let
       {
         services.nanna-coder.gpu = "nvidia";
         services.xserver.videoDrivers = [ "nvidia" ];
+        hardware.nvidia.open = true;
         nixpkgs.config = lib.mkForce { };
       }
       "nixpkgs.config.allowUnfree = true"
@@ -352,6 +355,7 @@ let
           services.nanna-coder = { gpu = "nvidia"; mode = "containers"; };
           hardware.nvidia-container-toolkit.enable = true;
           services.xserver.videoDrivers = [ "nvidia" ];
+          hardware.nvidia.open = true;
         }
         "no ollama-cuda model-server image")
       (check "aarch64: gpu = intel" "no assertion fails"

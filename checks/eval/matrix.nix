@@ -59,6 +59,7 @@ let
     # CUDA is unfree: a host with its own pkgs made it with allowUnfree (hostPkgs above).
     nixpkgs.config = lib.mkIf (!ownPkgs) { allowUnfree = true; };
     services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
+    hardware.nvidia.open = lib.mkIf (gpu == "nvidia") true;
     hardware.nvidia-container-toolkit.enable = gpu == "nvidia" && mode == "containers";
     services.nanna-coder = {
       enable = true;

@@ -167,4 +167,8 @@ let
       };
   };
 in
-lib.fix (lib.extends (lib.composeManyExtensions overlays) base)
+# nixpkgs 26.11 refuses x86_64-darwin as soon as anything is evaluated for it (error text
+  # as quoted in public build logs; the throw is in nixpkgs' lib/trivial.nix after our lib
+  # copy's date, not read).
+if system == "x86_64-darwin" then throw "Nixpkgs 26.11 has dropped support for x86_64-darwin."
+else lib.fix (lib.extends (lib.composeManyExtensions overlays) base)

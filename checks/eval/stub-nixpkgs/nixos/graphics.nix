@@ -5,9 +5,12 @@
 #   - hardware.amdgpu, after nixos/modules/services/hardware/amdgpu.nix (same revision):
 #     initrd.enable loads amdgpu in stage 1 (lines 13-16, 51); opencl.enable turns
 #     hardware.graphics on with mkDefault (25, 64-72).
-#   - hardware.nvidia.{open, modesetting.enable, datacenter.enable} and
-#     services.xserver.videoDrivers: declared with their usual types; nixos/modules/
-#     hardware/video/nvidia.nix was not read (not checked against source).
+#   - hardware.nvidia, after nixos/modules/hardware/video/nvidia.nix, read only in the
+#     excerpts a search returned (two stored copies; lines not counted): the driver is on
+#     when "nvidia" is in services.xserver.videoDrivers (or datacenter.enable), and then an
+#     assertion wants hardware.nvidia.open set explicitly ("You must configure
+#     `hardware.nvidia.open` on NVIDIA driver versions >= 560"). The rest of that module
+#     (driver package, kernel modules, prime) is not modelled.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -39,6 +42,12 @@ in
 
   config = lib.mkMerge [
     { boot.initrd.kernelModules = lib.optionals config.hardware.amdgpu.initrd.enable [ "amdgpu" ]; }
+    (lib.mkIf (builtins.elem "nvidia" config.services.xserver.videoDrivers || config.hardware.nvidia.datacenter.enable) {
+      assertions = [{
+        assertion = config.hardware.nvidia.open != null || config.hardware.nvidia.datacenter.enable;
+        message = "You must configure `hardware.nvidia.open` on NVIDIA driver versions >= 560.";
+      }];
+    })
     (lib.mkIf config.hardware.amdgpu.opencl.enable { hardware.graphics.enable = lib.mkDefault true; })
   ];
 }
