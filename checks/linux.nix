@@ -4,29 +4,8 @@
 let
   results = import ./eval/cases.nix {
     inherit lib;
-    evalWith = { system, module }:
-      let
-        machine = nixosSystem {
-          modules = [
-            self.nixosModules.default
-            module
-            {
-              nixpkgs.hostPlatform = system;
-              nixpkgs.config.allowUnfree = true;
-              boot.loader.grub.enable = false;
-              fileSystems."/" = {
-                device = "none";
-                fsType = "tmpfs";
-              };
-              system.stateVersion = "25.11";
-            }
-          ];
-        };
-      in
-      {
-        inherit (machine) config pkgs;
-        packages = self.packages.${system};
-      };
+    flakePackages = self.packages;
+    evalWith = module: nixosSystem { modules = [ self.nixosModules.default module ]; };
   };
   failed = builtins.filter (r: !r.ok) results;
   report = lib.concatMapStrings

@@ -2,14 +2,13 @@
 #   - checks/eval/ci.nix: nixpkgs' lib.evalModules on the NixOS stand-in
 #     (checks/eval/stub-nixpkgs/nixos), where no nixpkgs tree is available;
 #   - flake checks.<system>.module-eval: real NixOS (lib.nixosSystem) at the pinned revision.
-# `evalWith { system, module }` must return { config, pkgs, packages } of a system that
-# imports the flake's nixosModules.default and `module`; `packages` is the flake's
-# packages.<system>.
+# `evalWith module` must return { config, pkgs } of a NixOS system made of the flake's
+# nixosModules.default and `module` (which sets nixpkgs.hostPlatform itself).
 #
 # The expected values below are written out by hand (not derived from the module) so a
 # wrong mapping in the module makes a check fail. Where an expectation depends on what an
 # upstream module does, the comment names the stand-in that reproduces it.
-{ lib, evalWith }:
+{ lib, evalWith, flakePackages }:
 let
   gpus = [ "none" "nvidia" "amd" "intel" ];
 
@@ -55,14 +54,22 @@ let
   };
   sorted = builtins.sort builtins.lessThan;
 
+  # A minimal host with the module enabled and `module` applied; `packages` is the flake's
+  # packages for its system.
   run = { system ? "x86_64-linux", module }:
-    evalWith {
-      inherit system;
-      module = {
+    evalWith
+      {
         imports = [ module ];
         services.nanna-coder.enable = true;
-      };
-    };
+        nixpkgs.hostPlatform = system;
+        nixpkgs.config.allowUnfree = true;
+        boot.loader.grub.enable = false;
+        fileSystems."/" = {
+          device = "none";
+          fsType = "tmpfs";
+        };
+        system.stateVersion = "25.11";
+      } // { packages = flakePackages.${system}; };
 
   # Messages of every failed assertion (ours and the other modules'): a host fails on any.
   failures = config:

@@ -9,27 +9,6 @@ let
 in
 import ./cases.nix {
   inherit lib;
-  evalWith = { system, module }:
-    let
-      machine = lib.nixosSystem {
-        modules = [
-          self.nixosModules.default
-          module
-          {
-            nixpkgs.hostPlatform = system;
-            nixpkgs.config.allowUnfree = true;
-            boot.loader.grub.enable = false;
-            fileSystems."/" = {
-              device = "none";
-              fsType = "tmpfs";
-            };
-            system.stateVersion = "25.11";
-          }
-        ];
-      };
-    in
-    {
-      inherit (machine) config pkgs;
-      packages = self.packages.${system};
-    };
+  flakePackages = self.packages;
+  evalWith = module: lib.nixosSystem { modules = [ self.nixosModules.default module ]; };
 }
