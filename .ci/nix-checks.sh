@@ -5,18 +5,20 @@
 #   4. flake.nix has the one input nixpkgs, and flake.lock pins it to a full revision + narHash;
 #   5. the Nix images' metadata (images/lib.nix) matches images/assistant.json, the contract
 #      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set);
+#   6. the VM tests' Python scripts compile and call the test driver's Machine API correctly
+#      (they cannot run here: no KVM);
 # With a nixpkgs lib tree (NANNA_NIXPKGS_LIB: a checkout of nix-community/nixpkgs.lib, a
 # nixpkgs checkout, or either's lib/ directory), on the NixOS stand-in in
 # checks/eval/stub-nixpkgs (upstream modules' behaviour, cited), with the real lib.evalModules:
-#   6. the module cases (checks/eval/cases.nix): package, devices, groups, units for every
+#   7. the module cases (checks/eval/cases.nix): package, devices, groups, units for every
 #      gpu and mode, the client mode, and the assertions of bad combinations;
-#   7. the module matrix (checks/eval/matrix.nix): gpu x mode x import style;
-#   8. the flake's outputs, example hosts and VM test nodes evaluate; the deploy wrapper is
-#      valid bash; the VM test scripts compile and call the test driver correctly;
-#   9. Nix's own `nix flake check --no-build` passes with nixpkgs overridden by the stub
+#   8. the module matrix (checks/eval/matrix.nix): gpu x mode x import style;
+#   9. the flake's outputs, example hosts and VM test nodes evaluate; the deploy wrapper is
+#      valid bash;
+#  10. Nix's own `nix flake check --no-build` passes with nixpkgs overridden by the stub
 #      (output schema, every derivation instantiates, every host's assertions hold). It
 #      reads the flake from git: new files must be `git add`ed first.
-# Without the lib tree 6-8 are reported as skipped: no registry CI can reach (crates.io,
+# Without the lib tree 7-10 are reported as skipped: no registry CI can reach (crates.io,
 # PyPI, npm, Debian) carries nixpkgs' lib, and it is not committed here.
 # The full `nix flake check` (builds, VM tests) needs a networked machine: see docs/nix.md.
 set -euo pipefail
@@ -220,7 +222,18 @@ EOF
 }
 run "image metadata: Nix images agree with images/assistant.json" check_images
 
-# --- 6-8: module and flake evaluation on the NixOS stand-in, with nixpkgs' lib ------------
+# --- 6: VM test scripts --------------------------------------------------------------------
+vm_scripts() {
+    local out rc=0
+    out=$(mktemp)
+    nix-instantiate --eval --strict --json checks/eval/vm-scripts.nix >"$out" || rc=1
+    [ "$rc" -ne 0 ] || python3 checks/eval/check-test-script.py "$out" || rc=1
+    rm -f "$out"
+    return "$rc"
+}
+run "VM test scripts compile and match the test driver's API" vm_scripts
+
+# --- 7-10: module and flake evaluation on the NixOS stand-in, with nixpkgs' lib ------------
 find_lib() {
     local candidate=${NANNA_NIXPKGS_LIB:-}
     [ -n "$candidate" ] || return 1
@@ -296,11 +309,6 @@ for system, text in r["deployScripts"].items():
     if shutil.which("shellcheck") and subprocess.run(["shellcheck", "-S", "warning", path]).returncode != 0:
         print(f"  FAIL shellcheck on the deploy wrapper ({system})")
         ok = False
-# The VM tests cannot run here (no KVM): check their Python against the driver's API.
-scripts = os.path.join(dir, "test-scripts.json")
-json.dump(r["testScripts"], open(scripts, "w"))
-if subprocess.run([sys.executable, "checks/eval/check-test-script.py", scripts]).returncode != 0:
-    ok = False
 sys.exit(0 if ok else 1)
 EOF
     fi
@@ -337,7 +345,7 @@ if [ "$lib_status" -eq 0 ]; then
     make_stub
     run "services.nanna-coder cases (NixOS stand-in, lib.evalModules)" module_cases
     run "module matrix: gpu x mode x import style" module_matrix
-    run "flake outputs, hosts, VM test nodes and scripts evaluate" flake_eval
+    run "flake outputs, hosts and VM test nodes evaluate" flake_eval
     run "nix flake check --no-build (stub nixpkgs)" nix_flake_check
     rm -rf "$STUB"
 elif [ "$lib_status" -eq 1 ]; then
@@ -345,7 +353,7 @@ elif [ "$lib_status" -eq 1 ]; then
     echo "== skipping the module and flake evaluation: $msg"
     record skip "services.nanna-coder cases" "$msg"
     record skip "module matrix" "$msg"
-    record skip "flake outputs, hosts, VM test nodes and scripts" "$msg"
+    record skip "flake outputs, hosts and VM test nodes" "$msg"
     record skip "nix flake check --no-build (stub nixpkgs)" "$msg"
 else
     record FAIL "nixpkgs lib tree" "NANNA_NIXPKGS_LIB does not point at a nixpkgs lib"

@@ -122,6 +122,9 @@ let
           ]
         )
         [ "0.0.0.0" true false "http://server:11434" ])
+      (check "checks/eval/vm-scripts.nix covers every VM test"
+        (builtins.attrNames (import ./vm-scripts.nix))
+        (builtins.filter (lib.hasPrefix "vm-") (builtins.attrNames self.checks.x86_64-linux)))
       (check "team hosts: the client uses the GPU server"
         [ (host "team-client").services.nanna-coder.settings.url (host "team-gpu-server").services.ollama.host ]
         [ "http://gpu-server.lan:11434" "0.0.0.0" ])
@@ -132,11 +135,4 @@ in
   report = map (r: "${if r.ok then "ok  " else "FAIL"} ${r.what}${lib.optionalString (!r.ok) " -- ${r.detail}"}") results;
   # The generated `nix run .#deploy` wrapper, for `bash -n` / shellcheck.
   deployScripts = lib.genAttrs linux (system: self.packages.${system}.deploy.text);
-  # The VM tests' Python scripts and their node names, for checks/eval/check-test-script.py.
-  testScripts = lib.mapAttrs
-    (_: t: {
-      script = t.testScript;
-      nodes = builtins.attrNames t.machines;
-    })
-    vmTests;
 }
