@@ -365,22 +365,10 @@ in
         description = "Assistant image of containers mode, like `modelServerImage`.";
       };
     };
-
-    resolved = mkOption {
-      type = types.attrsOf types.anything;
-      internal = true;
-      readOnly = true;
-      description = "What the module derived from its options (read by the evaluation checks).";
-    };
   };
 
   config = mkIf cfg.enable (mkMerge [
     {
-      services.nanna-coder.resolved = {
-        inherit variant packageAttr imageAttr serverUrl;
-        inherit (access) deviceAllow groups devices containerFlags;
-      };
-
       services.nanna-coder.settings = {
         provider = mkDefault "ollama";
         url = mkDefault serverUrl;
