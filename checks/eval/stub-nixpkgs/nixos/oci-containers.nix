@@ -10,7 +10,7 @@
 #   - dependsOn becomes "<serviceName of that container>.service" in both `after` and
 #     `requires` (436-438, 473-488, 515-519);
 #   - `after` and `wants` get network-online.target only when neither imageFile nor
-#     imageStream is set (481-483, 599-601), and docker.service/docker.socket with Docker;
+#     imageStream is set (478-481, 599-601), and docker.service/docker.socket with Docker;
 #   - ExecStartPre runs a script that removes a stale container and, with imageStream, pipes
 #     the stream into `<backend> load` (440-465, 579);
 #   - `script` runs `<backend> run --name=<name> ...` with, in this order, podman's
