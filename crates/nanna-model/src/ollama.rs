@@ -416,6 +416,11 @@ impl ChatState {
                 (chunk.prompt_eval_count.is_some() || chunk.eval_count.is_some()).then(|| Usage {
                     prompt_tokens: chunk.prompt_eval_count.unwrap_or(0),
                     completion_tokens: chunk.eval_count.unwrap_or(0),
+                    // `prompt_eval_count` is the whole prompt since Ollama 0.3.13 (runner:
+                    // `numPromptInputs = len(inputs)`; llama-server engine, `llm/
+                    // llama_server.go`: `cache_n + prompt_n`); before, only the evaluated
+                    // part. Ollama does not say how much of it its cache held.
+                    cached_prompt_tokens: None,
                     timings: Some(Timings {
                         total: chunk.total_duration.map(Duration::from_nanos),
                         load: chunk.load_duration.map(Duration::from_nanos),
@@ -898,6 +903,7 @@ mod tests {
                     usage: Some(Usage {
                         prompt_tokens: 10,
                         completion_tokens: 4,
+                        cached_prompt_tokens: None,
                         timings: Some(Timings {
                             eval: Some(Duration::from_nanos(1000)),
                             ..Timings::default()

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +25,8 @@ use crate::types::{
 pub struct OpenAiProvider {
     transport: Transport,
     next_call_id: Arc<AtomicU64>,
+    /// The server answered 404 to `/apply-template`: it has no tokenizer endpoint.
+    no_tokenizer: AtomicBool,
 }
 
 impl OpenAiProvider {
@@ -47,6 +49,7 @@ impl OpenAiProvider {
         Self {
             transport: Transport::from_url(&base),
             next_call_id: Arc::new(AtomicU64::new(1)),
+            no_tokenizer: AtomicBool::new(false),
         }
     }
 
@@ -117,6 +120,26 @@ impl OpenAiProvider {
         self.transport.json(request, "listing models").await
     }
 
+    /// POSTs `body` to `path` at the server's root (llama.cpp's own endpoints) and decodes
+    /// the JSON reply.
+    async fn post_root<B: Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        operation: &str,
+    ) -> Result<T> {
+        let bytes = serde_json::to_vec(body).map_err(|error| ModelError::Malformed {
+            detail: format!("could not encode the request: {error}"),
+        })?;
+        let url = format!("{}{path}", self.root());
+        let request = self
+            .transport
+            .request_to(reqwest::Method::POST, &url)?
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes);
+        self.transport.json(request, operation).await
+    }
+
     fn parser(&self) -> SseChatParser {
         SseChatParser {
             decoder: SseDecoder::new(),
@@ -177,11 +200,29 @@ fn finish_reason(text: &str) -> FinishReason {
     }
 }
 
+/// Token counts from `usage`, else from llama.cpp's `timings` alone. llama.cpp
+/// (`tools/server/server-task.cpp`, `usage_json_oaicompat`) reports `prompt_tokens` as the
+/// whole prompt and `prompt_tokens_details.cached_tokens` as the part its cache held; its
+/// `timings` say the same as `cache_n` (cached) + `prompt_n` (evaluated).
 fn usage(wire: Option<WireUsage>, timings: Option<WireTimings>) -> Option<Usage> {
-    let wire = wire?;
+    let wire = match wire {
+        Some(wire) => wire,
+        None => {
+            let t = timings?;
+            WireUsage {
+                prompt_tokens: t.cache_n?.saturating_add(t.prompt_n?),
+                completion_tokens: t.predicted_n.unwrap_or(0),
+                prompt_tokens_details: None,
+            }
+        }
+    };
     Some(Usage {
         prompt_tokens: wire.prompt_tokens,
         completion_tokens: wire.completion_tokens,
+        cached_prompt_tokens: wire
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or_else(|| timings.and_then(|t| t.cache_n)),
         timings: timings.map(|t| Timings {
             total: None,
             load: None,
@@ -360,6 +401,44 @@ impl ModelProvider for OpenAiProvider {
             operation: "reading the server version".into(),
             provider: self.name().into(),
         })
+    }
+
+    /// llama.cpp only (`tools/server/server-context.cpp`): `POST /apply-template` renders the
+    /// messages and tools with the model's chat template, parsed exactly as for a chat
+    /// completion; `POST /tokenize` counts the result. The completion path tokenizes the
+    /// prompt with special tokens added and parsed (`add_special` true, `parse_special`
+    /// true), while `/tokenize` defaults `add_special` to false: it is asked for explicitly.
+    /// Other servers answer 404; they are then not asked again.
+    async fn count_prompt_tokens(&self, request: &ChatRequest) -> Result<Option<u32>> {
+        if self.no_tokenizer.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let template: WireTemplate = match self
+            .post_root(
+                "/apply-template",
+                &self.body(request, false),
+                "rendering the prompt",
+            )
+            .await
+        {
+            Ok(template) => template,
+            Err(ModelError::Http {
+                status: 404 | 405 | 501,
+                ..
+            }) => {
+                self.no_tokenizer.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        let tokens: WireTokens = self
+            .post_root(
+                "/tokenize",
+                &json!({"content": template.prompt, "add_special": true, "parse_special": true}),
+                "counting the prompt's tokens",
+            )
+            .await?;
+        Ok(Some(u32::try_from(tokens.tokens.len()).unwrap_or(u32::MAX)))
     }
 
     async fn pull(&self, _model: &str) -> Result<PullStream> {
@@ -661,6 +740,26 @@ struct WireUsage {
     prompt_tokens: u32,
     #[serde(default)]
     completion_tokens: u32,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+}
+
+/// `POST /apply-template` (llama.cpp): the rendered prompt.
+#[derive(Deserialize)]
+struct WireTemplate {
+    prompt: String,
+}
+
+/// `POST /tokenize` (llama.cpp): the token ids.
+#[derive(Deserialize)]
+struct WireTokens {
+    tokens: Vec<Value>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u32>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -669,6 +768,12 @@ struct WireTimings {
     prompt_ms: Option<f64>,
     #[serde(default)]
     predicted_ms: Option<f64>,
+    #[serde(default)]
+    cache_n: Option<u32>,
+    #[serde(default)]
+    prompt_n: Option<u32>,
+    #[serde(default)]
+    predicted_n: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -845,6 +950,7 @@ mod tests {
                     usage: Some(Usage {
                         prompt_tokens: 12,
                         completion_tokens: 7,
+                        cached_prompt_tokens: None,
                         timings: None
                     }),
                 },
@@ -914,6 +1020,45 @@ mod tests {
             Err(ModelError::Server {
                 message: "context full".into()
             })
+        );
+    }
+
+    /// The last event of a real llama.cpp stream (b1-7e4c0a9, second identical request):
+    /// the whole prompt in `prompt_tokens`, the cached part in `cached_tokens` and `cache_n`.
+    #[test]
+    fn llama_cpp_usage_reports_cached_prompt_tokens() {
+        let input = concat!(
+            "data: {\"choices\":[{\"finish_reason\":\"length\",\"index\":0,\"delta\":{}}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"completion_tokens\":8,\"prompt_tokens\":32,\"total_tokens\":40,",
+            "\"prompt_tokens_details\":{\"cached_tokens\":31}},\"timings\":{\"cache_n\":31,\"prompt_n\":1,",
+            "\"prompt_ms\":12.453,\"predicted_n\":8,\"predicted_ms\":74.378}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let events = parse(input.as_bytes(), 0).expect("valid");
+        let Some(StreamEvent::Done {
+            usage: Some(reported),
+            ..
+        }) = events.last()
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(reported.prompt_tokens, 32);
+        assert_eq!(reported.cached_prompt_tokens, Some(31));
+        assert_eq!(reported.evaluated_prompt_tokens(), Some(1));
+        // Only `timings` (no usage object): the same counts.
+        let only_timings = usage(
+            None,
+            Some(WireTimings {
+                prompt_ms: None,
+                predicted_ms: None,
+                cache_n: Some(31),
+                prompt_n: Some(1),
+                predicted_n: Some(8),
+            }),
+        );
+        assert_eq!(
+            only_timings.map(|u| (u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens)),
+            Some((32, Some(31), 8))
         );
     }
 

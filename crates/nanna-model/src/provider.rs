@@ -140,6 +140,13 @@ pub trait ModelProvider: Send + Sync {
     /// Downloads a model, reporting progress.
     async fn pull(&self, model: &str) -> Result<PullStream>;
 
+    /// The server's own count of the prompt `request` would send (chat template applied,
+    /// tools included), where the server has a tokenizer endpoint; `Ok(None)` where it has
+    /// none (Ollama). Cheap next to evaluating the prompt: nothing is generated.
+    async fn count_prompt_tokens(&self, _request: &ChatRequest) -> Result<Option<u32>> {
+        Ok(None)
+    }
+
     /// Models currently loaded in memory.
     async fn running_models(&self) -> Result<Vec<RunningModel>> {
         Err(ModelError::Unsupported {

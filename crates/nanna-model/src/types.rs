@@ -445,13 +445,29 @@ pub struct Timings {
 /// Token counts of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
-    /// Tokens in the prompt.
+    /// Tokens in the whole prompt, cached ones included: Ollama's `prompt_eval_count` (since
+    /// 0.3.13; before it counted only the evaluated tokens), the OpenAI API's
+    /// `usage.prompt_tokens` (llama.cpp: `n_prompt_tokens`, the whole prompt).
     pub prompt_tokens: u32,
     /// Tokens generated.
     pub completion_tokens: u32,
+    /// Prompt tokens the server reused from its prompt cache instead of evaluating them:
+    /// llama.cpp's `usage.prompt_tokens_details.cached_tokens` (or `timings.cache_n`).
+    /// `None` when the server does not say (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u32>,
     /// Timings, where the server gives them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
+}
+
+impl Usage {
+    /// Prompt tokens the server had to evaluate (the prompt minus what its cache held), when
+    /// it says how many were cached.
+    pub fn evaluated_prompt_tokens(&self) -> Option<u32> {
+        self.cached_prompt_tokens
+            .map(|cached| self.prompt_tokens.saturating_sub(cached))
+    }
 }
 
 /// A complete (non-streamed) reply.
