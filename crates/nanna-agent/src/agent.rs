@@ -14,19 +14,14 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{ApprovalDecision, ApprovalRequest, Approver};
-use crate::compaction;
+use crate::compaction::{self, Budget, Compacted, Ladder, Mode, Outcome};
 use crate::config::{AgentConfig, SandboxPolicy};
 use crate::error::AgentError;
 use crate::event::{AgentEvent, RunOutcome};
 use crate::prompt::{self, AGENTS_MD_MAX_BYTES};
-use crate::session::Session;
+use crate::session::{Session, StoredUsage};
 use crate::textcalls::{parse_text_tool_calls, strip_calls};
-use crate::tokens::TokenLedger;
-
-/// Share of the window the verbatim recent turns may keep after a compaction.
-const KEEP_SHARE: f64 = 0.35;
-/// Most tokens a compaction summary may take.
-const SUMMARY_MAX_TOKENS: u32 = 1024;
+use crate::tokens::{self, TokenLedger};
 
 /// Events are reported through this callback.
 type OnEvent<'a> = dyn FnMut(AgentEvent) + Send + 'a;
@@ -151,7 +146,7 @@ impl Agent {
             config,
             session,
             request,
-            ledger: TokenLedger::new(0),
+            ledger: TokenLedger::new(),
             model_info,
             context_window,
             native_tools,
@@ -169,6 +164,7 @@ impl Agent {
         messages.extend(agent.session.take_messages());
         agent.request.messages = messages;
         agent.ledger.rebuild(&agent.request.messages);
+        agent.restore_calibration();
         Ok(agent)
     }
 
@@ -231,7 +227,14 @@ impl Agent {
         for message in std::mem::take(&mut self.pending_warnings) {
             on_event(AgentEvent::Warning { message });
         }
-        self.push(ChatMessage::user(user_input), on_event);
+        let input = ChatMessage::user(user_input);
+        if let Err(e) = self.check_fits_alone(&input).await {
+            on_event(AgentEvent::Error {
+                message: e.to_string(),
+            });
+            return Err(e);
+        }
+        self.push(input, on_event);
         let mut final_text = String::new();
         match self
             .turns(approver, &cancel, on_event, &mut final_text)
@@ -261,7 +264,6 @@ impl Agent {
         final_text: &mut String,
     ) -> Result<RunOutcome, AgentError> {
         let mut turns = 0;
-        let mut warned_overflow = false;
         loop {
             if cancel.is_cancelled() {
                 return Ok(RunOutcome::Cancelled { turns });
@@ -275,21 +277,11 @@ impl Agent {
                 });
                 return Ok(RunOutcome::MaxTurns { turns });
             }
-            if self.maybe_compact(cancel, on_event).await {
+            if self.fit(cancel, on_event).await? {
                 return Ok(RunOutcome::Cancelled { turns });
             }
             let estimate = self.ledger.total();
-            if estimate > self.context_window && !warned_overflow {
-                warned_overflow = true;
-                on_event(AgentEvent::Warning {
-                    message: format!(
-                        "the prompt (~{estimate} tokens) is larger than the context window \
-                         ({} tokens); the server will truncate it. Start a new session or use a \
-                         model with a larger context",
-                        self.context_window
-                    ),
-                });
-            }
+            let sent = self.request.messages.len();
             on_event(AgentEvent::WaitingForModel);
             turns += 1;
             let reply = self.stream_reply(cancel, on_event).await?;
@@ -308,8 +300,8 @@ impl Agent {
                 });
                 FinishReason::Stop
             });
-            if let Some(usage) = &reply.usage {
-                self.ledger.observe(estimate, usage.prompt_tokens);
+            if let Some(usage) = reply.usage.filter(|u| u.prompt_tokens > 0) {
+                self.observe_usage(sent, usage.prompt_tokens, on_event);
             }
 
             let (content, calls, as_text) = self.extract_calls(reply.text, reply.calls);
@@ -386,7 +378,7 @@ impl Agent {
                     if let Some(first) = self.request.messages.first_mut() {
                         *first = system;
                     }
-                    self.ledger.rebuild(&self.request.messages);
+                    self.ledger.reset_base(&self.request.messages);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -683,117 +675,206 @@ impl Agent {
         self.request.messages.push(message);
     }
 
-    /// Compacts older turns into a model-written summary when the prompt passes the
-    /// threshold. Returns `true` if cancelled meanwhile.
-    async fn maybe_compact(
+    /// The room the prompt has: the window, the reply's share, the compaction trigger.
+    fn budget(&self) -> Budget {
+        Budget::new(
+            self.context_window,
+            self.config.max_tokens,
+            self.config.compaction_threshold,
+        )
+    }
+
+    /// Compacts the history now (`/compact`): one summary of everything before the user's
+    /// latest request (the previous summary included); `instruction` says what to keep in
+    /// particular. Returns whether the history changed (a warning says why not).
+    pub async fn compact(
+        &mut self,
+        instruction: Option<&str>,
+        cancel: CancellationToken,
+        on_event: &mut OnEvent<'_>,
+    ) -> Result<bool, AgentError> {
+        if self.request.messages.len() < 3 {
+            on_event(AgentEvent::Warning {
+                message: "nothing to compact yet".into(),
+            });
+            return Ok(false);
+        }
+        let outcome = self
+            .ladder()
+            .run(Mode::Requested { instruction }, &cancel, on_event)
+            .await;
+        match outcome {
+            Outcome::Compacted(compacted) => {
+                self.apply_compaction(compacted, true, on_event).await;
+                Ok(true)
+            }
+            Outcome::Unchanged | Outcome::Cancelled => Ok(false),
+            Outcome::Overflow(detail) => Err(AgentError::ContextOverflow { detail }),
+        }
+    }
+
+    fn ladder(&self) -> Ladder<'_> {
+        Ladder {
+            provider: self.provider.as_ref(),
+            request: &self.request,
+            ledger: &self.ledger,
+            budget: self.budget(),
+            max_tokens: self.config.max_tokens,
+        }
+    }
+
+    /// Makes the next request fit the window minus the reply's share, through the compaction
+    /// ladder (`compaction.rs`) when it passed the trigger; never lets a prompt through that
+    /// does not fit. Returns `true` if cancelled meanwhile.
+    async fn fit(
         &mut self,
         cancel: &CancellationToken,
         on_event: &mut OnEvent<'_>,
-    ) -> bool {
-        let before = self.ledger.total();
-        let threshold =
-            (f64::from(self.context_window) * f64::from(self.config.compaction_threshold)) as u32;
-        if before <= threshold {
-            return false;
+    ) -> Result<bool, AgentError> {
+        let budget = self.budget();
+        if !self.ledger.is_anchored() && self.ledger.total() > budget.trigger {
+            // Nothing reported yet and the heuristic says it is large: ask the server.
+            self.count_with_server().await;
         }
-        let keep_budget = (f64::from(self.context_window) * KEEP_SHARE) as u32;
-        let Some(cut) = compaction::choose_cut(&self.request.messages, &self.ledger, keep_budget)
-        else {
-            on_event(AgentEvent::Warning {
-                message: format!(
-                    "the prompt (~{before} tokens) fills over {:.0}% of the context window ({} \
-                     tokens) and there are no older turns to summarize",
-                    self.config.compaction_threshold * 100.0,
-                    self.context_window
+        // A count made after a compaction may show it did not go far enough: a second pass.
+        for _ in 0..2 {
+            match self.ladder().run(Mode::Auto, cancel, on_event).await {
+                Outcome::Unchanged => break,
+                Outcome::Cancelled => return Ok(true),
+                Outcome::Overflow(detail) => return Err(AgentError::ContextOverflow { detail }),
+                Outcome::Compacted(compacted) => {
+                    self.apply_compaction(compacted, false, on_event).await;
+                }
+            }
+        }
+        if self.ledger.total() > budget.limit() {
+            return Err(AgentError::ContextOverflow {
+                detail: compaction::overflow_detail(
+                    &self.request.messages,
+                    &self.ledger,
+                    budget,
+                    "the conversation",
                 ),
             });
-            return false;
-        };
-        let older = &self.request.messages[1..cut];
-        let budget_chars = (f64::from(self.context_window) * 0.6 * 3.5) as usize;
-        let mut request = ChatRequest::new(
-            self.config.model.clone(),
-            vec![
-                ChatMessage::system(compaction::SUMMARY_SYSTEM),
-                ChatMessage::user(compaction::summary_prompt(older, budget_chars)),
-            ],
-        );
-        request.options = self.request.options.clone();
-        request.options.max_tokens = Some(
-            self.config
-                .max_tokens
-                .map_or(SUMMARY_MAX_TOKENS, |m| m.min(SUMMARY_MAX_TOKENS)),
-        );
-        on_event(AgentEvent::WaitingForModel);
-        let summary = match self.collect_text(&request, cancel).await {
-            Ok(Some(text)) if !text.trim().is_empty() => text,
-            Ok(Some(_)) => {
-                on_event(AgentEvent::Warning {
-                    message: "could not compact the context: the model wrote an empty summary; \
-                              continuing with the full conversation"
-                        .into(),
-                });
-                return false;
-            }
-            Ok(None) => return true,
-            Err(e) => {
-                on_event(AgentEvent::Warning {
-                    message: format!(
-                        "could not compact the context ({e}); continuing with the full conversation"
-                    ),
-                });
-                return false;
-            }
-        };
-        let current = compaction::latest_request(&self.request.messages)
-            .filter(|&(i, _)| i < cut)
-            .map(|(_, text)| text);
-        let content = compaction::summary_message(&summary, current);
-        let kept = self.request.messages.split_off(cut);
-        self.request.messages.truncate(1);
-        self.request
-            .messages
-            .push(ChatMessage::user(content.as_str()));
-        self.request.messages.extend(kept);
-        self.ledger.rebuild(&self.request.messages);
-        let after = self.ledger.total();
-        let saved = self
-            .session
-            .append_compaction(&content, cut - 1, before, after);
-        self.note_session_error(saved, on_event);
-        on_event(AgentEvent::ContextCompacted {
-            tokens_before: before,
-            tokens_after: after,
-            messages_summarized: cut - 1,
-        });
-        false
+        }
+        Ok(false)
     }
 
-    /// Streams a request without tools and returns its text; `None` if cancelled.
-    async fn collect_text(
-        &self,
-        request: &ChatRequest,
-        cancel: &CancellationToken,
-    ) -> Result<Option<String>, ModelError> {
-        let mut stream = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Ok(None),
-            s = self.provider.chat_stream(request) => s?,
-        };
-        let mut text = String::new();
-        loop {
-            let item = tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Ok(None),
-                item = stream.next() => item,
-            };
-            match item {
-                None | Some(Ok(StreamEvent::Done { .. })) => return Ok(Some(text)),
-                Some(Ok(StreamEvent::TextDelta { text: t })) => text.push_str(&t),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
+    /// Refuses a message that could not fit even alone with the system prompt, before it
+    /// enters the history (the session stays usable).
+    async fn check_fits_alone(&mut self, message: &ChatMessage) -> Result<(), AgentError> {
+        let budget = self.budget();
+        let alone = [self.system_message(), message.clone()];
+        if self.ledger.prompt_cost(&alone) <= budget.limit() {
+            return Ok(());
+        }
+        let mut request = self.request.clone();
+        request.messages = alone.to_vec();
+        if let Ok(Some(counted)) = self.provider.count_prompt_tokens(&request).await
+            && counted <= budget.limit()
+        {
+            return Ok(());
+        }
+        Err(AgentError::ContextOverflow {
+            detail: compaction::overflow_detail(&alone, &self.ledger, budget, "your message"),
+        })
+    }
+
+    /// Asks the server to count the request as it stands (llama.cpp); anchors the ledger.
+    /// Returns the count, if the server has a tokenizer endpoint.
+    async fn count_with_server(&mut self) -> Option<u32> {
+        match self.provider.count_prompt_tokens(&self.request).await {
+            Ok(Some(counted)) => {
+                self.ledger.observe(self.request.messages.len(), counted);
+                Some(counted)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::debug!(%error, "could not count the prompt's tokens");
+                None
             }
         }
+    }
+
+    /// Replaces the history by the ladder's result, records it and reports it.
+    async fn apply_compaction(
+        &mut self,
+        compacted: Compacted,
+        requested: bool,
+        on_event: &mut OnEvent<'_>,
+    ) {
+        let Compacted {
+            messages,
+            step,
+            messages_compacted,
+            tokens_before,
+            tokens_after,
+        } = compacted;
+        self.request.messages = messages;
+        self.ledger.rebuild(&self.request.messages);
+        let counted = self.count_with_server().await;
+        let tokens_after = counted.unwrap_or(tokens_after);
+        let saved = self.session.append_compaction(
+            step,
+            &self.request.messages[1..],
+            tokens_before,
+            tokens_after,
+        );
+        self.note_session_error(saved, on_event);
+        on_event(AgentEvent::ContextCompacted {
+            step,
+            requested,
+            tokens_before,
+            tokens_after,
+            after_counted: counted.is_some(),
+            messages_compacted,
+        });
+    }
+
+    /// Learns from the server's count of the request made of the first `sent` messages, and
+    /// keeps it in the session for a later resume.
+    fn observe_usage(&mut self, sent: usize, prompt_tokens: u32, on_event: &mut OnEvent<'_>) {
+        self.ledger.observe(sent, prompt_tokens);
+        let stored = StoredUsage {
+            messages: sent.saturating_sub(1),
+            prompt_tokens,
+            fingerprint: self.fingerprint(),
+            model: self.config.model.clone(),
+            calibration: self.ledger.calibration(),
+            stale: false,
+        };
+        let saved = self.session.append_usage(&stored);
+        self.note_session_error(saved, on_event);
+    }
+
+    /// Starts the ledger from the session's last server count, when it was made by the same
+    /// model with the same system prompt and tools.
+    fn restore_calibration(&mut self) {
+        let Some(stored) = self.session.stored_usage().cloned() else {
+            return;
+        };
+        if stored.model != self.config.model {
+            return;
+        }
+        self.ledger.restore(stored.calibration);
+        if !stored.stale
+            && stored.fingerprint == self.fingerprint()
+            && stored.messages < self.request.messages.len()
+        {
+            self.ledger
+                .observe(stored.messages + 1, stored.prompt_tokens);
+        }
+    }
+
+    /// What a server count depends on besides the conversation.
+    fn fingerprint(&self) -> String {
+        let system = self
+            .request
+            .messages
+            .first()
+            .map_or("", |m| m.content.as_str());
+        let tools = serde_json::to_string(&self.request.tools).unwrap_or_default();
+        tokens::fingerprint(&[&self.config.model, system, &tools])
     }
 
     /// Sets the request's tools and the ledger's fixed cost for the current tool mode.
@@ -802,10 +883,10 @@ impl Agent {
             self.request.tools = self.tools.definitions();
             let schema_bytes = serde_json::to_string(&self.request.tools).map_or(0, |s| s.len());
             self.ledger
-                .set_fixed(u32::try_from(schema_bytes.div_ceil(3)).unwrap_or(u32::MAX));
+                .set_tools_raw(u32::try_from(schema_bytes.div_ceil(3)).unwrap_or(u32::MAX));
         } else {
             self.request.tools.clear();
-            self.ledger.set_fixed(0);
+            self.ledger.set_tools_raw(0);
         }
     }
 

@@ -74,6 +74,13 @@ pub enum AgentError {
     /// The session store failed.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The prompt cannot be made to fit the context window, even by the last step of the
+    /// compaction ladder (for instance one message larger than the window). Nothing was sent.
+    #[error("{detail}")]
+    ContextOverflow {
+        /// What is too big, by how much, and what to do.
+        detail: String,
+    },
     /// The workspace cannot be used.
     #[error("workspace {}: {detail}; pass an existing directory with --workspace", path.display())]
     Workspace {

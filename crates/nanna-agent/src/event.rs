@@ -68,14 +68,24 @@ pub enum AgentEvent {
         /// The agent's own estimate of the prompt's tokens.
         prompt_tokens_estimate: u32,
     },
-    /// Older turns were replaced by a summary the model wrote.
+    /// The history was rewritten to fit the context window (or because the user asked,
+    /// `/compact`). Between two of these the history only grows, so the server's prompt
+    /// cache is reused.
     ContextCompacted {
-        /// Estimated prompt tokens before.
+        /// The step of the ladder that made it fit.
+        step: CompactionStep,
+        /// Whether the user asked for it rather than the window filling up.
+        requested: bool,
+        /// Prompt tokens before: the server's count of the last request plus an estimate
+        /// of what was appended since.
         tokens_before: u32,
-        /// Estimated prompt tokens after.
+        /// Prompt tokens after: the server's count where it has a tokenizer endpoint
+        /// (llama.cpp), else the calibrated estimate.
         tokens_after: u32,
-        /// How many messages the summary replaced.
-        messages_summarized: usize,
+        /// Whether the server counted `tokens_after`.
+        after_counted: bool,
+        /// Messages elided, summarized or dropped.
+        messages_compacted: usize,
     },
     /// Something the user should know; the run goes on.
     Warning {
@@ -94,6 +104,29 @@ pub enum AgentEvent {
         /// The model's last answer text.
         final_text: String,
     },
+}
+
+/// The steps of the compaction ladder, cheapest and most faithful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactionStep {
+    /// Old tool outputs were replaced by a one-line stub (size, and the call that made them).
+    ElideToolOutputs,
+    /// Older turns (and the previous summary) were replaced by one summary the model wrote.
+    Summarize,
+    /// The oldest turns were dropped, with a notice in their place.
+    DropOldest,
+}
+
+impl CompactionStep {
+    /// How the terminal names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ElideToolOutputs => "old tool outputs elided",
+            Self::Summarize => "older turns summarized",
+            Self::DropOldest => "oldest turns dropped",
+        }
+    }
 }
 
 /// How a run ended when it did not fail.

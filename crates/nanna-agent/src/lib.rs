@@ -39,7 +39,7 @@ pub use agent::Agent;
 pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover};
 pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW, SandboxPolicy};
 pub use error::{AgentError, SessionError};
-pub use event::{AgentEvent, RunOutcome};
+pub use event::{AgentEvent, CompactionStep, RunOutcome};
 pub use prompt::{AGENTS_MD_MAX_BYTES, system_prompt, text_tool_instructions};
 pub use session::{Session, SessionHeader, SessionMeta, SessionStore, SessionSummary};
 pub use textcalls::{TextToolCall, parse_text_tool_calls, strip_calls};

@@ -15,6 +15,8 @@ use nanna_model::{ChatMessage, MessageRole};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SessionError;
+use crate::event::CompactionStep;
+use crate::tokens::Calibration;
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -74,11 +76,12 @@ enum RecordOut<'a> {
         message: &'a ChatMessage,
     },
     Compaction {
-        content: &'a str,
-        summarized: usize,
+        step: CompactionStep,
+        messages: &'a [ChatMessage],
         tokens_before: u32,
         tokens_after: u32,
     },
+    Usage(&'a StoredUsage),
 }
 
 #[derive(Deserialize)]
@@ -91,10 +94,37 @@ enum RecordIn {
     Message {
         message: ChatMessage,
     },
+    /// Either the whole conversation after the compaction (`messages`), or, as written
+    /// before the compaction ladder, the first `summarized` messages replaced by `content`.
     Compaction {
-        content: String,
+        #[serde(default)]
+        messages: Option<Vec<ChatMessage>>,
+        #[serde(default)]
+        content: Option<String>,
+        #[serde(default)]
         summarized: usize,
     },
+    Usage(StoredUsage),
+}
+
+/// The server's count of a request, and what the token ledger had learned, so that a
+/// resumed session starts from the server's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredUsage {
+    /// Conversation messages (the system prompt aside) the request carried.
+    pub(crate) messages: usize,
+    /// The server's count of the whole prompt.
+    pub(crate) prompt_tokens: u32,
+    /// Model, system prompt and tools the count was made with ([`crate::tokens::fingerprint`]).
+    pub(crate) fingerprint: String,
+    /// The model.
+    pub(crate) model: String,
+    /// What the ledger had learned.
+    pub(crate) calibration: Calibration,
+    /// Whether the conversation was rewritten since (the count no longer describes a
+    /// prefix of it).
+    #[serde(skip)]
+    pub(crate) stale: bool,
 }
 
 /// An open conversation: its header, the messages to resume with, and the file new records
@@ -107,6 +137,7 @@ pub struct Session {
     messages: Vec<ChatMessage>,
     warnings: Vec<String>,
     resumed: bool,
+    usage: Option<StoredUsage>,
 }
 
 impl Session {
@@ -124,6 +155,7 @@ impl Session {
             messages: Vec::new(),
             warnings: Vec::new(),
             resumed: false,
+            usage: None,
         }
     }
 
@@ -170,21 +202,30 @@ impl Session {
         self.write_record(&RecordOut::Message { message })
     }
 
-    /// Appends a compaction record: the first `summarized` conversation messages were
-    /// replaced by one user message with `content`.
+    /// Appends a compaction record: the conversation (system prompt aside) is now `messages`.
     pub(crate) fn append_compaction(
         &mut self,
-        content: &str,
-        summarized: usize,
+        step: CompactionStep,
+        messages: &[ChatMessage],
         tokens_before: u32,
         tokens_after: u32,
     ) -> Result<()> {
         self.write_record(&RecordOut::Compaction {
-            content,
-            summarized,
+            step,
+            messages,
             tokens_before,
             tokens_after,
         })
+    }
+
+    /// Appends the server's count of the last request.
+    pub(crate) fn append_usage(&mut self, usage: &StoredUsage) -> Result<()> {
+        self.write_record(&RecordOut::Usage(usage))
+    }
+
+    /// The last server count stored in the file, if any.
+    pub(crate) fn stored_usage(&self) -> Option<&StoredUsage> {
+        self.usage.as_ref()
     }
 
     fn write_record(&mut self, record: &RecordOut<'_>) -> Result<()> {
@@ -260,6 +301,7 @@ impl SessionStore {
                 messages: Vec::new(),
                 warnings: Vec::new(),
                 resumed: false,
+                usage: None,
             };
             let header = session.header.clone();
             session.write_record(&RecordOut::Header {
@@ -303,6 +345,7 @@ impl SessionStore {
             messages: loaded.messages,
             warnings: loaded.warnings,
             resumed: true,
+            usage: loaded.usage,
         };
         session.repair_dangling_tool_calls()?;
         Ok(session)
@@ -441,6 +484,7 @@ impl Session {
 struct Loaded {
     header: SessionHeader,
     messages: Vec<ChatMessage>,
+    usage: Option<StoredUsage>,
     stored_messages: usize,
     warnings: Vec<String>,
     /// Bytes up to the end of the last complete, readable line.
@@ -452,6 +496,7 @@ struct Loaded {
 fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
     let mut header = None;
     let mut messages = Vec::new();
+    let mut usage: Option<StoredUsage> = None;
     let mut stored_messages = 0;
     let mut warnings = Vec::new();
     let mut valid_len = 0;
@@ -473,7 +518,10 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
                     detail: e.to_string(),
                 });
             }
-            (Ok(RecordIn::Message { .. } | RecordIn::Compaction { .. }), false) => {
+            (
+                Ok(RecordIn::Message { .. } | RecordIn::Compaction { .. } | RecordIn::Usage(_)),
+                false,
+            ) => {
                 return Err(SessionError::Corrupt {
                     path: path.to_owned(),
                     detail: "no header".into(),
@@ -488,16 +536,25 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
             }
             (
                 Ok(RecordIn::Compaction {
+                    messages: rewritten,
                     content,
                     summarized,
                 }),
                 true,
             ) => {
-                let rest = messages.split_off(summarized.min(messages.len()));
-                messages.clear();
-                messages.push(ChatMessage::user(content));
-                messages.extend(rest);
+                if let Some(rewritten) = rewritten {
+                    messages = rewritten;
+                } else {
+                    let rest = messages.split_off(summarized.min(messages.len()));
+                    messages.clear();
+                    messages.push(ChatMessage::user(content.unwrap_or_default()));
+                    messages.extend(rest);
+                }
+                if let Some(usage) = &mut usage {
+                    usage.stale = true;
+                }
             }
+            (Ok(RecordIn::Usage(stored)), true) => usage = Some(stored),
             (Err(_), true) if line.iter().all(u8::is_ascii_whitespace) => {}
             (Err(e), true) => {
                 if complete {
@@ -522,6 +579,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
     Ok(Loaded {
         header,
         messages,
+        usage,
         stored_messages,
         warnings,
         valid_len,
@@ -711,13 +769,62 @@ mod tests {
             s.append_message(&ChatMessage::user(format!("u{i}")))
                 .unwrap();
         }
-        s.append_compaction("SUMMARY", 3, 100, 10).unwrap();
+        let usage = StoredUsage {
+            messages: 4,
+            prompt_tokens: 321,
+            fingerprint: "f".into(),
+            model: "m".into(),
+            calibration: Calibration {
+                ratio: 0.8,
+                whole_prompt: true,
+            },
+            stale: false,
+        };
+        s.append_usage(&usage).unwrap();
+        s.append_compaction(
+            CompactionStep::Summarize,
+            &[ChatMessage::user("SUMMARY"), ChatMessage::user("u3")],
+            100,
+            10,
+        )
+        .unwrap();
         s.append_message(&ChatMessage::assistant("a")).unwrap();
         let id = s.id().to_owned();
         drop(s);
         let s = store.open(&id).unwrap();
         let texts: Vec<&str> = s.messages().iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts, ["SUMMARY", "u3", "a"]);
+        let stored = s.stored_usage().unwrap();
+        assert!(stored.stale, "the count predates the compaction");
+        assert_eq!(stored.calibration, usage.calibration);
+        drop(s);
+        let mut s = store.open(&id).unwrap();
+        s.append_usage(&usage).unwrap();
+        drop(s);
+        let s = store.open(&id).unwrap();
+        assert_eq!(s.stored_usage(), Some(&usage));
+    }
+
+    /// Sessions written before the compaction ladder replaced a prefix by one message.
+    #[test]
+    fn legacy_compaction_records_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let s = store.create(meta()).unwrap();
+        let path = s.path().unwrap().to_owned();
+        drop(s);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for i in 0..4 {
+            text.push_str(&format!(
+                "{{\"type\":\"message\",\"message\":{{\"role\":\"user\",\"content\":\"u{i}\"}}}}\n"
+            ));
+        }
+        text.push_str("{\"type\":\"compaction\",\"content\":\"SUMMARY\",\"summarized\":3,\"tokens_before\":100,\"tokens_after\":10}\n");
+        std::fs::write(&path, text).unwrap();
+        let s = store.open("last").unwrap();
+        let texts: Vec<&str> = s.messages().iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["SUMMARY", "u3"]);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     }
 
     #[test]

@@ -158,3 +158,45 @@ async fn a_short_reply_stops_by_itself() {
     };
     assert_eq!(reply.finish_reason, expected);
 }
+
+/// The server's tokenizer (`/apply-template` + `/tokenize`) counts exactly the prompt the
+/// chat completion then reports, tools included; a repeated request is served from the
+/// prompt cache and says so (`cached_tokens`), while `prompt_tokens` stays the whole prompt.
+#[tokio::test]
+async fn prompt_count_matches_reported_usage_and_cache_is_reported() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    let mut request = request(&model);
+    request
+        .messages
+        .push(ChatMessage::assistant("Once upon a time."));
+    request
+        .messages
+        .push(ChatMessage::user("Go on, and name the keeper."));
+    request.tools = vec![nanna_model::ToolDefinition::function(
+        "read_file",
+        "Read a file of the workspace",
+        serde_json::from_value(
+            serde_json::json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        )
+        .expect("a schema"),
+    )];
+    let counted = provider
+        .count_prompt_tokens(&request)
+        .await
+        .expect("llama.cpp counts")
+        .expect("llama.cpp has a tokenizer endpoint");
+    let first = provider.chat(&request).await.expect("reply");
+    let second = provider.chat(&request).await.expect("reply");
+    let (first, second) = (first.usage.expect("usage"), second.usage.expect("usage"));
+    assert_eq!(first.prompt_tokens, counted, "{first:?}");
+    assert_eq!(second.prompt_tokens, counted, "{second:?}");
+    let cached = second
+        .cached_prompt_tokens
+        .expect("llama.cpp reports cached tokens");
+    assert!(
+        cached > 0 && cached < counted,
+        "the repeated prompt comes from the cache (all but the last token): {second:?}"
+    );
+    assert_eq!(second.evaluated_prompt_tokens(), Some(counted - cached));
+}

@@ -236,17 +236,22 @@ impl TerminalOutput {
                 }
             }
             AgentEvent::ContextCompacted {
+                step,
                 tokens_before,
                 tokens_after,
-                messages_summarized,
+                after_counted,
+                messages_compacted,
+                ..
             } => {
                 self.stop_spinner();
                 self.end_text();
+                let about = if *after_counted { "" } else { "~" };
                 eprintln!(
                     "{}",
                     self.err_style.dim(&format!(
-                        "context compacted: {messages_summarized} messages summarized, \
-                         ~{tokens_before} → ~{tokens_after} tokens"
+                        "context compacted ({}, {messages_compacted} messages): \
+                         {tokens_before} → {about}{tokens_after} tokens",
+                        step.describe()
                     ))
                 );
             }

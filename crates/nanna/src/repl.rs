@@ -25,6 +25,7 @@ Commands:
   /exit          leave (also Ctrl-D, or Ctrl-C at the prompt)
   /clear         start a new session (forget the conversation)
   /model NAME    switch the model for the next turns
+  /compact [WHAT] summarize the conversation so far to free context; WHAT says what to keep
   /session       show the session id (resume it later with --resume ID)
 Ctrl-C while the assistant works cancels the turn; press it twice to quit.";
 
@@ -59,6 +60,8 @@ pub enum Input<'a> {
     Model(Option<&'a str>),
     /// `/session`.
     Session,
+    /// `/compact`, optionally with what to keep.
+    Compact(Option<&'a str>),
     /// An unknown slash command.
     Unknown(&'a str),
 }
@@ -81,6 +84,7 @@ pub fn parse_input(line: &str) -> Input<'_> {
         "clear" | "new" => Input::Clear,
         "model" => Input::Model(arg),
         "session" => Input::Session,
+        "compact" => Input::Compact(arg),
         _ => Input::Unknown(name),
     }
 }
@@ -189,6 +193,20 @@ pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
                 },
                 Err(e) => eprintln!("{} {e}", style.red("error:")),
             },
+            Input::Compact(instruction) => {
+                let agent = &mut repl.agent;
+                let result = runtime.block_on(async {
+                    let cancel = CancellationToken::new();
+                    let _watch = CtrlC::watch(cancel.clone());
+                    agent
+                        .compact(instruction, cancel, &mut |event| output.event(&event))
+                        .await
+                });
+                output.finish();
+                if let Err(e) = result {
+                    output.error(&e.to_string());
+                }
+            }
             Input::Model(None) => eprintln!("model {}", repl.config.model),
             Input::Model(Some(name)) => {
                 let previous = std::mem::replace(&mut repl.config.model, name.to_owned());
@@ -258,5 +276,10 @@ mod tests {
         assert_eq!(parse_input("/model"), Input::Model(None));
         assert_eq!(parse_input("/clear"), Input::Clear);
         assert_eq!(parse_input("/nope"), Input::Unknown("nope"));
+        assert_eq!(parse_input("/compact"), Input::Compact(None));
+        assert_eq!(
+            parse_input("/compact  keep the test names "),
+            Input::Compact(Some("keep the test names"))
+        );
     }
 }

@@ -179,3 +179,45 @@ fn ctrl_c_at_the_approval_prompt_cancels_and_the_prompt_keeps_working() {
     p.send_line("/exit").expect("exit");
     p.exp_eof().expect("exits");
 }
+
+/// `/compact keep X` summarizes the conversation before the latest request, asking the
+/// model to keep X, and says so; the session goes on with the summary.
+#[test]
+fn compact_summarizes_on_request() {
+    let env = Env::new(
+        Script::new()
+            .turn(Turn::text(format!("First answer. {}", "details ".repeat(60))))
+            .turn(Turn::text("Second answer."))
+            .turn(Turn::text("SUMMARY: the user asked two questions."))
+            .turn(Turn::text("Third answer.")),
+    );
+    let mut p = spawn_chat(&env);
+    p.exp_string(&prompt()).expect("prompt");
+    p.send_line(&format!("first question {}", "words ".repeat(60)))
+        .expect("send");
+    p.exp_string("First answer.").expect("answer");
+    p.exp_string(&prompt()).expect("prompt");
+    p.send_line("second question").expect("send");
+    p.exp_string("Second answer.").expect("answer");
+    p.exp_string(&prompt()).expect("prompt");
+    p.send_line("/compact keep the test names").expect("send");
+    p.exp_string("context compacted (older turns summarized")
+        .expect("compaction reported");
+    p.exp_string(&prompt()).expect("prompt");
+    p.send_line("third question").expect("send");
+    p.exp_string("Third answer.").expect("answer");
+    p.exp_string(&prompt()).expect("prompt");
+    let requests = env.chat_requests();
+    assert_eq!(requests.len(), 4);
+    let summary_prompt = requests[2].messages()[1]["content"].as_str().unwrap_or("");
+    assert!(
+        summary_prompt.contains("keep in particular: keep the test names"),
+        "{summary_prompt}"
+    );
+    let after = serde_json::to_string(requests[3].messages()).unwrap();
+    assert!(after.contains("SUMMARY: the user asked two questions."));
+    assert!(!after.contains("First answer."), "{after}");
+    assert!(after.contains("second question"));
+    p.send_line("/exit").expect("exit");
+    p.exp_eof().expect("exits");
+}
