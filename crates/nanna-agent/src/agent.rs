@@ -732,8 +732,9 @@ impl Agent {
         on_event: &mut OnEvent<'_>,
     ) -> Result<bool, AgentError> {
         let budget = self.budget();
-        if !self.ledger.is_anchored() && self.ledger.total() > budget.trigger {
-            // Nothing reported yet and the heuristic says it is large: ask the server.
+        if !self.ledger.is_anchored() {
+            // Nothing reported yet: the server's own count where it has a tokenizer endpoint
+            // (once; a server without one is not asked again), else the heuristic.
             self.count_with_server().await;
         }
         // A count made after a compaction may show it did not go far enough: a second pass.

@@ -47,6 +47,9 @@ const CURRENT_REQUEST: &str = "\n\nThe user's current request, verbatim:\n";
 /// Most bytes of the user's request copied verbatim into a summary or notice.
 const REQUEST_COPY_MAX: usize = 4000;
 
+/// Start of the request that asks for a summary in the conversation's own prompt.
+pub(crate) const COMPACTION_REQUEST: &str = "[Context compaction]";
+
 pub(crate) const SUMMARY_SYSTEM: &str = "You condense conversations between a user and a coding \
 assistant so that the assistant can continue the work without the original messages.";
 
@@ -56,6 +59,9 @@ const SUMMARY_MAX_TOKENS: u32 = 2048;
 const SUMMARY_MIN_TOKENS: u32 = 16;
 /// Tokens kept spare in the summary request for the template's framing.
 const SUMMARY_REQUEST_MARGIN: u32 = 64;
+/// The summary limit may shrink down to this so that the request fits the window as the
+/// conversation's own (cached) prefix.
+const PREFIX_SUMMARY_MIN_TOKENS: u32 = 64;
 
 /// How much room the prompt has, in server tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,26 +317,7 @@ impl Ladder<'_> {
             ));
         }
 
-        // The summary request must fit the window with its own reply.
-        let instructions = instructions(max_tokens, instruction);
-        let prompt_budget = self.budget.window.saturating_sub(
-            max_tokens
-                + SUMMARY_REQUEST_MARGIN
-                + ledger.text_cost(SUMMARY_SYSTEM)
-                + ledger.text_cost(&instructions),
-        );
-        let budget_chars = (f64::from(prompt_budget) * 3.5 / ledger.ratio()) as usize;
-        let mut prompt = transcript(&original[1..cut], budget_chars);
-        prompt.push_str(&instructions);
-        let mut request = ChatRequest::new(
-            self.request.model.clone(),
-            vec![
-                ChatMessage::system(SUMMARY_SYSTEM),
-                ChatMessage::user(prompt),
-            ],
-        );
-        request.options = self.request.options.clone();
-        request.options.max_tokens = Some(max_tokens);
+        let request = self.summary_request(&original[..cut], max_tokens, instruction);
         on_event(AgentEvent::WaitingForModel);
         let text = match collect_text(self.provider, &request, cancel).await {
             Ok(Some(text)) => text,
@@ -379,6 +366,56 @@ enum Keep {
     WhatFits,
     /// The user's latest request and what follows it (`/compact`).
     LatestRequest,
+}
+
+impl Ladder<'_> {
+    /// The request for a summary of `older` (system prompt first, as sent before). Where it
+    /// fits the window (the summary limit may shrink for it, down to 64 tokens), it is the
+    /// conversation as the server last saw it, cut at the same place, plus the instructions:
+    /// the server's prompt cache holds that prefix, so only the instructions are evaluated.
+    /// Otherwise (the older part alone is too large) it is a transcript cut to fit,
+    /// evaluated in full.
+    fn summary_request(
+        &self,
+        older: &[ChatMessage],
+        max_tokens: u32,
+        instruction: Option<&str>,
+    ) -> ChatRequest {
+        let ledger = self.ledger;
+        let instructions = instructions(max_tokens, instruction);
+        let mut request = ChatRequest::new(self.request.model.clone(), Vec::new());
+        request.options = self.request.options.clone();
+        request.options.max_tokens = Some(max_tokens);
+        let prefix_cost = ledger.prompt_cost(older) + ledger.text_cost(&instructions) + 8;
+        let room = self
+            .budget
+            .window
+            .saturating_sub(prefix_cost + SUMMARY_REQUEST_MARGIN);
+        // A shorter summary from the cached prefix beats re-evaluating a transcript.
+        if room >= max_tokens.min(PREFIX_SUMMARY_MIN_TOKENS) {
+            request.options.max_tokens = Some(max_tokens.min(room));
+            request.messages = older.to_vec();
+            request.messages.push(ChatMessage::user(format!(
+                "{COMPACTION_REQUEST} Do not answer or continue the conversation above.{instructions}"
+            )));
+            request.tools = self.request.tools.clone();
+            return request;
+        }
+        let prompt_budget = self.budget.window.saturating_sub(
+            max_tokens
+                + SUMMARY_REQUEST_MARGIN
+                + ledger.text_cost(SUMMARY_SYSTEM)
+                + ledger.text_cost(&instructions),
+        );
+        let budget_chars = (f64::from(prompt_budget) * 3.5 / ledger.ratio()) as usize;
+        let mut prompt = transcript(older.get(1..).unwrap_or(&[]), budget_chars);
+        prompt.push_str(&instructions);
+        request.messages = vec![
+            ChatMessage::system(SUMMARY_SYSTEM),
+            ChatMessage::user(prompt),
+        ];
+        request
+    }
 }
 
 enum Summary {

@@ -42,7 +42,13 @@ fn assert_all_fit(requests: &[RecordedRequest]) {
     }
 }
 
+/// A summary request: the conversation's own prefix plus the instructions (so the server's
+/// prompt cache serves the prefix), or a transcript when the prefix is too large.
 fn is_summary_request(r: &RecordedRequest) -> bool {
+    last_content(r.messages()).starts_with("[Context compaction]") || is_transcript_request(r)
+}
+
+fn is_transcript_request(r: &RecordedRequest) -> bool {
     r.tools().is_empty()
         && r.messages()[0]["content"]
             .as_str()
@@ -180,16 +186,17 @@ async fn older_turns_are_summarized_flat_and_every_prompt_fits() {
             .unwrap();
         assert!((16..=u64::from(REPLY)).contains(&limit), "{limit}");
     }
-    // The second summary request sees the first summary as text, not as a nested header.
-    let second = last_content(requests[summaries[1]].messages());
+    // A summary request is the prompt the server last saw, cut before the kept turns, plus
+    // the instructions: a prefix of the previous request (the server's cache serves it).
+    for &k in &summaries {
+        let (previous, summary) = (requests[k - 1].messages(), requests[k].messages());
+        let prefix = &summary[..summary.len() - 1];
+        assert!(prefix.len() < previous.len() && previous[..prefix.len()] == *prefix);
+        assert_eq!(requests[k].tools(), requests[k - 1].tools());
+    }
+    // The second summary request reads the first summary, which it then replaces.
     let first_summary = format!("R{}", summaries[0]);
-    assert!(
-        second.starts_with(&format!(
-            "Summary of the conversation before:\n{first_summary}\n"
-        )),
-        "{second}"
-    );
-    assert!(!second.contains(SUMMARY_HEADER), "{second}");
+    assert!(all_text(&requests[summaries[1]]).contains(&first_summary));
     // The history holds one summary, the latest.
     let last_summary = format!("R{}", summaries.last().unwrap());
     let recap = &agent.history()[1];
@@ -333,9 +340,14 @@ async fn compact_on_request_summarizes_before_the_latest_request_with_the_instru
     assert!(changed, "{events:#?}");
     let requests = server.chat_requests();
     let summary_request = requests.last().unwrap();
-    assert!(is_summary_request(summary_request));
-    let prompt = last_content(summary_request.messages());
-    assert!(prompt.contains("keep in particular: keep the file names"));
+    assert!(
+        is_summary_request(summary_request),
+        "{:#?}",
+        summary_request.messages()
+    );
+    let instructions = last_content(summary_request.messages());
+    assert!(instructions.contains("keep in particular: keep the file names"));
+    let prompt = all_text(summary_request);
     assert!(prompt.contains("first question") && prompt.contains("First answer."));
     assert!(!prompt.contains("second question"));
     let history: Vec<&str> = agent.history().iter().map(|m| m.content.as_str()).collect();
@@ -469,3 +481,47 @@ async fn a_failed_summary_warns_and_the_run_goes_on_while_the_prompt_fits() {
 }
 
 const PLAN_FAIL: &str = "rrrrrSr";
+
+/// A tool output larger than the window: it cannot be kept, and the conversation with it is
+/// too large for a summary request in the conversation's own prompt, so the model summarizes
+/// a transcript cut to fit; the run goes on from the summary.
+#[tokio::test]
+async fn a_tool_output_larger_than_the_window_is_summarized_from_a_transcript() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("big.txt"), text("big", 450)).unwrap();
+    let server = server(
+        model().with_context_length(WINDOW),
+        Script::new()
+            .turn(Turn::tool_call("read_file", json!({"path": "big.txt"})))
+            .turn(Turn::text(
+                "BIG-SUMMARY: big.txt is 450 lines of lorem ipsum.",
+            ))
+            .turn(Turn::text("It is lorem ipsum.")),
+    )
+    .await;
+    let mut agent = agent(&server, small_config(ws.path())).await;
+    let (outcome, events) = run(&mut agent, "what is in big.txt?", &AUTO).await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    let compacted = compactions(&events);
+    assert_eq!(compacted.len(), 1, "{events:#?}");
+    assert_eq!(compacted[0].0, CompactionStep::Summarize);
+    let requests = server.chat_requests();
+    assert_eq!(requests.len(), 3);
+    assert!(is_transcript_request(&requests[1]));
+    let transcript = last_content(requests[1].messages());
+    assert!(
+        transcript.contains("big line 0:"),
+        "the transcript shows the output, capped"
+    );
+    let limit = requests[1].options().unwrap()["num_predict"]
+        .as_u64()
+        .unwrap();
+    assert!(server_count(&requests[1]) + limit <= u64::from(WINDOW));
+    assert_all_fit(&[requests[0].clone(), requests[2].clone()]);
+    let last = all_text(&requests[2]);
+    assert!(last.contains("BIG-SUMMARY") && last.contains("what is in big.txt?"));
+    assert!(!last.contains("big line 300:"));
+}
