@@ -765,12 +765,13 @@ impl Agent {
     /// enters the history (the session stays usable).
     async fn check_fits_alone(&mut self, message: &ChatMessage) -> Result<(), AgentError> {
         let budget = self.budget();
-        let alone = [self.system_message(), message.clone()];
+        let system = self.request.messages.first().cloned();
+        let alone: Vec<ChatMessage> = system.into_iter().chain([message.clone()]).collect();
         if self.ledger.prompt_cost(&alone) <= budget.limit() {
             return Ok(());
         }
-        let mut request = self.request.clone();
-        request.messages = alone.to_vec();
+        let mut request = ChatRequest::new(self.request.model.clone(), alone.clone());
+        request.tools = self.request.tools.clone();
         if let Ok(Some(counted)) = self.provider.count_prompt_tokens(&request).await
             && counted <= budget.limit()
         {

@@ -202,7 +202,7 @@ impl Ladder<'_> {
             });
         }
 
-        // 2. Summarize the older turns (the transcript shows them unelided).
+        // 2. Summarize the older turns (the model reads them as they were).
         let failure = match self
             .summarize(
                 messages,
@@ -216,10 +216,7 @@ impl Ladder<'_> {
             )
             .await
         {
-            Summary::Done(mut c) => {
-                c.messages_compacted += count;
-                return Outcome::Compacted(c);
-            }
+            Summary::Done(c) => return Outcome::Compacted(c),
             Summary::Cancelled => return Outcome::Cancelled,
             Summary::Failed(reason) => reason,
         };
@@ -243,12 +240,13 @@ impl Ladder<'_> {
 
         // 3. Drop the oldest turns.
         match drop_oldest(&elided, self.ledger, target, limit) {
-            Some((messages, dropped)) => {
-                let tokens_after = self.ledger.prompt_cost(&messages);
+            Some((rewritten, dropped)) => {
+                let tokens_after = self.ledger.prompt_cost(&rewritten);
+                let elided = newly_elided(&rewritten, messages);
                 Outcome::Compacted(Compacted {
-                    messages,
+                    messages: rewritten,
                     step: CompactionStep::DropOldest,
-                    messages_compacted: dropped + count,
+                    messages_compacted: dropped + elided,
                     tokens_before: before,
                     tokens_after,
                 })
@@ -349,10 +347,11 @@ impl Ladder<'_> {
                 self.budget.limit()
             )));
         }
+        let elided = newly_elided(&rewritten, original);
         Summary::Done(Compacted {
             messages: rewritten,
             step: CompactionStep::Summarize,
-            messages_compacted: older.len(),
+            messages_compacted: older.len() + elided,
             tokens_before: before,
             tokens_after: after,
         })
@@ -501,6 +500,15 @@ fn elide(
         count += 1;
     }
     (out, count)
+}
+
+/// How many tool outputs of `rewritten` were elided by this compaction (not before it).
+fn newly_elided(rewritten: &[ChatMessage], original: &[ChatMessage]) -> usize {
+    rewritten
+        .iter()
+        .filter(|m| m.content.contains(ELIDED_PREFIX))
+        .filter(|m| !original.iter().any(|o| o.content == m.content))
+        .count()
 }
 
 /// The stub of a tool output: its size, and the call that made it (to run it again).
@@ -998,6 +1006,21 @@ mod tests {
         let (out, _) = drop_oldest(&h, &l, 170, 170).expect("fits");
         assert!(out[1].content.starts_with(DROPPED_PREFIX));
         assert!(out.iter().all(|m| !m.content.starts_with(SUMMARY_PREFIX)));
+        // The request itself is dropped: the notice carries it word for word.
+        let mid_task = vec![
+            ChatMessage::system("s"),
+            ChatMessage::user("the request"),
+            ChatMessage::assistant("a".repeat(3500)),
+            ChatMessage::assistant("b".repeat(350)),
+        ];
+        let (out, dropped) = drop_oldest(&mid_task, &ledger(&mid_task), 200, 200).expect("fits");
+        assert_eq!(dropped, 2);
+        assert!(
+            out[1].content.ends_with("verbatim:\nthe request"),
+            "{}",
+            out[1].content
+        );
+        assert_eq!(out[2], mid_task[3]);
         // The only message left is too large: nothing fits.
         h.push(ChatMessage::user("d".repeat(35_000)));
         assert!(drop_oldest(&h, &ledger(&h), 1000, 1000).is_none());

@@ -53,9 +53,11 @@ pub struct AgentConfig {
     pub temperature: Option<f32>,
     /// How long the server keeps the model loaded after a request (e.g. `5m`).
     pub keep_alive: Option<String>,
-    /// Maximum tokens generated per reply.
+    /// Maximum tokens generated per reply; also the share of the window the prompt leaves
+    /// free for the reply (unset: an eighth of the window, 256 to 4096 tokens).
     pub max_tokens: Option<u32>,
-    /// Fraction of the context window past which older turns are summarized (default 0.8).
+    /// Fraction of the context window past which the history is compacted (default 0.8;
+    /// never past the window minus the reply's share).
     pub compaction_threshold: f32,
     /// Output and time bounds of tool calls.
     pub tool_limits: Limits,

@@ -1,8 +1,8 @@
 //! `nanna-agent`: the agent loop between a model server and the tools.
 //!
 //! - [`Agent`]: runs a user task as model ↔ tool turns, streaming [`AgentEvent`]s, asking an
-//!   [`Approver`] before writes and commands, compacting old turns into a model-written
-//!   summary when the context window fills, and recording everything in a [`Session`].
+//!   [`Approver`] before writes and commands, compacting the history when the context window
+//!   fills, and recording everything in a [`Session`].
 //! - [`SessionStore`]: conversations as append-only JSON Lines files, resumable after a crash.
 //! - [`system_prompt`]: the lean, stable system prompt.
 //! - [`parse_text_tool_calls`]: tool calls written as text by models without native tools.
@@ -12,10 +12,14 @@
 //!   the previous request's, except across an explicit compaction ([`AgentEvent::ContextCompacted`]).
 //!   The system prompt has no clock or other changing text.
 //! - **Context.** `num_ctx` is [`AgentConfig::context_window`] capped at the model's maximum.
-//!   Prompt tokens are estimated incrementally (see [`estimate_text`]); past
-//!   [`AgentConfig::compaction_threshold`] of the window the older turns are replaced by a
-//!   summary the model writes in a separate request without tools, keeping the system
-//!   prompt and the most recent turns verbatim.
+//!   The prompt's size is the server's count of the last request plus a per-model calibrated
+//!   estimate of what was appended (see [`estimate_text`]). Past
+//!   [`AgentConfig::compaction_threshold`] of the window a ladder rewrites the history, each
+//!   step only if the previous one was not enough ([`CompactionStep`]): old tool outputs are
+//!   elided, older turns summarized by the model (flat; rejected unless shorter), the oldest
+//!   turns dropped with a notice. A prompt that does not fit the window minus the reply's
+//!   share is never sent ([`AgentError::ContextOverflow`]). [`Agent::compact`] compacts on
+//!   request.
 //! - **Tools.** Read-only calls of one reply run concurrently, the others in order; write
 //!   and exec calls are refused in a read-only sandbox and need the [`Approver`] under
 //!   [`ApprovalPolicy::Ask`]. Failures (unknown tool, bad arguments, refusals) go back to the
