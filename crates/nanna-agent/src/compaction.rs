@@ -32,11 +32,11 @@ use crate::tokens::TokenLedger;
 pub(crate) const TEXT_RESULT_PREFIX: &str = "<tool_result";
 
 /// Prefix of the message that replaces summarized turns.
-pub(crate) const SUMMARY_PREFIX: &str =
+const SUMMARY_PREFIX: &str =
     "[Summary of the earlier conversation, written by you when the context window filled up]";
 
 /// Prefix of the notice that replaces dropped turns.
-pub(crate) const DROPPED_PREFIX: &str = "[Earlier messages were removed to fit the context window";
+const DROPPED_PREFIX: &str = "[Earlier messages were removed to fit the context window";
 
 /// Start of the stub that replaces an elided tool output.
 const ELIDED_PREFIX: &str = "[output elided to save context:";
@@ -48,9 +48,10 @@ const CURRENT_REQUEST: &str = "\n\nThe user's current request, verbatim:\n";
 const REQUEST_COPY_MAX: usize = 4000;
 
 /// Start of the request that asks for a summary in the conversation's own prompt.
-pub(crate) const COMPACTION_REQUEST: &str = "[Context compaction]";
+const COMPACTION_REQUEST: &str = "[Context compaction]";
 
-pub(crate) const SUMMARY_SYSTEM: &str = "You condense conversations between a user and a coding \
+/// System prompt of a summary request made from a transcript.
+const SUMMARY_SYSTEM: &str = "You condense conversations between a user and a coding \
 assistant so that the assistant can continue the work without the original messages.";
 
 /// Most tokens a summary may take, whatever the window.

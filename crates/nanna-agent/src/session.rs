@@ -362,11 +362,7 @@ impl SessionStore {
             let Ok(loaded) = load(&path, &bytes) else {
                 continue;
             };
-            let title = loaded
-                .messages
-                .iter()
-                .find(|m| m.role == MessageRole::User)
-                .map(|m| title_of(&m.content));
+            let title = loaded.first_request.as_deref().map(title_of);
             out.push(SessionSummary {
                 id: loaded.header.id,
                 created: loaded.header.created,
@@ -484,6 +480,8 @@ impl Session {
 struct Loaded {
     header: SessionHeader,
     messages: Vec<ChatMessage>,
+    /// The first user message ever stored (compactions may have replaced it since).
+    first_request: Option<String>,
     usage: Option<StoredUsage>,
     stored_messages: usize,
     warnings: Vec<String>,
@@ -497,6 +495,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
     let mut header = None;
     let mut messages = Vec::new();
     let mut usage: Option<StoredUsage> = None;
+    let mut first_request = None;
     let mut stored_messages = 0;
     let mut warnings = Vec::new();
     let mut valid_len = 0;
@@ -531,6 +530,9 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
                 warnings.push(format!("line {line_no}: a second header was ignored"));
             }
             (Ok(RecordIn::Message { message }), true) => {
+                if first_request.is_none() && message.role == MessageRole::User {
+                    first_request = Some(message.content.clone());
+                }
                 messages.push(message);
                 stored_messages += 1;
             }
@@ -579,6 +581,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Loaded> {
     Ok(Loaded {
         header,
         messages,
+        first_request,
         usage,
         stored_messages,
         warnings,
@@ -794,6 +797,7 @@ mod tests {
         let s = store.open(&id).unwrap();
         let texts: Vec<&str> = s.messages().iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts, ["SUMMARY", "u3", "a"]);
+        assert_eq!(store.list().unwrap()[0].title.as_deref(), Some("u0"));
         let stored = s.stored_usage().unwrap();
         assert!(stored.stale, "the count predates the compaction");
         assert_eq!(stored.calibration, usage.calibration);
