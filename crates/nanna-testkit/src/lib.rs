@@ -25,17 +25,20 @@
 //! ```
 
 mod error;
+mod golang;
 pub mod llama;
+mod llamacpp;
 mod models;
 mod ollama;
 mod openai;
 mod recording;
 mod script;
 mod server;
+mod vllm;
 mod wire;
 
 pub use error::TestkitError;
-pub use models::{ModelSpec, ServerConfig};
+pub use models::{Flavor, ModelSpec, ServerConfig};
 pub use recording::RecordedRequest;
-pub use script::{Exhausted, Fault, Repeat, Script, ScriptedToolCall, Turn};
+pub use script::{Exhausted, Fault, Layout, Repeat, Script, ScriptedToolCall, Turn};
 pub use server::ScriptedServer;

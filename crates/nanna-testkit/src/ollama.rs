@@ -9,8 +9,9 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::models::ModelSpec;
-use crate::script::ScriptedToolCall;
+use crate::golang;
+use crate::models::{ModelSpec, ServerConfig};
+use crate::script::{Layout, Next, ScriptedToolCall, Turn};
 use crate::server::AppState;
 use crate::wire::{self, NDJSON, Plan, Timings, json_response, ndjson_line};
 
@@ -43,7 +44,7 @@ const MODIFIED_AT: &str = "2025-09-01T12:00:00.000000000Z";
 /// `GET /api/version`.
 pub(crate) async fn version(State(st): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
     st.record(&method, &uri, &[]);
-    json_response(StatusCode::OK, &json!({ "version": st.version }))
+    json_response(StatusCode::OK, &json!({ "version": st.config.version }))
 }
 
 /// `GET /api/tags`: the served models.
@@ -66,14 +67,15 @@ pub(crate) async fn tags(State(st): State<Arc<AppState>>, method: Method, uri: U
     json_response(StatusCode::OK, &json!({ "models": models }))
 }
 
-/// `GET /api/ps`: the models that have answered a chat.
+/// `GET /api/ps`: the loaded models, each with the window it was loaded with
+/// (api/types.go `ProcessModelResponse.ContextLength`).
 pub(crate) async fn ps(State(st): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
     st.record(&method, &uri, &[]);
     let expires = wire::rfc3339(wire::unix_now() + 300, 0);
     let models: Vec<Value> = st
         .loaded()
         .iter()
-        .map(|m| {
+        .map(|(m, num_ctx)| {
             json!({
                 "name": m.full_name(),
                 "model": m.full_name(),
@@ -82,7 +84,7 @@ pub(crate) async fn ps(State(st): State<Arc<AppState>>, method: Method, uri: Uri
                 "details": details(m),
                 "expires_at": expires,
                 "size_vram": m.size_bytes,
-                "context_length": m.context_length.min(4096),
+                "context_length": num_ctx,
             })
         })
         .collect();
@@ -100,6 +102,12 @@ pub(crate) async fn show(
     let Some(name) = requested_name(&req) else {
         return error(StatusCode::BAD_REQUEST, "model is required");
     };
+    if st.show_fails() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "open /root/.ollama/models/manifests: no such file or directory",
+        );
+    }
     let Some(m) = st.find_model(name) else {
         return error(StatusCode::NOT_FOUND, &format!("model '{name}' not found"));
     };
@@ -170,17 +178,26 @@ pub(crate) async fn pull(
     out.into_response(NDJSON)
 }
 
-/// One tool call in Ollama's shape (`arguments` as an object; `index` only when non-zero,
-/// like Go's `omitempty`; `id` unless omitted).
-fn tool_call_json(call: &ScriptedToolCall, index: usize, seq: u64) -> Value {
+/// One tool call in Ollama's shape (api/types.go `ToolCall`: `id` omitted when empty, then
+/// `function` with `index`, `name` and the arguments object). `index` is sent for every call
+/// since 0.12.6 (before, `omitempty` dropped it for the first); ids since 0.12.10
+/// (`toolCallId()`, "call_" and eight lowercase letters or digits).
+pub(crate) fn tool_call_json(
+    config: &ServerConfig,
+    call: &ScriptedToolCall,
+    index: usize,
+    seq: u64,
+) -> Value {
     let mut function = Map::new();
-    if index > 0 {
+    if index > 0 || config.ollama_at_least("0.12.6") {
         function.insert("index".into(), json!(index));
     }
     function.insert("name".into(), json!(call.name));
     function.insert("arguments".into(), call.arguments.clone());
     let mut out = Map::new();
-    if let Some(id) = call_id(call, index, seq) {
+    if config.ollama_at_least("0.12.10")
+        && let Some(id) = call_id(call, index, seq)
+    {
         out.insert("id".into(), json!(id));
     }
     out.insert("function".into(), Value::Object(function));
@@ -195,9 +212,393 @@ pub(crate) fn call_id(call: &ScriptedToolCall, index: usize, seq: u64) -> Option
         Some(
             call.id
                 .clone()
-                .unwrap_or_else(|| format!("call_{seq}_{index}")),
+                .unwrap_or_else(|| format!("call_{}", wire::hex_id(seq * 64 + index as u64, 8))),
         )
     }
+}
+
+/// One `api.ChatResponse` of a reply, before it is written as a line (or, by the `/v1`
+/// layer, as chunks).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NativeChunk {
+    pub(crate) thinking: String,
+    pub(crate) content: String,
+    pub(crate) tool_calls: Vec<Value>,
+    pub(crate) done: bool,
+}
+
+/// What the chat handler sends, in order: chunks, or an error that ends the stream.
+#[derive(Debug, Clone)]
+pub(crate) enum Piece {
+    Chunk(NativeChunk),
+    /// `{"error": ...}` written after HTTP 200 (server/routes.go `streamResponse`).
+    Error(String),
+}
+
+/// The chunks of a reply, laid out as the turn says, with the error fault after the first
+/// chunk.
+pub(crate) fn native_pieces(plan: &Plan<'_>, calls: Vec<Value>) -> Vec<Piece> {
+    let turn = plan.turn;
+    let thinking = plan.thinking();
+    let mut chunks = Vec::new();
+    let text = |t: &str| NativeChunk {
+        content: t.to_owned(),
+        ..NativeChunk::default()
+    };
+    let mut final_chunk = NativeChunk {
+        done: true,
+        ..NativeChunk::default()
+    };
+    match turn.layout {
+        Layout::Separate | Layout::InFinalChunk => {
+            for piece in thinking {
+                chunks.push(NativeChunk {
+                    thinking: piece.clone(),
+                    ..NativeChunk::default()
+                });
+            }
+            let mut content = turn.chunks.iter();
+            let last = (turn.layout == Layout::InFinalChunk)
+                .then(|| turn.chunks.last())
+                .flatten();
+            let before_last = turn.chunks.len() - usize::from(last.is_some());
+            for piece in content.by_ref().take(before_last) {
+                chunks.push(text(piece));
+            }
+            if turn.layout == Layout::InFinalChunk {
+                final_chunk.content = last.cloned().unwrap_or_default();
+                final_chunk.tool_calls = calls;
+            } else if !calls.is_empty() {
+                chunks.push(NativeChunk {
+                    tool_calls: calls,
+                    ..NativeChunk::default()
+                });
+            }
+        }
+        Layout::Interleaved => {
+            let n = thinking.len().max(turn.chunks.len());
+            for i in 0..n {
+                chunks.push(NativeChunk {
+                    thinking: thinking.get(i).cloned().unwrap_or_default(),
+                    content: turn.chunks.get(i).cloned().unwrap_or_default(),
+                    ..NativeChunk::default()
+                });
+            }
+            match chunks.last_mut() {
+                Some(last) => last.tool_calls = calls,
+                None if !calls.is_empty() => chunks.push(NativeChunk {
+                    tool_calls: calls,
+                    ..NativeChunk::default()
+                }),
+                None => {}
+            }
+        }
+    }
+    let mut pieces: Vec<Piece> = Vec::with_capacity(chunks.len() + 2);
+    let mut chunks = chunks.into_iter();
+    if let Some(first) = chunks.next() {
+        pieces.push(Piece::Chunk(first));
+    }
+    if let Some(message) = plan.error_line {
+        pieces.push(Piece::Error(message.to_owned()));
+        return pieces;
+    }
+    pieces.extend(chunks.map(Piece::Chunk));
+    pieces.push(Piece::Chunk(final_chunk));
+    pieces
+}
+
+/// The `message` of a chunk (api/types.go `Message`: role, content, then `thinking` and
+/// `tool_calls` when not empty).
+fn message_json(chunk: &NativeChunk) -> Value {
+    let mut message = Map::new();
+    message.insert("role".into(), json!("assistant"));
+    message.insert("content".into(), json!(chunk.content));
+    if !chunk.thinking.is_empty() {
+        message.insert("thinking".into(), json!(chunk.thinking));
+    }
+    if !chunk.tool_calls.is_empty() {
+        message.insert("tool_calls".into(), Value::Array(chunk.tool_calls.clone()));
+    }
+    Value::Object(message)
+}
+
+/// A request the server refuses, with its status and message.
+pub(crate) type Refusal = (StatusCode, String);
+
+/// The checks `ShouldBindJSON` makes while decoding an `api.ChatRequest`, in document order:
+/// `think` (`ThinkValue.UnmarshalJSON`), `keep_alive` (`Duration.UnmarshalJSON`), images
+/// (`[]byte`, standard base64) and tool-call arguments (an ordered map: anything but an
+/// object fails in the JSON parser underneath, github.com/buger/jsonparser `ObjectEach`).
+/// All answer 400 with the decoder's message (server/routes.go `ChatHandler`).
+pub(crate) fn validate_chat_body(config: &ServerConfig, req: &Value) -> Result<(), Refusal> {
+    let bad = |message: String| Err((StatusCode::BAD_REQUEST, message));
+    let Some(fields) = req.as_object() else {
+        return bad(format!(
+            "json: cannot unmarshal {} into Go value of type api.ChatRequest",
+            golang::json_kind(req)
+        ));
+    };
+    for (key, value) in fields {
+        match key.as_str() {
+            "think" => {
+                if let Err(message) = think_value(config, value) {
+                    return bad(message);
+                }
+            }
+            "keep_alive" => match value {
+                Value::Null | Value::Number(_) => {}
+                Value::String(text) => {
+                    if let Err(message) = golang::parse_duration(text) {
+                        return bad(message);
+                    }
+                }
+                other => return bad(format!("Unsupported type: '{}'", golang::go_type(other))),
+            },
+            "messages" => {
+                for message in value.as_array().into_iter().flatten() {
+                    for (field, value) in message.as_object().into_iter().flatten() {
+                        if field == "images" {
+                            for image in value.as_array().into_iter().flatten() {
+                                if let Some(at) = image.as_str().and_then(golang::base64_error) {
+                                    return bad(format!("illegal base64 data at input byte {at}"));
+                                }
+                            }
+                        }
+                        if field == "tool_calls" {
+                            for call in value.as_array().into_iter().flatten() {
+                                let arguments = call.pointer("/function/arguments");
+                                if arguments.is_some_and(|a| !a.is_object() && !a.is_null()) {
+                                    return bad("Value looks like object, but can't find closing \
+                                                '}' symbol"
+                                        .to_owned());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A request's `think` (api/types.go `ThinkValue.UnmarshalJSON`): `None` unset, else
+/// whether thinking is on. "max" is accepted since 0.21.3.
+pub(crate) fn think_value(config: &ServerConfig, value: &Value) -> Result<Option<bool>, String> {
+    let max = config.ollama_at_least("0.21.3");
+    let levels = if max {
+        r#""high", "medium", "low", "max", true, or false"#
+    } else {
+        r#""high", "medium", "low", true, or false"#
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(on) => Ok(Some(*on)),
+        Value::String(level)
+            if matches!(level.as_str(), "high" | "medium" | "low") || (max && level == "max") =>
+        {
+            Ok(Some(true))
+        }
+        Value::String(level) => Err(format!(
+            "invalid think value: {} (must be {levels})",
+            golang::quote(level)
+        )),
+        _ => Err(format!("think must be a boolean or string ({levels})")),
+    }
+}
+
+/// Option types as `Options.FromMap` checks them (api/types.go); a wrong type is a 500 from
+/// the scheduler ("option \"num_ctx\" must be of type integer"). Unknown options are ignored
+/// with a warning in the server log.
+pub(crate) fn check_options(req: &Value) -> Result<(), Refusal> {
+    let Some(options) = req.get("options").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, value) in options {
+        if value.is_null() {
+            continue;
+        }
+        let kind = match key.as_str() {
+            "num_ctx" | "num_batch" | "num_gpu" | "main_gpu" | "num_thread" | "num_keep"
+            | "seed" | "num_predict" | "top_k" | "repeat_last_n" => {
+                (!value.is_number()).then_some("integer")
+            }
+            "temperature" | "top_p" | "min_p" | "typical_p" | "repeat_penalty"
+            | "presence_penalty" | "frequency_penalty" => (!value.is_number()).then_some("float32"),
+            "use_mmap" => (!value.is_boolean()).then_some("boolean"),
+            "stop" => match value.as_array() {
+                Some(items) if items.iter().all(Value::is_string) => None,
+                Some(_) => {
+                    return Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!(
+                            "option {} must be of an array of strings",
+                            golang::quote(key)
+                        ),
+                    ));
+                }
+                None => Some("array"),
+            },
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("option {} must be of type {kind}", golang::quote(key)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Go's message for a body that is not JSON at all (`encoding/json` `SyntaxError`), for the
+/// common case of a bad first character.
+pub(crate) fn syntax_error(body: &[u8]) -> Option<String> {
+    if serde_json::from_slice::<Value>(body).is_ok() {
+        return None;
+    }
+    let first = String::from_utf8_lossy(body)
+        .trim_start()
+        .chars()
+        .next()
+        .unwrap_or(' ');
+    Some(format!(
+        "invalid character '{first}' looking for beginning of value"
+    ))
+}
+
+/// What a chat request resolved to once the server accepted it.
+pub(crate) struct Accepted<'a> {
+    pub(crate) turn: &'a Turn,
+    /// Whether the reply carries thinking.
+    pub(crate) thinking: bool,
+}
+
+/// Everything before generation in `ChatHandler`, shared by `/api/chat` and the `/v1`
+/// layer: the model (404 `model 'x' not found`), unload and load requests (empty
+/// `messages`), the thinking and tools capabilities (400), the options (500), the window
+/// the model is loaded with, then the script's turn. `Ok(Err(chunk))` is a load/unload
+/// answer; `think` is the request's think value.
+pub(crate) fn accept<'s>(
+    st: &'s AppState,
+    req: &Value,
+    think: Option<bool>,
+) -> Result<Result<Accepted<'s>, NativeChunkReply>, Refusal> {
+    let name = req
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or((StatusCode::BAD_REQUEST, "model is required".to_owned()))?;
+    let model = st
+        .find_model(name)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("model '{name}' not found")))?;
+    let messages_empty = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    let keep_alive_zero = req.get("keep_alive").is_some_and(|k| {
+        k.as_f64() == Some(0.0) || k.as_str().is_some_and(|s| s == "0" || s == "0s")
+    });
+    if messages_empty && keep_alive_zero {
+        st.unload(&model);
+        return Ok(Err(NativeChunkReply::new(name, "unload")));
+    }
+    if think == Some(true) && !model.thinks() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("{} does not support thinking", golang::quote(name)),
+        ));
+    }
+    let has_tools = req
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
+    if has_tools && !model.has_capability("tools") {
+        // scheduleRunner: "%s %w" with the model's full name.
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "registry.ollama.ai/library/{} does not support tools",
+                model.full_name()
+            ),
+        ));
+    }
+    check_options(req)?;
+    // The window: the request's num_ctx, else the server default, never above the model's
+    // (llm/server.go: "requested context size too large for model").
+    let num_ctx = req
+        .pointer("/options/num_ctx")
+        .and_then(Value::as_f64)
+        .map_or(st.config.default_num_ctx, |n| n.max(1.0) as u32)
+        .min(model.context_length.max(1));
+    st.mark_loaded(&model, num_ctx);
+    if messages_empty {
+        return Ok(Err(NativeChunkReply::new(name, "load")));
+    }
+    match st.next_turn() {
+        Next::Turn(turn) => Ok(Ok(Accepted {
+            thinking: model.thinks() && think != Some(false),
+            turn,
+        })),
+        Next::Error { status, message } => Err((
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message.to_owned(),
+        )),
+    }
+}
+
+/// The answer to a load or unload request: one final chunk with `done_reason` `load` or
+/// `unload` (server/routes.go `ChatHandler`).
+pub(crate) struct NativeChunkReply {
+    pub(crate) model: String,
+    pub(crate) done_reason: &'static str,
+}
+
+impl NativeChunkReply {
+    fn new(model: &str, done_reason: &'static str) -> Self {
+        Self {
+            model: model.to_owned(),
+            done_reason,
+        }
+    }
+
+    fn body(&self) -> Value {
+        json!({
+            "model": self.model,
+            "created_at": wire::rfc3339_now(),
+            "message": { "role": "assistant", "content": "" },
+            "done": true,
+            "done_reason": self.done_reason,
+        })
+    }
+}
+
+/// The refusal a turn's server faults make, if any: the scripted HTTP error, a full queue
+/// (503, server/sched.go `ErrMaxQueue`) or a runner out of memory (500, llm/).
+pub(crate) fn fault_refusal(config: &ServerConfig, plan: &Plan<'_>) -> Option<Refusal> {
+    if let Some((status, message)) = plan.http_error {
+        return Some((status, message.to_owned()));
+    }
+    if plan.busy {
+        return Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server busy, please try again.  maximum pending requests exceeded".to_owned(),
+        ));
+    }
+    if plan.out_of_memory {
+        let runner = if config.ollama_at_least("0.30.0") {
+            "llama-server"
+        } else {
+            "llama runner"
+        };
+        return Some((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{runner} process has terminated: cudaMalloc failed: out of memory"),
+        ));
+    }
+    None
 }
 
 /// `POST /api/chat`: streamed NDJSON (default) or one JSON object.
@@ -207,23 +608,48 @@ pub(crate) async fn chat(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let (req, model, turn) = match st.start_chat(&method, &uri, &body, error) {
-        Ok(start) => start,
-        Err(refusal) => return *refusal,
+    let req = st.record(&method, &uri, &body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return error(StatusCode::BAD_REQUEST, "missing request body");
+    }
+    if let Some(message) = syntax_error(&body) {
+        return error(StatusCode::BAD_REQUEST, &message);
+    }
+    if let Err((status, message)) = validate_chat_body(&st.config, &req) {
+        return error(status, &message);
+    }
+    let think = req
+        .get("think")
+        .map(|t| think_value(&st.config, t).ok().flatten())
+        .unwrap_or(None);
+    let accepted = match accept(&st, &req, think) {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(reply)) => return json_response(StatusCode::OK, &reply.body()),
+        Err((status, message)) => return error(status, &message),
     };
-    let plan = Plan::new(turn, &req);
+    let mut plan = Plan::new(accepted.turn, &req);
+    plan.thinking = accepted.thinking;
     plan.wait_first_byte().await;
-    if let Some((status, message)) = plan.http_error {
-        return error(status, message);
+    if let Some((status, message)) = fault_refusal(&st.config, &plan) {
+        return error(status, &message);
     }
     let seq = st.next_seq();
-    let name = model.full_name();
+    let calls: Vec<Value> = plan
+        .turn
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| tool_call_json(&st.config, c, i, seq))
+        .collect();
+    let pieces = native_pieces(&plan, calls);
+    // The response names the model as the request did (`Model: req.Model`).
+    let name = req.get("model").and_then(Value::as_str).unwrap_or_default();
     let created_at = wire::rfc3339_now();
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(true);
     if stream {
-        streamed(&plan, &name, &created_at, seq)
+        streamed(&plan, &pieces, name, &created_at)
     } else {
-        whole(&plan, &name, &created_at, seq)
+        whole(&plan, &pieces, name, &created_at)
     }
 }
 
@@ -241,92 +667,66 @@ fn final_fields(obj: &mut Map<String, Value>, plan: &Plan<'_>) {
 
 const MALFORMED_LINE: &[u8] = b"{\"model\":\"scripted\",\"message\":{\"role\":\"assist\n";
 
-fn streamed(plan: &Plan<'_>, model: &str, created_at: &str, seq: u64) -> Response {
-    let turn = plan.turn;
+fn chunk_json(chunk: &NativeChunk, plan: &Plan<'_>, model: &str, created_at: &str) -> Value {
+    let mut obj = Map::new();
+    obj.insert("model".into(), json!(model));
+    obj.insert("created_at".into(), json!(created_at));
+    obj.insert("message".into(), message_json(chunk));
+    if chunk.done {
+        final_fields(&mut obj, plan);
+    } else {
+        obj.insert("done".into(), json!(false));
+    }
+    Value::Object(obj)
+}
+
+fn streamed(plan: &Plan<'_>, pieces: &[Piece], model: &str, created_at: &str) -> Response {
     let mut out = plan.body();
-    let chunk = |message: Value| {
-        ndjson_line(&json!({
-            "model": model,
-            "created_at": created_at,
-            "message": message,
-            "done": false,
-        }))
-    };
-    let mut content_sent = 0usize;
-    let mut after_first = |out: &mut wire::Steps| {
-        content_sent += 1;
-        if content_sent == 1 {
-            if plan.malformed {
-                out.push(Bytes::from_static(MALFORMED_LINE));
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Chunk(chunk) if chunk.done => {
+                out.push_final(ndjson_line(&chunk_json(chunk, plan, model, created_at)));
             }
-            if let Some(message) = plan.error_line {
+            Piece::Chunk(chunk) => {
+                out.push(ndjson_line(&chunk_json(chunk, plan, model, created_at)))
+            }
+            Piece::Error(message) => {
                 out.push(ndjson_line(&json!({ "error": message })));
                 out.end();
             }
         }
-    };
-    for piece in &turn.thinking {
-        out.push(chunk(
-            json!({ "role": "assistant", "content": "", "thinking": piece }),
-        ));
-        after_first(&mut out);
+        if i == 0 && plan.malformed {
+            out.push(Bytes::from_static(MALFORMED_LINE));
+        }
     }
-    for piece in &turn.chunks {
-        out.push(chunk(json!({ "role": "assistant", "content": piece })));
-        after_first(&mut out);
-    }
-    if turn.thinking.is_empty() && turn.chunks.is_empty() {
-        after_first(&mut out);
-    }
-    if !turn.tool_calls.is_empty() {
-        let calls: Vec<Value> = turn
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| tool_call_json(c, i, seq))
-            .collect();
-        out.push(chunk(
-            json!({ "role": "assistant", "content": "", "tool_calls": calls }),
-        ));
-    }
-    let mut last = Map::new();
-    last.insert("model".into(), json!(model));
-    last.insert("created_at".into(), json!(created_at));
-    last.insert(
-        "message".into(),
-        json!({ "role": "assistant", "content": "" }),
-    );
-    final_fields(&mut last, plan);
-    out.push_final(ndjson_line(&Value::Object(last)));
     out.into_response(NDJSON)
 }
 
-fn whole(plan: &Plan<'_>, model: &str, created_at: &str, seq: u64) -> Response {
-    let turn = plan.turn;
-    if let Some(message) = plan.error_line {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, message);
+/// All chunks folded into one, as `writeChatResponse` does for `"stream": false`.
+pub(crate) fn folded(pieces: &[Piece]) -> Result<NativeChunk, String> {
+    let mut whole = NativeChunk {
+        done: true,
+        ..NativeChunk::default()
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Chunk(chunk) => {
+                whole.thinking.push_str(&chunk.thinking);
+                whole.content.push_str(&chunk.content);
+                whole.tool_calls.extend(chunk.tool_calls.iter().cloned());
+            }
+            Piece::Error(message) => return Err(message.clone()),
+        }
     }
-    let mut message = Map::new();
-    message.insert("role".into(), json!("assistant"));
-    message.insert("content".into(), json!(turn.chunks.concat()));
-    if !turn.thinking.is_empty() {
-        message.insert("thinking".into(), json!(turn.thinking.concat()));
-    }
-    if !turn.tool_calls.is_empty() {
-        let calls: Vec<Value> = turn
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| tool_call_json(c, i, seq))
-            .collect();
-        message.insert("tool_calls".into(), Value::Array(calls));
-    }
-    let mut obj = Map::new();
-    obj.insert("model".into(), json!(model));
-    obj.insert("created_at".into(), json!(created_at));
-    obj.insert("message".into(), Value::Object(message));
-    final_fields(&mut obj, plan);
-    let text = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
+    Ok(whole)
+}
+
+fn whole(plan: &Plan<'_>, pieces: &[Piece], model: &str, created_at: &str) -> Response {
+    let chunk = match folded(pieces) {
+        Ok(chunk) => chunk,
+        Err(message) => return error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+    };
+    let text = serde_json::to_vec(&chunk_json(&chunk, plan, model, created_at)).unwrap_or_default();
     whole_body(plan, Bytes::from(text))
 }
 

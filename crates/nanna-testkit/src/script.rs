@@ -208,6 +208,14 @@ pub enum Fault {
     /// Wait this long between two chunks of a streamed body.
     #[serde(rename = "chunk_delay_ms")]
     ChunkDelay(#[serde(with = "duration_ms")] Duration),
+    /// The server is at its queue limit: Ollama answers 503 "server busy, please try
+    /// again.  maximum pending requests exceeded" (server/sched.go `ErrMaxQueue`);
+    /// llama.cpp 503 `unavailable_error`; vLLM 503.
+    Busy,
+    /// Loading the model ran out of memory: Ollama answers 500 with the runner's error
+    /// ("llama runner process has terminated: cudaMalloc failed: out of memory" before 0.30,
+    /// "llama-server process has terminated: ..." since, llm/llama_server.go).
+    OutOfMemory,
 }
 
 mod duration_ms {
@@ -236,9 +244,27 @@ pub struct ScriptedToolCall {
     /// The call id; generated (`call_<request>_<index>`) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Send no id at all, as Ollama sometimes does.
+    /// Send no id at all, as Ollama did before 0.12.10.
     #[serde(default, skip_serializing_if = "is_false")]
     pub omit_id: bool,
+}
+
+/// How a turn's thinking, text and tool calls are spread over Ollama's chunks. Real servers
+/// send each of these (server/routes.go `ChatHandler`: the built-in parsers emit `thinking`,
+/// `content` and `tool_calls` in whatever chunk they complete).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Thinking chunks, then text chunks, then one chunk with the tool calls, then the final
+    /// `done: true` chunk with empty content.
+    #[default]
+    Separate,
+    /// Thinking and text in the same chunks (`{"content": "a", "thinking": "b"}`), the tool
+    /// calls with the last of them.
+    Interleaved,
+    /// The tool calls and the last piece of text arrive in the final `done: true` chunk
+    /// (gpt-oss: the harmony parser flushes when the runner reports done).
+    InFinalChunk,
 }
 
 fn empty_object() -> Value {
@@ -256,6 +282,7 @@ pub struct Turn {
     pub(crate) chunks: Vec<String>,
     pub(crate) thinking: Vec<String>,
     pub(crate) tool_calls: Vec<ScriptedToolCall>,
+    pub(crate) layout: Layout,
     pub(crate) faults: Vec<Fault>,
     pub(crate) repeat: Repeat,
     pub(crate) done_reason: Option<String>,
@@ -269,6 +296,7 @@ impl Turn {
             chunks: Vec::new(),
             thinking: Vec::new(),
             tool_calls: Vec::new(),
+            layout: Layout::default(),
             faults: Vec::new(),
             repeat: Repeat::default(),
             done_reason: None,
@@ -319,10 +347,19 @@ impl Turn {
         self
     }
 
-    /// Adds reasoning text, streamed one word per chunk before the content
-    /// (Ollama `message.thinking`, OpenAI-compatible `delta.reasoning`).
+    /// Adds reasoning text, streamed one word per chunk before the content (Ollama
+    /// `message.thinking`, its `/v1` and vLLM `delta.reasoning`, llama.cpp
+    /// `delta.reasoning_content`). Servers send it only when the model thinks: a model with
+    /// the `thinking` capability (Ollama), and only while the request does not turn
+    /// thinking off.
     pub fn with_thinking(mut self, thinking: impl AsRef<str>) -> Self {
         self.thinking = split_words(thinking.as_ref());
+        self
+    }
+
+    /// Sets how thinking, text and tool calls are spread over the chunks.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -424,6 +461,8 @@ struct TurnFile {
     thinking_chunks: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ScriptedToolCall>,
+    #[serde(default, skip_serializing_if = "is_default_layout")]
+    layout: Layout,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     faults: Vec<Fault>,
     #[serde(default, skip_serializing_if = "Repeat::is_once")]
@@ -434,6 +473,10 @@ struct TurnFile {
     prompt_eval_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     eval_count: Option<u64>,
+}
+
+fn is_default_layout(layout: &Layout) -> bool {
+    *layout == Layout::Separate
 }
 
 impl TryFrom<TurnFile> for Turn {
@@ -462,6 +505,7 @@ impl TryFrom<TurnFile> for Turn {
             chunks,
             thinking,
             tool_calls: f.tool_calls,
+            layout: f.layout,
             faults: f.faults,
             repeat: f.repeat,
             done_reason: f.done_reason,
@@ -479,6 +523,7 @@ impl From<Turn> for TurnFile {
             thinking: None,
             thinking_chunks: (!t.thinking.is_empty()).then_some(t.thinking),
             tool_calls: t.tool_calls,
+            layout: t.layout,
             faults: t.faults,
             repeat: t.repeat,
             done_reason: t.done_reason,

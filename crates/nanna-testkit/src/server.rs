@@ -17,44 +17,36 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::TestkitError;
-use crate::models::{ModelSpec, ServerConfig, full_name};
+use crate::models::{Flavor, ModelSpec, ServerConfig, full_name, ollama_key};
 use crate::recording::{RecordedRequest, Recorder, is_chat_path};
-use crate::script::{Next, Player, Script, Turn};
-use crate::{ollama, openai};
+use crate::script::{Next, Player, Script};
+use crate::{llamacpp, ollama, openai, vllm};
 
 /// State shared by all handlers.
 pub(crate) struct AppState {
-    pub(crate) version: String,
+    pub(crate) config: ServerConfig,
     models: RwLock<Vec<Arc<ModelSpec>>>,
-    pullable: Vec<Arc<ModelSpec>>,
-    loaded: Mutex<Vec<Arc<ModelSpec>>>,
+    /// Models with the window each was loaded with (Ollama's `/api/ps`).
+    loaded: Mutex<Vec<(Arc<ModelSpec>, u32)>>,
     player: Player,
     pub(crate) recorder: Recorder,
     seq: AtomicU64,
-}
-
-/// Why a chat request names no usable model.
-pub(crate) enum ModelProblem {
-    /// No `model` field.
-    Missing,
-    /// Not among the served models.
-    NotFound(String),
-    /// Tools were sent to a model without the `tools` capability (full name).
-    NoTools(String),
-    /// `think` was requested from a model without the `thinking` capability (name as asked).
-    NoThinking(String),
+    /// `/api/show` failures still to serve.
+    show_failures: AtomicU64,
 }
 
 impl AppState {
     fn new(config: ServerConfig, script: Script) -> Result<Self, TestkitError> {
+        let recorder = Recorder::new(config.record_file.as_deref())?;
+        let config_show_failures = config.show_failures;
         Ok(Self {
-            version: config.version,
-            models: RwLock::new(config.models.into_iter().map(Arc::new).collect()),
-            pullable: config.pullable_models.into_iter().map(Arc::new).collect(),
+            models: RwLock::new(config.models.iter().cloned().map(Arc::new).collect()),
+            config,
             loaded: Mutex::new(Vec::new()),
             player: Player::new(script),
-            recorder: Recorder::new(config.record_file.as_deref())?,
+            recorder,
             seq: AtomicU64::new(0),
+            show_failures: AtomicU64::new(u64::from(config_show_failures)),
         })
     }
 
@@ -76,14 +68,15 @@ impl AppState {
             .clone()
     }
 
-    /// Finds a served model by name (`x` matches `x:latest`).
+    /// Finds a served model by name, as Ollama does (`x` is `x:latest`, `library/x` is `x`,
+    /// case does not matter).
     pub(crate) fn find_model(&self, name: &str) -> Option<Arc<ModelSpec>> {
-        let wanted = full_name(name);
+        let wanted = ollama_key(name);
         self.models
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|m| m.full_name() == wanted)
+            .find(|m| ollama_key(&m.name) == wanted)
             .cloned()
     }
 
@@ -93,10 +86,12 @@ impl AppState {
             return Some(m);
         }
         let wanted = full_name(name);
-        self.pullable
+        self.config
+            .pullable_models
             .iter()
             .find(|m| m.full_name() == wanted)
             .cloned()
+            .map(Arc::new)
     }
 
     /// Makes a pulled model available.
@@ -107,87 +102,34 @@ impl AppState {
         }
     }
 
-    /// The models that have answered a chat (for `/api/ps`).
-    pub(crate) fn loaded(&self) -> Vec<Arc<ModelSpec>> {
+    /// Notes that `model` is loaded with a `num_ctx`-token window (a new window reloads it).
+    pub(crate) fn mark_loaded(&self, model: &Arc<ModelSpec>, num_ctx: u32) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|(m, _)| !Arc::ptr_eq(m, model));
+        loaded.push((model.clone(), num_ctx));
+    }
+
+    /// Unloads `model` (`keep_alive: 0`).
+    pub(crate) fn unload(&self, model: &Arc<ModelSpec>) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(m, _)| !Arc::ptr_eq(m, model));
+    }
+
+    /// The loaded models and their windows (for `/api/ps`).
+    pub(crate) fn loaded(&self) -> Vec<(Arc<ModelSpec>, u32)> {
         self.loaded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Checks the model and tools of a chat request; marks the model as loaded.
-    /// Records a chat request and resolves its model and the scripted turn to play. A request
-    /// the server refuses (not an object, unknown model, missing capability, script exhausted)
-    /// comes back as the response to send, rendered by the API's own `error`.
-    pub(crate) fn start_chat(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        body: &[u8],
-        error: fn(StatusCode, &str) -> Response,
-    ) -> Result<(Value, Arc<ModelSpec>, &Turn), Box<Response>> {
-        let req = self.record(method, uri, body);
-        if !req.is_object() {
-            return Err(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "invalid request body: expected a JSON object",
-            )));
-        }
-        let model = self.chat_model(&req).map_err(|problem| {
-            Box::new(match problem {
-                ModelProblem::Missing => error(StatusCode::BAD_REQUEST, "model is required"),
-                ModelProblem::NotFound(name) => error(
-                    StatusCode::NOT_FOUND,
-                    &format!("model \"{name}\" not found, try pulling it first"),
-                ),
-                ModelProblem::NoTools(full) => error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("registry.ollama.ai/library/{full} does not support tools"),
-                ),
-                ModelProblem::NoThinking(name) => error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("\"{name}\" does not support thinking"),
-                ),
-            })
-        })?;
-        match self.next_turn() {
-            Next::Turn(turn) => Ok((req, model, turn)),
-            Next::Error { status, message } => Err(Box::new(error(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                message,
-            ))),
-        }
-    }
-
-    pub(crate) fn chat_model(&self, request: &Value) -> Result<Arc<ModelSpec>, ModelProblem> {
-        let name = request
-            .get("model")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or(ModelProblem::Missing)?;
-        let model = self
-            .find_model(name)
-            .ok_or_else(|| ModelProblem::NotFound(name.to_owned()))?;
-        let has_tools = request
-            .get("tools")
-            .and_then(Value::as_array)
-            .is_some_and(|t| !t.is_empty());
-        if has_tools && !model.has_capability("tools") {
-            return Err(ModelProblem::NoTools(model.full_name()));
-        }
-        let think = request.get("think").is_some_and(|t| match t {
-            Value::Bool(b) => *b,
-            Value::String(level) => !level.is_empty(),
-            _ => false,
-        });
-        if think && !model.has_capability("thinking") {
-            return Err(ModelProblem::NoThinking(name.to_owned()));
-        }
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if !loaded.iter().any(|m| Arc::ptr_eq(m, &model)) {
-            loaded.push(model.clone());
-        }
-        Ok(model)
+    /// Whether this `/api/show` is one of the configured failures.
+    pub(crate) fn show_fails(&self) -> bool {
+        self.show_failures
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// The next turn of the script.
@@ -197,18 +139,36 @@ impl AppState {
 }
 
 fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/", get(root))
-        .route("/api/version", get(ollama::version))
-        .route("/api/tags", get(ollama::tags))
-        .route("/api/ps", get(ollama::ps))
-        .route("/api/show", post(ollama::show))
-        .route("/api/pull", post(ollama::pull))
-        .route("/api/chat", post(ollama::chat))
-        .route("/v1/chat/completions", post(openai::chat))
-        .route("/v1/models", get(openai::models))
-        .fallback(not_found)
-        .with_state(state)
+    let router = match state.config.flavor {
+        Flavor::Ollama => Router::new()
+            .route("/", get(root))
+            .route("/api/version", get(ollama::version))
+            .route("/api/tags", get(ollama::tags))
+            .route("/api/ps", get(ollama::ps))
+            .route("/api/show", post(ollama::show))
+            .route("/api/pull", post(ollama::pull))
+            .route("/api/chat", post(ollama::chat))
+            .route("/v1/chat/completions", post(openai::chat))
+            .route("/v1/models", get(openai::models))
+            .fallback(not_found),
+        // llama-server answers both with and without the /v1 prefix (tools/server/server.cpp
+        // routes), and JSON errors for unknown paths.
+        Flavor::LlamaCpp => Router::new()
+            .route("/health", get(llamacpp::health))
+            .route("/props", get(llamacpp::props))
+            .route("/models", get(llamacpp::models))
+            .route("/v1/models", get(llamacpp::models))
+            .route("/chat/completions", post(llamacpp::chat))
+            .route("/v1/chat/completions", post(llamacpp::chat))
+            .fallback(llamacpp::not_found),
+        Flavor::Vllm => Router::new()
+            .route("/health", get(vllm::health))
+            .route("/version", get(vllm::version))
+            .route("/v1/models", get(vllm::models))
+            .route("/v1/chat/completions", post(vllm::chat))
+            .fallback(vllm::not_found),
+    };
+    router.with_state(state)
 }
 
 /// `GET /` and `HEAD /`: Ollama's liveness answer.

@@ -27,6 +27,11 @@ pub(crate) struct Plan<'a> {
     pub(crate) close_after: Option<usize>,
     pub(crate) malformed: bool,
     pub(crate) error_line: Option<&'a str>,
+    pub(crate) busy: bool,
+    pub(crate) out_of_memory: bool,
+    /// Whether the reply carries the turn's thinking (the model thinks and the request did
+    /// not turn thinking off); set by each API.
+    pub(crate) thinking: bool,
     pub(crate) done_reason: &'a str,
     pub(crate) prompt_tokens: u64,
     pub(crate) output_tokens: u64,
@@ -42,6 +47,9 @@ impl<'a> Plan<'a> {
             close_after: None,
             malformed: false,
             error_line: None,
+            busy: false,
+            out_of_memory: false,
+            thinking: true,
             done_reason: turn.done_reason.as_deref().unwrap_or("stop"),
             prompt_tokens: turn
                 .prompt_eval_count
@@ -63,9 +71,20 @@ impl<'a> Plan<'a> {
                 Fault::Length => plan.done_reason = "length",
                 Fault::Delay(d) => plan.first_delay += *d,
                 Fault::ChunkDelay(d) => plan.chunk_delay += *d,
+                Fault::Busy => plan.busy = true,
+                Fault::OutOfMemory => plan.out_of_memory = true,
             }
         }
         plan
+    }
+
+    /// The thinking pieces to send.
+    pub(crate) fn thinking(&self) -> &'a [String] {
+        if self.thinking {
+            &self.turn.thinking
+        } else {
+            &[]
+        }
     }
 
     /// Sleeps for the first-byte delay, if any.
@@ -315,6 +334,59 @@ pub(crate) fn rfc3339(secs: u64, nanos: u32) -> String {
 
 /// The last second RFC 3339 can write: 9999-12-31T23:59:59Z.
 const MAX_RFC3339_SECS: u64 = 253_402_300_799;
+
+/// JSON the way Python's `json.dumps(value, ensure_ascii=False)` writes it: `", "` between
+/// items and `": "` after keys (vLLM's tool parsers write arguments with it).
+pub(crate) fn python_json(value: &Value) -> String {
+    struct Python;
+    impl serde_json::ser::Formatter for Python {
+        fn begin_array_value<W: ?Sized + io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_key<W: ?Sized + io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+            writer.write_all(b": ")
+        }
+    }
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Python);
+    // Serializing a Value into a Vec cannot fail.
+    let _ = serde::Serialize::serialize(value, &mut serializer);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A lowercase hex string of `len` digits derived from `seed` (ids that look random but
+/// are reproducible).
+pub(crate) fn hex_id(seed: u64, len: usize) -> String {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 29;
+        out.push_str(&format!("{h:016x}"));
+    }
+    out.truncate(len);
+    out
+}
 
 /// Splits `s` into about `parts` fragments at character boundaries (at least one
 /// fragment per byte-group; an empty string gives no fragment).

@@ -177,12 +177,17 @@ async fn error_line_mid_stream_after_http_200() {
     assert_eq!(lines[0]["message"]["content"], "partial");
     assert_eq!(lines[1], json!({"error": "out of memory"}));
 
+    // Ollama's /v1 loses the message: the error line becomes a chunk with an empty model and
+    // an empty delta, and the stream ends without a finish reason (middleware/openai.go
+    // `ChatWriter.writeResponse`). llama.cpp's and vLLM's shapes are in tests/flavors.rs.
     let r = openai(&server, true).await;
     assert_eq!(r.status(), 200);
     let events = sse_data(&r.text().await.unwrap());
     assert_eq!(events.len(), 2);
-    let err: Value = serde_json::from_str(&events[1]).unwrap();
-    assert_eq!(err["error"]["message"], "out of memory");
+    let blank: Value = serde_json::from_str(&events[1]).unwrap();
+    assert_eq!(blank["model"], "");
+    assert_eq!(blank["choices"][0]["delta"], json!({"content": ""}));
+    assert_eq!(blank["choices"][0]["finish_reason"], Value::Null);
 
     let r = ollama(&server, false).await;
     assert_eq!(r.status(), 500);

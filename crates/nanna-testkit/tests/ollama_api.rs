@@ -214,11 +214,21 @@ async fn streamed_chat_has_ollamas_chunk_shapes() {
     let calls = &lines[3]["message"]["tool_calls"];
     assert_eq!(lines[3]["done"], false);
     assert_eq!(lines[3]["message"]["content"], "");
+    // `index` even for the first call (Ollama >= 0.12.6, api/types.go `ToolCallFunction`).
     assert_eq!(
         calls[0]["function"],
-        json!({"name": "read_file", "arguments": {"path": "notes.txt"}})
+        json!({"index": 0, "name": "read_file", "arguments": {"path": "notes.txt"}})
     );
-    assert!(calls[0]["id"].as_str().unwrap().starts_with("call_"));
+    // server/routes.go `toolCallId`: "call_" and eight lowercase letters or digits.
+    let id = calls[0]["id"].as_str().unwrap();
+    assert!(
+        id.len() == 13
+            && id.starts_with("call_")
+            && id[5..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{id}"
+    );
     assert_eq!(calls[1]["id"], "call_fixed");
     assert_eq!(calls[1]["function"]["index"], 1);
     let last = &lines[4];
@@ -264,9 +274,10 @@ async fn omitted_call_ids_are_not_sent() {
     .await
     .unwrap();
     let url = format!("{}/api/chat", server.url());
+    let hi = json!([{"role": "user", "content": "hi"}]);
     let body = client()
         .post(&url)
-        .json(&json!({"model": "llama3.1:8b", "messages": []}))
+        .json(&json!({"model": "llama3.1:8b", "messages": hi}))
         .send()
         .await
         .unwrap()
@@ -276,11 +287,11 @@ async fn omitted_call_ids_are_not_sent() {
     let lines = ndjson(&body);
     assert_eq!(
         lines[0]["message"]["tool_calls"],
-        json!([{"function": {"name": "bash", "arguments": {"cmd": "ls"}}}])
+        json!([{"function": {"index": 0, "name": "bash", "arguments": {"cmd": "ls"}}}])
     );
     let whole: Value = client()
         .post(&url)
-        .json(&json!({"model": "llama3.1:8b", "messages": [], "stream": false}))
+        .json(&json!({"model": "llama3.1:8b", "messages": hi, "stream": false}))
         .send()
         .await
         .unwrap()
@@ -289,7 +300,7 @@ async fn omitted_call_ids_are_not_sent() {
         .unwrap();
     assert_eq!(
         whole["message"]["tool_calls"],
-        json!([{"function": {"name": "bash", "arguments": {"cmd": "ls"}}}])
+        json!([{"function": {"index": 0, "name": "bash", "arguments": {"cmd": "ls"}}}])
     );
     server.shutdown().await;
 }
@@ -317,10 +328,8 @@ async fn non_streamed_chat_is_one_object() {
         "llama3.1 means llama3.1:latest, which is not served"
     );
     let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"error": "model \"llama3.1\" not found, try pulling it first"})
-    );
+    // server/routes.go `ChatHandler`: getModel fails with os.ErrNotExist.
+    assert_eq!(body, json!({"error": "model 'llama3.1' not found"}));
 
     let r = client()
         .post(format!("{}/api/chat", server.url()))
@@ -363,7 +372,7 @@ async fn non_streamed_chat_is_one_object() {
     // the 404 did not consume the turn; the script is now exhausted -> 500
     let r = client()
         .post(format!("{}/api/chat", server.url()))
-        .json(&json!({"model": "llama3.1:8b", "messages": []}))
+        .json(&json!({"model": "llama3.1:8b", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
         .unwrap();
@@ -487,7 +496,7 @@ async fn repeat_serves_a_turn_many_times_and_exhausted_text_keeps_answering() {
     let url = format!("{}/api/chat", server.url());
     let ask = || {
         c.post(&url)
-            .json(&json!({"model": "llama3.1:8b", "messages": [], "stream": false}))
+            .json(&json!({"model": "llama3.1:8b", "messages": [{"role": "user", "content": "hi"}], "stream": false}))
             .send()
     };
     for _ in 0..100 {
@@ -509,13 +518,21 @@ async fn repeat_serves_a_turn_many_times_and_exhausted_text_keeps_answering() {
 
 #[tokio::test]
 async fn thinking_streams_before_content() {
-    let server =
-        ScriptedServer::start(Script::new().turn(Turn::text("42").with_thinking("Let me think")))
-            .await
-            .unwrap();
+    // Only a model with the thinking capability thinks (server/routes.go `ChatHandler`
+    // turns `think` on by default for those, and parses thinking only when it is on).
+    let server = ScriptedServer::start_with(
+        ServerConfig::with_models(vec![ModelSpec::new("qwen3:8b").with_capabilities([
+            "completion",
+            "tools",
+            "thinking",
+        ])]),
+        Script::new().turn(Turn::text("42").with_thinking("Let me think")),
+    )
+    .await
+    .unwrap();
     let body = client()
         .post(format!("{}/api/chat", server.url()))
-        .json(&json!({"model": "llama3.1:8b", "messages": []}))
+        .json(&json!({"model": "qwen3:8b", "messages": [{"role": "user", "content": "6*7?"}]}))
         .send()
         .await
         .unwrap()

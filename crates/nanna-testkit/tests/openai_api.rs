@@ -1,10 +1,25 @@
-//! The OpenAI-compatible API: SSE chunk shapes, tool-call deltas, usage, non-streamed replies.
+//! Ollama's OpenAI-compatible layer (`/v1`, the default flavor): chunk shapes as
+//! middleware/openai.go and openai/openai.go write them. llama.cpp's and vLLM's `/v1` are in
+//! tests/flavors.rs.
 
 mod common;
 
 use common::{client, keys, sorted, sse_data};
 use nanna_testkit::{Fault, ModelSpec, Script, ScriptedServer, ServerConfig, Turn};
 use serde_json::{Value, json};
+
+fn hi() -> Value {
+    json!([{"role": "user", "content": "hi"}])
+}
+
+fn chunks_of(body: &str) -> Vec<Value> {
+    let events = sse_data(body);
+    assert_eq!(events.last().unwrap(), "[DONE]", "{events:?}");
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
 
 #[tokio::test]
 async fn models_lists_served_models() {
@@ -26,8 +41,12 @@ async fn models_lists_served_models() {
     server.shutdown().await;
 }
 
+/// openai/openai.go `ToStreamChunks`, `ToToolCalls`, `FinishChunk`; middleware/openai.go
+/// `ChatWriter`: the role in the first chunk only, whole tool calls in one delta with
+/// `content: ""`, `finish_reason: null` until a finish chunk with `delta: {}`, a usage
+/// chunk with `choices: []`, then `[DONE]`.
 #[tokio::test]
-async fn sse_text_tool_deltas_usage_and_done() {
+async fn ollama_v1_sends_whole_tool_calls_in_one_delta() {
     let server = ScriptedServer::start(
         Script::new().turn(
             Turn::chunks(["I will ", "read it."])
@@ -51,12 +70,7 @@ async fn sse_text_tool_deltas_usage_and_done() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
-    let events = sse_data(&r.text().await.unwrap());
-    assert_eq!(events.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks = chunks_of(&r.text().await.unwrap());
     for c in &chunks {
         assert_eq!(
             keys(c)[..6],
@@ -70,66 +84,45 @@ async fn sse_text_tool_deltas_usage_and_done() {
             ])[..]
         );
         assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["system_fingerprint"], "fp_ollama");
         assert_eq!(c["id"], chunks[0]["id"]);
     }
+    assert_eq!(chunks.len(), 5, "{chunks:#?}");
     assert_eq!(
-        chunks[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "content": "I will "})
+        chunks[0]["choices"][0],
+        json!({"index": 0, "delta": {"role": "assistant", "content": "I will "}, "finish_reason": null})
     );
-    assert_eq!(chunks[0]["choices"][0]["finish_reason"], Value::Null);
     assert_eq!(
-        keys(&chunks[0]["choices"][0]),
-        sorted(&["index", "delta", "finish_reason"])
+        chunks[1]["choices"][0]["delta"],
+        json!({"content": "read it."})
     );
-    assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "read it.");
-
-    // reassemble tool calls from deltas, checking the shapes on the way
-    let mut calls: Vec<(String, String, String)> = Vec::new();
-    let mut fragments_per_call = vec![0usize; 2];
-    for c in &chunks[2..] {
-        let Some(deltas) = c["choices"][0]["delta"].get("tool_calls") else {
-            continue;
-        };
-        for d in deltas.as_array().unwrap() {
-            let i = d["index"].as_u64().unwrap() as usize;
-            if let Some(id) = d.get("id") {
-                assert_eq!(d["type"], "function");
-                assert_eq!(d["function"]["arguments"], "");
-                calls.push((
-                    id.as_str().unwrap().into(),
-                    d["function"]["name"].as_str().unwrap().into(),
-                    String::new(),
-                ));
-            } else {
-                assert_eq!(keys(d), sorted(&["index", "function"]));
-                assert_eq!(keys(&d["function"]), vec!["arguments"]);
-                calls[i]
-                    .2
-                    .push_str(d["function"]["arguments"].as_str().unwrap());
-                fragments_per_call[i] += 1;
-            }
-        }
-    }
-    assert_eq!(calls.len(), 2);
-    assert_eq!(calls[0].1, "read_file");
-    assert!(calls[0].0.starts_with("call_"));
-    assert_eq!(calls[1].0, "call_b");
-    let args: Value = serde_json::from_str(&calls[0].2).unwrap();
-    assert_eq!(args, json!({"path": "notes.txt", "limit": 100}));
+    let calls = &chunks[2]["choices"][0]["delta"];
+    assert_eq!(calls["content"], "");
+    assert_eq!(calls["tool_calls"][0]["index"], 0);
+    assert_eq!(calls["tool_calls"][0]["type"], "function");
+    assert_eq!(calls["tool_calls"][0]["function"]["name"], "read_file");
+    // The whole argument string at once, in the model's key order.
+    assert_eq!(
+        calls["tool_calls"][0]["function"]["arguments"],
+        "{\"path\":\"notes.txt\",\"limit\":100}"
+    );
     assert!(
-        fragments_per_call.iter().all(|&n| n >= 2),
-        "arguments must arrive in fragments: {fragments_per_call:?}"
+        calls["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("call_")
     );
-
-    let usage = chunks.last().unwrap();
+    assert_eq!(calls["tool_calls"][1]["id"], "call_b");
+    assert_eq!(calls["tool_calls"][1]["index"], 1);
+    let finish = &chunks[3];
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    let usage = &chunks[4];
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(
         keys(&usage["usage"]),
         sorted(&["prompt_tokens", "completion_tokens", "total_tokens"])
     );
-    let finish = &chunks[chunks.len() - 2];
-    assert_eq!(finish["choices"][0]["delta"], json!({}));
-    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
     server.shutdown().await;
 }
 
@@ -141,7 +134,7 @@ async fn sse_without_usage_and_length_finish() {
             .unwrap();
     let body = client()
         .post(format!("{}/v1/chat/completions", server.url()))
-        .json(&json!({"model": "llama3.1:8b", "messages": [], "stream": true}))
+        .json(&json!({"model": "llama3.1:8b", "messages": hi(), "stream": true}))
         .send()
         .await
         .unwrap()
@@ -173,7 +166,7 @@ async fn non_streamed_completion() {
     let url = format!("{}/v1/chat/completions", server.url());
     let r = client()
         .post(&url)
-        .json(&json!({"model": "llama3.1:8b", "messages": []}))
+        .json(&json!({"model": "llama3.1:8b", "messages": hi()}))
         .send()
         .await
         .unwrap();
@@ -204,17 +197,18 @@ async fn non_streamed_completion() {
 
     let v: Value = client()
         .post(&url)
-        .json(&json!({"model": "llama3.1:8b", "messages": []}))
+        .json(&json!({"model": "llama3.1:8b", "messages": hi()}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    // openai/openai.go `Message`: content is a string (empty beside tool calls).
     assert_eq!(
         v["choices"][0]["message"],
-        json!({"role": "assistant", "content": null, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{\"cmd\":\"ls\"}"}}
+        json!({"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_1", "index": 0, "type": "function", "function": {"name": "bash", "arguments": "{\"cmd\":\"ls\"}"}}
         ]})
     );
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
@@ -242,23 +236,19 @@ async fn openai_errors_have_openai_shape() {
     let c = client();
     let r = c
         .post(&url)
-        .json(&json!({"model": "other", "messages": []}))
+        .json(&json!({"model": "other", "messages": hi()}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
     assert_eq!(
-        v["error"]["message"],
-        "model \"other\" not found, try pulling it first"
-    );
-    assert_eq!(
-        keys(&v["error"]),
-        sorted(&["message", "type", "param", "code"])
+        v,
+        json!({"error": {"message": "model 'other' not found", "type": "not_found_error", "param": null, "code": null}})
     );
     let r = c
         .post(&url)
-        .json(&json!({"model": "tiny:1b", "messages": [], "tools": [{}]}))
+        .json(&json!({"model": "tiny:1b", "messages": hi(), "tools": [{}]}))
         .send()
         .await
         .unwrap();
@@ -268,9 +258,19 @@ async fn openai_errors_have_openai_shape() {
         v["error"]["message"],
         "registry.ollama.ai/library/tiny:1b does not support tools"
     );
+    assert_eq!(v["error"]["type"], "invalid_request_error");
     let r = c
         .post(&url)
         .json(&json!({"model": "tiny:1b", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "[] is too short - 'messages'");
+    let r = c
+        .post(&url)
+        .json(&json!({"model": "tiny:1b", "messages": hi()}))
         .send()
         .await
         .unwrap();

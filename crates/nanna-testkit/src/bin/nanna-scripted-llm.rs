@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use nanna_testkit::{ModelSpec, Script, ScriptedServer, ServerConfig, TestkitError};
+use nanna_testkit::{Flavor, ModelSpec, Script, ScriptedServer, ServerConfig, TestkitError};
 
 /// Serves Ollama's API and the OpenAI-compatible API, answering chats from a script.
 #[derive(Debug, Parser)]
@@ -41,13 +41,23 @@ struct Args {
     #[arg(long = "model", value_name = "NAME")]
     models: Vec<String>,
 
-    /// Version reported by /api/version.
-    #[arg(long, value_name = "VERSION", default_value = "0.12.0")]
-    server_version: String,
+    /// Server to imitate: ollama, llama.cpp or vllm.
+    #[arg(long, value_name = "KIND", default_value = "ollama", value_parser = parse_flavor)]
+    flavor: Flavor,
+
+    /// Version reported by /api/version (Ollama; features follow it), /props build_info
+    /// (llama.cpp) or /version (vLLM). Default: a current version of the chosen server.
+    #[arg(long, value_name = "VERSION")]
+    server_version: Option<String>,
 
     /// Append every request to this file as a JSON line.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+}
+
+fn parse_flavor(text: &str) -> Result<Flavor, String> {
+    Flavor::parse(text)
+        .ok_or_else(|| format!("unknown server `{text}`: use ollama, llama.cpp or vllm"))
 }
 
 /// Parses a listen address the way Ollama reads `OLLAMA_HOST`.
@@ -100,12 +110,16 @@ async fn run(args: Args) -> Result<(), TestkitError> {
     if models.is_empty() {
         models.push(ModelSpec::default());
     }
-    let config = ServerConfig {
-        models,
-        version: args.server_version.clone(),
-        record_file: args.record.clone(),
-        ..ServerConfig::default()
+    let mut config = match args.flavor {
+        Flavor::Ollama => ServerConfig::default(),
+        Flavor::LlamaCpp => ServerConfig::llama_cpp(ModelSpec::default()),
+        Flavor::Vllm => ServerConfig::vllm(ModelSpec::default()),
     };
+    config.models = models;
+    config.record_file = args.record.clone();
+    if let Some(version) = &args.server_version {
+        config.version = version.clone();
+    }
     let addr = parse_listen(&args.listen)?;
     let signals = StopSignals::install();
     let server = ScriptedServer::bind(addr, config, script).await?;
