@@ -16,12 +16,13 @@
 //! temperature = 0.2                # 0 to 2
 //! keep_alive = "30m"               # Ollama: "5m", "1h", -1 (forever), 0 (unload at once)
 //! max_tokens = 4096
+//! think = "low"                   # thinking models: true, false, low, medium, high, max
 //! connect_timeout_secs = 5
 //! idle_timeout_secs = 300
 //! ```
 //!
 //! Environment: `NANNA_PROVIDER`, `NANNA_URL`, `NANNA_MODEL`, `NANNA_CONTEXT_WINDOW`,
-//! `NANNA_TEMPERATURE`, `NANNA_KEEP_ALIVE`, `NANNA_MAX_TOKENS`, `NANNA_CONNECT_TIMEOUT`,
+//! `NANNA_TEMPERATURE`, `NANNA_KEEP_ALIVE`, `NANNA_MAX_TOKENS`, `NANNA_THINK`, `NANNA_CONNECT_TIMEOUT`,
 //! `NANNA_IDLE_TIMEOUT` (seconds), `NANNA_API_KEY` (else `OPENAI_API_KEY`); for the Ollama
 //! provider also Ollama's own `OLLAMA_URL`, `OLLAMA_HOST` (`host:port`, `:port`, a URL;
 //! `0.0.0.0` means this machine) and `OLLAMA_MODEL`, below their `NANNA_*` equivalents.
@@ -39,7 +40,7 @@ use crate::ollama::{DEFAULT_CONTEXT_WINDOW, OllamaProvider};
 use crate::openai::OpenAiProvider;
 use crate::provider::ModelProvider;
 use crate::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
-use crate::types::ChatOptions;
+use crate::types::{ChatOptions, Think};
 
 /// Where the system-wide configuration file lives.
 pub const SYSTEM_CONFIG_PATH: &str = "/etc/nanna/config.toml";
@@ -169,6 +170,8 @@ pub struct ConfigOverrides {
     pub keep_alive: Option<String>,
     /// `--max-tokens`.
     pub max_tokens: Option<u32>,
+    /// `--think`: `true`, `false`, `low`, `medium`, `high` or `max`.
+    pub think: Option<String>,
     /// `--idle-timeout`, in seconds.
     pub idle_timeout_secs: Option<u64>,
 }
@@ -190,6 +193,9 @@ pub struct Config {
     pub keep_alive: Option<String>,
     /// Cap on generated tokens per reply, when set.
     pub max_tokens: Option<u32>,
+    /// Whether thinking models reason first (and how hard); `None` leaves the server's
+    /// default (Ollama turns thinking on for models that can).
+    pub think: Option<Think>,
     /// Bearer token for hosted endpoints, when set.
     pub api_key: Option<String>,
     /// Time allowed to open a connection.
@@ -209,6 +215,7 @@ impl fmt::Debug for Config {
             .field("temperature", &self.temperature)
             .field("keep_alive", &self.keep_alive)
             .field("max_tokens", &self.max_tokens)
+            .field("think", &self.think)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("idle_timeout", &self.idle_timeout)
@@ -257,6 +264,7 @@ impl Config {
             keep_alive: self.keep_alive.clone(),
             max_tokens: self.max_tokens,
             seed: None,
+            think: self.think,
         }
     }
 }
@@ -364,6 +372,7 @@ impl ConfigLoader {
         set(&mut raw.provider, text("NANNA_PROVIDER"));
         set(&mut raw.model, text("NANNA_MODEL"));
         set(&mut raw.keep_alive, text("NANNA_KEEP_ALIVE"));
+        set(&mut raw.think, text("NANNA_THINK"));
         set(&mut raw.api_key, text("OPENAI_API_KEY"));
         set(&mut raw.api_key, text("NANNA_API_KEY"));
         // Ollama's own variables apply to the Ollama provider only; they are resolved in
@@ -439,8 +448,17 @@ struct FileConfig {
     temperature: Option<f32>,
     keep_alive: Option<KeepAlive>,
     max_tokens: Option<u32>,
+    think: Option<ThinkSetting>,
     connect_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+}
+
+/// `think` may be written as a boolean (`think = false`) or a word (`think = "high"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ThinkSetting {
+    Flag(bool),
+    Word(String),
 }
 
 /// `keep_alive` may be written as a string (`"30m"`) or a number of seconds (`-1`).
@@ -497,6 +515,7 @@ struct Raw {
     temperature: Option<(f32, Origin)>,
     keep_alive: Option<(String, Origin)>,
     max_tokens: Option<(u32, Origin)>,
+    think: Option<(String, Origin)>,
     api_key: Option<(String, Origin)>,
     connect_timeout: Option<(u64, Origin)>,
     idle_timeout: Option<(u64, Origin)>,
@@ -538,6 +557,16 @@ impl Raw {
         );
         set(&mut self.max_tokens, file.max_tokens.map(|v| (v, origin())));
         set(
+            &mut self.think,
+            file.think.map(|v| {
+                let text = match v {
+                    ThinkSetting::Flag(flag) => flag.to_string(),
+                    ThinkSetting::Word(word) => word,
+                };
+                (text, origin())
+            }),
+        );
+        set(
             &mut self.connect_timeout,
             file.connect_timeout_secs.map(|v| (v, origin())),
         );
@@ -577,6 +606,10 @@ impl Raw {
         set(
             &mut self.idle_timeout,
             flags.idle_timeout_secs.map(|v| (v, flag("--idle-timeout"))),
+        );
+        set(
+            &mut self.think,
+            flags.think.clone().map(|v| (v, flag("--think"))),
         );
     }
 
@@ -726,6 +759,24 @@ impl Raw {
             None => None,
         };
 
+        let think = match self.think {
+            Some((text, origin)) => match Think::parse(&text) {
+                Some(think) => {
+                    origins.insert("think", origin);
+                    Some(think)
+                }
+                None => {
+                    return Err(ConfigError::Invalid {
+                        setting: "think",
+                        value: text,
+                        origin,
+                        reason: format!("expected {}", Think::ACCEPTED),
+                    });
+                }
+            },
+            None => None,
+        };
+
         let api_key = self.api_key.map(|(key, origin)| {
             origins.insert("api_key", origin);
             key
@@ -752,6 +803,7 @@ impl Raw {
             temperature,
             keep_alive,
             max_tokens,
+            think,
             api_key,
             connect_timeout,
             idle_timeout,

@@ -21,10 +21,11 @@ mod reply;
 pub mod stream;
 mod transport;
 pub mod types;
+mod wire;
 
 pub use config::{Config, ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind};
 pub use ollama::OllamaProvider;
-pub use openai::OpenAiProvider;
+pub use openai::{OpenAiProvider, ServerKind};
 pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result, missing_model_fix};
 pub use reply::collect;
 pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};

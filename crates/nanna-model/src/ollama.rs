@@ -3,12 +3,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
@@ -17,25 +16,31 @@ use crate::stream::NdjsonDecoder;
 use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
 use crate::types::{
     Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
-    ModelSummary, PullProgress, RunningModel, StreamEvent, Timings, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ModelSummary, PullProgress, RunningModel, StreamEvent, Timings, ToolCall, ToolDefinition,
+    Usage,
 };
+use crate::wire::{self, bare_base64};
 
 /// Context window asked for when neither the request nor the configuration sets one.
 pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
+
+/// How long a failed `/api/show` is trusted before it is asked again.
+pub const DEFAULT_DETAILS_RETRY: Duration = Duration::from_secs(30);
 
 /// A client of Ollama's native HTTP API.
 ///
 /// Every chat request carries `options.num_ctx` (Ollama otherwise silently truncates the
 /// conversation to its own default window): the request's context window, else this
 /// provider's default, capped at the model's maximum from `/api/show`. Model details are
-/// fetched once per model and cached for the life of the provider.
+/// fetched once per model and cached; a failed fetch is retried once
+/// [`DEFAULT_DETAILS_RETRY`] has passed (a server busy loading a model answers again later).
 #[derive(Debug)]
 pub struct OllamaProvider {
     transport: Transport,
     default_context_window: u32,
     keep_alive: Option<String>,
-    models: Mutex<HashMap<String, Arc<OnceCell<Option<ModelInfo>>>>>,
+    models: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Details>>>>,
+    details_retry: Duration,
     /// Source of ids for tool calls the server sent without one.
     next_call_id: Arc<AtomicU64>,
 }
@@ -56,6 +61,7 @@ impl OllamaProvider {
             default_context_window: DEFAULT_CONTEXT_WINDOW,
             keep_alive: None,
             models: Mutex::new(HashMap::new()),
+            details_retry: DEFAULT_DETAILS_RETRY,
             next_call_id: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -91,6 +97,13 @@ impl OllamaProvider {
         self
     }
 
+    /// Sets how long a failed `/api/show` is remembered before it is tried again (default
+    /// [`DEFAULT_DETAILS_RETRY`]; zero retries on every request).
+    pub fn with_details_retry(mut self, after: Duration) -> Self {
+        self.details_retry = after;
+        self
+    }
+
     /// Sends a bearer token (for an Ollama behind an authenticating proxy).
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
         self.transport.api_key = key;
@@ -99,47 +112,59 @@ impl OllamaProvider {
 
     /// The `num_ctx` a request for `request.model` will carry.
     pub async fn context_window_for(&self, request: &ChatRequest) -> Result<u32> {
+        let info = self.cached_info(&request.model).await?;
+        Ok(self.num_ctx(request, info.as_ref()))
+    }
+
+    fn num_ctx(&self, request: &ChatRequest, info: Option<&ModelInfo>) -> u32 {
         let wanted = request
             .options
             .context_window
             .filter(|&n| n > 0)
             .unwrap_or(self.default_context_window);
-        let cap = self
-            .cached_info(&request.model)
-            .await?
-            .and_then(|info| info.context_length)
-            .filter(|&n| n > 0);
-        Ok(cap.map_or(wanted, |cap| wanted.min(cap)))
+        let cap = info.and_then(|info| info.context_length).filter(|&n| n > 0);
+        cap.map_or(wanted, |cap| wanted.min(cap))
     }
 
-    /// Model details from the cache, fetching them once. `None` when the server could not
-    /// tell (e.g. an old server without `/api/show`); a missing model is an error.
+    /// Model details from the cache, fetched on first use. `None` when the server could not
+    /// tell (e.g. an old server without `/api/show`, or one too busy to answer); that answer
+    /// is trusted for `details_retry` only, then asked again. A missing model is an error.
     async fn cached_info(&self, model: &str) -> Result<Option<ModelInfo>> {
-        let cell = {
+        let slot = {
             let mut models = self
                 .models
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             models.entry(model.to_owned()).or_default().clone()
         };
-        let info = cell
-            .get_or_try_init(|| async {
-                match self.show(model).await {
-                    Ok(info) => Ok(Some(info)),
-                    Err(error @ ModelError::Http { .. })
-                    | Err(error @ ModelError::Malformed { .. }) => {
-                        tracing::warn!(
-                            model,
-                            %error,
-                            "could not read the model's details; its context length is unknown"
-                        );
-                        Ok(None)
-                    }
-                    Err(error) => Err(error),
-                }
-            })
-            .await?;
-        Ok(info.clone())
+        // One fetch at a time per model: concurrent requests wait for its answer.
+        let mut details = slot.lock().await;
+        if let Some(info) = &details.info {
+            return Ok(Some(info.clone()));
+        }
+        if details
+            .failed_at
+            .is_some_and(|at| at.elapsed() < self.details_retry)
+        {
+            return Ok(None);
+        }
+        match self.show(model).await {
+            Ok(info) => {
+                details.info = Some(info.clone());
+                details.failed_at = None;
+                Ok(Some(info))
+            }
+            Err(error @ (ModelError::Http { .. } | ModelError::Malformed { .. })) => {
+                tracing::warn!(
+                    model,
+                    %error,
+                    "could not read the model's details; its context length is unknown for now"
+                );
+                details.failed_at = Some(Instant::now());
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// `POST /api/show`.
@@ -163,40 +188,45 @@ impl OllamaProvider {
     fn chat_body<'a>(
         &self,
         request: &'a ChatRequest,
-        num_ctx: u32,
+        info: Option<&ModelInfo>,
         stream: bool,
     ) -> WireChatRequest<'a> {
-        let tools: Vec<&ToolDefinition> = match &request.tool_choice {
-            ToolChoice::None => Vec::new(),
-            ToolChoice::Specific(name) => {
-                request.tools.iter().filter(|t| t.name() == name).collect()
-            }
-            ToolChoice::Auto | ToolChoice::Required => request.tools.iter().collect(),
-        };
         let keep_alive = request
             .options
             .keep_alive
             .as_deref()
             .or(self.keep_alive.as_deref())
             .map(keep_alive_value);
+        // Ollama refuses `think` (true or a level) for a model without the thinking
+        // capability with 400 `"m" does not support thinking` (server/routes.go
+        // ChatHandler); `false` is always accepted.
+        let can_think = info
+            .and_then(|info| info.capabilities)
+            .is_none_or(|caps| caps.thinking);
+        let think = request
+            .options
+            .think
+            .filter(|think| can_think || !think.enabled())
+            .map(crate::types::Think::to_ollama);
         WireChatRequest {
             model: &request.model,
             messages: request.messages.iter().map(wire_message).collect(),
-            tools,
+            tools: wire::offered_tools(request),
             stream,
             options: WireOptions {
-                num_ctx,
+                num_ctx: self.num_ctx(request, info),
                 temperature: request.options.temperature,
                 seed: request.options.seed,
                 num_predict: request.options.max_tokens,
             },
             keep_alive,
+            think,
         }
     }
 
     async fn start_chat(&self, request: &ChatRequest, stream: bool) -> Result<Body> {
-        let num_ctx = self.context_window_for(request).await?;
-        let body = self.chat_body(request, num_ctx, stream);
+        let info = self.cached_info(&request.model).await?;
+        let body = self.chat_body(request, info.as_ref(), stream);
         let operation = format!("chat with model `{}`", request.model);
         let http = self.transport.post_json("/api/chat", &body)?;
         let response = self
@@ -207,17 +237,26 @@ impl OllamaProvider {
         Ok(Body::new(response, self.transport.idle_timeout, &operation))
     }
 
-    fn parser(&self) -> ChatParser {
+    fn parser(&self, request: &ChatRequest) -> ChatParser {
         ChatParser {
             decoder: NdjsonDecoder::new(),
             state: ChatState {
                 call_ids: Arc::clone(&self.next_call_id),
-                saw_tool_calls: false,
+                calls: Vec::new(),
                 done: false,
                 lines: 0,
+                tool_choice: wire::ChoiceCheck::new(request),
             },
         }
     }
+}
+
+/// What the provider knows of one model's details.
+#[derive(Debug, Default)]
+struct Details {
+    info: Option<ModelInfo>,
+    /// When `/api/show` last failed, while no answer is known.
+    failed_at: Option<Instant>,
 }
 
 /// Maps an HTTP error of a request about `model` to the most helpful error.
@@ -273,7 +312,7 @@ impl ModelProvider for OllamaProvider {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
         let body = self.start_chat(request, false).await?;
-        let events = reply::parse_all(body, self.parser()).await?;
+        let events = reply::parse_all(body, self.parser(request)).await?;
         let mut collector = Collector::default();
         for event in events {
             collector.push(event);
@@ -283,7 +322,7 @@ impl ModelProvider for OllamaProvider {
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
         let body = self.start_chat(request, true).await?;
-        Ok(reply::event_stream(body, self.parser()))
+        Ok(reply::event_stream(body, self.parser(request)))
     }
 
     async fn list_models(&self) -> Result<Vec<ModelSummary>> {
@@ -299,6 +338,7 @@ impl ModelProvider for OllamaProvider {
     async fn model_info(&self, model: &str) -> Result<ModelInfo> {
         match self.cached_info(model).await? {
             Some(info) => Ok(info),
+            // Within the retry interval of a failure: report the failure itself.
             None => self.show(model).await,
         }
     }
@@ -361,9 +401,11 @@ struct ChatParser {
 /// What a chat reply has shown so far.
 struct ChatState {
     call_ids: Arc<AtomicU64>,
-    saw_tool_calls: bool,
+    /// Names of the tools called so far.
+    calls: Vec<String>,
     done: bool,
     lines: u64,
+    tool_choice: wire::ChoiceCheck,
 }
 
 impl ChatState {
@@ -397,15 +439,18 @@ impl ChatState {
                     text: message.content,
                 });
             }
+            // Tool calls may come in any chunk, the final `done: true` one included
+            // (gpt-oss and the other built-in parsers, server/routes.go ChatHandler).
             for call in message.tool_calls {
-                self.saw_tool_calls = true;
                 let call = self.tool_call(call)?;
+                self.calls.push(call.name.clone());
                 out.push_back(StreamEvent::ToolCall { call });
             }
         }
         if chunk.done {
             self.done = true;
-            let finish_reason = if self.saw_tool_calls {
+            self.tool_choice.check(&self.calls)?;
+            let finish_reason = if !self.calls.is_empty() {
                 FinishReason::ToolCalls
             } else if chunk.done_reason.as_deref() == Some("length") {
                 FinishReason::Length
@@ -576,6 +621,8 @@ struct WireChatRequest<'a> {
     options: WireOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
     keep_alive: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    think: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -593,8 +640,10 @@ struct WireOptions {
 struct WireMessage<'a> {
     role: MessageRole,
     content: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    images: &'a [String],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    thinking: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    images: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<WireOutCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -620,7 +669,16 @@ fn wire_message(message: &ChatMessage) -> WireMessage<'_> {
     WireMessage {
         role: message.role,
         content: &message.content,
-        images: &message.images,
+        // Sent back as Ollama's tool-calling docs say (docs/capabilities/tool-calling.mdx,
+        // "Tool calling with streaming").
+        thinking: &message.thinking,
+        // api.ImageData is []byte: Go's JSON decoder wants bare base64 and answers 400
+        // "illegal base64 data at input byte 4" for a `data:` URL.
+        images: message
+            .images
+            .iter()
+            .map(|image| bare_base64(image))
+            .collect(),
         tool_calls: message
             .tool_calls
             .iter()
@@ -801,6 +859,7 @@ impl WireShow {
             family: details.family,
             parameter_size: details.parameter_size,
             quantization: details.quantization_level,
+            notes: Vec::new(),
         }
     }
 }
@@ -856,9 +915,10 @@ mod tests {
             decoder: NdjsonDecoder::new(),
             state: ChatState {
                 call_ids: Arc::new(AtomicU64::new(1)),
-                saw_tool_calls: false,
+                calls: Vec::new(),
                 done: false,
                 lines: 0,
+                tool_choice: wire::ChoiceCheck::new(&ChatRequest::new("m", Vec::new())),
             },
         }
     }

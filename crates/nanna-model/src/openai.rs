@@ -1,14 +1,20 @@
 //! [`OpenAiProvider`]: servers speaking OpenAI's chat completions API (llama.cpp's
-//! `llama-server`, vLLM, LM Studio, hosted endpoints).
+//! `llama-server`, vLLM, LM Studio, hosted endpoints, and Ollama's `/v1`).
+//!
+//! The API is shared but the servers are not: the provider recognises Ollama, llama.cpp and
+//! vLLM (once, lazily, by the endpoints only they answer) where their differences matter:
+//! where the context window comes from, how thinking is switched and sent back, and whether
+//! `tool_choice` is enforced by the server or must be enforced here.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
@@ -16,9 +22,50 @@ use crate::reply::{self, FrameParser};
 use crate::stream::SseDecoder;
 use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
 use crate::types::{
-    ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo, ModelSummary,
-    StreamEvent, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
+    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
+    ModelSummary, StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
+use crate::wire::{self, ChoiceCheck, ollama_model_name};
+
+/// The window Ollama gives a model when nothing sets `num_ctx`, on the smallest GPU tier
+/// (server/routes.go `Serve`: 4096 below 23 GiB of VRAM, 32768 below 47 GiB, else 262144,
+/// unless `OLLAMA_CONTEXT_LENGTH` is set). Through `/v1` nothing can set it, so until the
+/// model is loaded and `/api/ps` tells, this is the window to plan for.
+pub const OLLAMA_FLOOR_CONTEXT: u32 = 4096;
+
+/// Which server answers behind the OpenAI-compatible API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Ollama's `/v1` (answers `GET /api/version`).
+    Ollama,
+    /// llama.cpp's `llama-server` (answers `GET /props`).
+    LlamaCpp,
+    /// vLLM (answers `GET /version`).
+    Vllm,
+    /// Anything else (hosted APIs, LM Studio...).
+    Other,
+}
+
+impl ServerKind {
+    /// The message field a server reads a previous turn's reasoning from: `reasoning` on
+    /// Ollama (openai/openai.go `Message.Reasoning`) and vLLM (`CustomChatCompletionMessageParam`
+    /// "reasoning content for interleaved thinking"), `reasoning_content` on llama.cpp
+    /// (common/chat.cpp `common_chat_msgs_parse_oaicompat`). Other servers get none: hosted
+    /// APIs reject unknown message fields, and they send no reasoning text to return anyway.
+    fn reasoning_field(self) -> Option<&'static str> {
+        match self {
+            Self::Ollama | Self::Vllm => Some("reasoning"),
+            Self::LlamaCpp => Some("reasoning_content"),
+            Self::Other => None,
+        }
+    }
+
+    /// Whether the server enforces `tool_choice` itself (Ollama's `/v1` request type has no
+    /// such field and ignores it: openai/openai.go `ChatCompletionRequest`).
+    fn honours_tool_choice(self) -> bool {
+        self != Self::Ollama
+    }
+}
 
 /// A client of an OpenAI-compatible `/v1/chat/completions` server.
 #[derive(Debug)]
@@ -27,6 +74,9 @@ pub struct OpenAiProvider {
     next_call_id: Arc<AtomicU64>,
     /// The server answered 404 to `/apply-template`: it has no tokenizer endpoint.
     no_tokenizer: AtomicBool,
+    kind: OnceCell<ServerKind>,
+    /// Model names as asked for → the id the server lists them under.
+    names: Mutex<HashMap<String, String>>,
 }
 
 impl OpenAiProvider {
@@ -50,6 +100,8 @@ impl OpenAiProvider {
             transport: Transport::from_url(&base),
             next_call_id: Arc::new(AtomicU64::new(1)),
             no_tokenizer: AtomicBool::new(false),
+            kind: OnceCell::new(),
+            names: Mutex::new(HashMap::new()),
         }
     }
 
@@ -81,17 +133,107 @@ impl OpenAiProvider {
             .unwrap_or(self.transport.base())
     }
 
-    fn body<'a>(&self, request: &'a ChatRequest, stream: bool) -> WireRequest<'a> {
-        let offer_tools = !request.tools.is_empty();
+    /// Which server this is, asked once: `GET /api/version` (Ollama), `GET /props`
+    /// (llama.cpp), `GET /version` (vLLM). An unreachable server is an error, and is asked
+    /// again next time.
+    pub async fn server_kind(&self) -> Result<ServerKind> {
+        self.kind
+            .get_or_try_init(|| async {
+                if self
+                    .root_json("/api/version")
+                    .await?
+                    .is_some_and(|v| v.get("version").is_some_and(Value::is_string))
+                {
+                    return Ok(ServerKind::Ollama);
+                }
+                if self.root_json("/props").await?.is_some_and(|v| {
+                    v.get("default_generation_settings").is_some() || v.get("build_info").is_some()
+                }) {
+                    return Ok(ServerKind::LlamaCpp);
+                }
+                if self
+                    .root_json("/version")
+                    .await?
+                    .is_some_and(|v| v.get("version").is_some_and(Value::is_string))
+                {
+                    return Ok(ServerKind::Vllm);
+                }
+                Ok(ServerKind::Other)
+            })
+            .await
+            .copied()
+    }
+
+    /// The kind when it matters for `request`: already known, or asked for when the request
+    /// switches thinking, returns reasoning, or restricts tools. Plain requests never wait for
+    /// the probe.
+    async fn kind_for(&self, request: &ChatRequest) -> Result<ServerKind> {
+        if let Some(kind) = self.kind.get() {
+            return Ok(*kind);
+        }
+        let needed = request.options.think.is_some()
+            || request.messages.iter().any(|m| !m.thinking.is_empty())
+            || (!request.tools.is_empty() && request.tool_choice != ToolChoice::Auto);
+        if needed {
+            self.server_kind().await
+        } else {
+            Ok(ServerKind::Other)
+        }
+    }
+
+    /// `GET root + path` as JSON; `None` when the server answers with an HTTP error or
+    /// something else than JSON.
+    async fn root_json(&self, path: &str) -> Result<Option<Value>> {
+        let url = format!("{}{path}", self.root());
+        let request = self.transport.request_to(reqwest::Method::GET, &url)?;
+        match self
+            .transport
+            .json::<Value>(request, "identifying the server")
+            .await
+        {
+            Ok(value) => Ok(Some(value)),
+            Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The id the server lists `model` under, when an earlier lookup found one.
+    fn served_name(&self, model: &str) -> String {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| model.to_owned())
+    }
+
+    fn body<'a>(
+        &self,
+        request: &'a ChatRequest,
+        kind: ServerKind,
+        model: String,
+        stream: bool,
+    ) -> WireRequest<'a> {
+        let tools: Vec<&ToolDefinition> = if kind.honours_tool_choice() {
+            request.tools.iter().collect()
+        } else {
+            wire::offered_tools(request)
+        };
+        let offer_tools = !tools.is_empty();
+        let (reasoning_effort, chat_template_kwargs) = match request.options.think {
+            Some(think) => think_fields(kind, think),
+            None => (None, None),
+        };
         WireRequest {
-            model: &request.model,
-            messages: request.messages.iter().map(wire_message).collect(),
-            tools: if offer_tools {
-                request.tools.iter().collect()
-            } else {
-                Vec::new()
-            },
-            tool_choice: offer_tools.then(|| tool_choice(&request.tool_choice)),
+            model,
+            messages: request
+                .messages
+                .iter()
+                .map(|message| wire_message(message, kind))
+                .collect(),
+            tool_choice: (offer_tools && kind.honours_tool_choice())
+                .then(|| tool_choice(&request.tool_choice)),
+            tools,
             stream,
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
@@ -99,14 +241,19 @@ impl OpenAiProvider {
             max_tokens: request.options.max_tokens,
             temperature: request.options.temperature,
             seed: request.options.seed,
+            reasoning_effort,
+            chat_template_kwargs,
         }
     }
 
     async fn start_chat(&self, request: &ChatRequest, stream: bool) -> Result<Body> {
-        let operation = format!("chat with model `{}`", request.model);
-        let http = self
-            .transport
-            .post_json("/chat/completions", &self.body(request, stream))?;
+        let kind = self.kind_for(request).await?;
+        let model = self.served_name(&request.model);
+        let operation = format!("chat with model `{model}`");
+        let http = self.transport.post_json(
+            "/chat/completions",
+            &self.body(request, kind, model.clone(), stream),
+        )?;
         let response = self
             .transport
             .send(http, &operation)
@@ -140,7 +287,7 @@ impl OpenAiProvider {
         self.transport.json(request, operation).await
     }
 
-    fn parser(&self) -> SseChatParser {
+    fn parser(&self, request: &ChatRequest) -> SseChatParser {
         SseChatParser {
             decoder: SseDecoder::new(),
             state: StreamState {
@@ -149,8 +296,170 @@ impl OpenAiProvider {
                 finish: None,
                 usage: None,
                 done: false,
+                blank_tail: false,
+                tool_choice: ChoiceCheck::new(request),
             },
         }
+    }
+
+    /// Finds `model` among the listed ones: by id or alias (llama.cpp lists `--alias`
+    /// names), by Ollama's normalised name on Ollama (`llama3.1` is `llama3.1:latest`), or
+    /// the only model of a single-model server (llama.cpp started without `--alias` lists
+    /// the file path but serves any name), with a note saying so.
+    fn resolve<'m>(
+        &self,
+        model: &str,
+        kind: ServerKind,
+        listed: &'m [WireModel],
+    ) -> Option<(&'m WireModel, Option<String>)> {
+        if let Some(found) = listed
+            .iter()
+            .find(|m| m.id == model || m.aliases.iter().any(|a| a == model))
+        {
+            return Some((found, None));
+        }
+        if kind == ServerKind::Ollama {
+            let wanted = ollama_model_name(model);
+            if let Some(found) = listed.iter().find(|m| ollama_model_name(&m.id) == wanted) {
+                return Some((found, None));
+            }
+        }
+        match listed {
+            [only] if kind != ServerKind::Ollama => Some((
+                only,
+                Some(format!(
+                    "the server lists no model `{model}` but serves exactly one, `{}`: using it",
+                    only.id
+                )),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Context window and capabilities of a model behind Ollama's `/v1`: `/v1` cannot set
+    /// `num_ctx` (openai/openai.go `FromChatRequest` builds options without it), so the window
+    /// is the one Ollama chose: what `/api/ps` reports for the loaded model, else the
+    /// Modelfile's `num_ctx`, else Ollama's smallest default; never above the model's own.
+    async fn ollama_details(&self, info: &mut ModelInfo) -> Result<()> {
+        let show_url = format!("{}/api/show", self.root());
+        let request = self
+            .transport
+            .request_to(reqwest::Method::POST, &show_url)?
+            .json(&json!({ "model": info.name }));
+        let show: Value = match self
+            .transport
+            .json(request, "reading the model's details")
+            .await
+        {
+            Ok(show) => show,
+            Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => Value::Null,
+            Err(error) => return Err(error),
+        };
+        let maximum = show.get("model_info").and_then(|info| {
+            let arch = info.get("general.architecture")?.as_str()?;
+            info.get(format!("{arch}.context_length"))?.as_u64()
+        });
+        info.capabilities = show
+            .get("capabilities")
+            .and_then(Value::as_array)
+            .map(|list| {
+                let has = |name: &str| list.iter().any(|c| c.as_str() == Some(name));
+                Capabilities {
+                    completion: has("completion"),
+                    tools: has("tools"),
+                    vision: has("vision"),
+                    thinking: has("thinking"),
+                    embedding: has("embedding"),
+                }
+            });
+        if let Some(details) = show.get("details") {
+            let text = |key: &str| details.get(key).and_then(Value::as_str).map(str::to_owned);
+            info.family = text("family");
+            info.parameter_size = text("parameter_size");
+            info.quantization = text("quantization_level");
+        }
+        let modelfile_ctx = show
+            .get("parameters")
+            .and_then(Value::as_str)
+            .and_then(modelfile_num_ctx);
+        let ps_url = format!("{}/api/ps", self.root());
+        let request = self.transport.request_to(reqwest::Method::GET, &ps_url)?;
+        let loaded = match self
+            .transport
+            .json::<Value>(request, "listing running models")
+            .await
+        {
+            Ok(ps) => ps
+                .get("models")
+                .and_then(Value::as_array)
+                .and_then(|models| {
+                    let wanted = ollama_model_name(&info.name);
+                    models.iter().find(|m| {
+                        m.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| ollama_model_name(n) == wanted)
+                    })
+                })
+                .and_then(|m| m.get("context_length")?.as_u64())
+                .filter(|&n| n > 0),
+            Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        let (serving, source) = match (loaded, modelfile_ctx) {
+            (Some(n), _) => (n, "as loaded now (/api/ps)".to_owned()),
+            (None, Some(n)) => (n, "from the model's Modelfile (num_ctx)".to_owned()),
+            (None, None) => (
+                u64::from(OLLAMA_FLOOR_CONTEXT),
+                "Ollama's smallest default; it may use more (OLLAMA_CONTEXT_LENGTH, or 32k/256k \
+                 with large GPUs)"
+                    .to_owned(),
+            ),
+        };
+        let serving = maximum.map_or(serving, |max| serving.min(max));
+        info.context_length = Some(u32::try_from(serving).unwrap_or(u32::MAX));
+        info.notes.push(format!(
+            "Ollama's OpenAI-compatible API cannot set the context window: `{}` gets {serving} \
+             tokens ({source}) and older history beyond that is dropped silently. Use \
+             provider = \"ollama\" (its native API sets num_ctx), or set OLLAMA_CONTEXT_LENGTH on \
+             the server",
+            info.name
+        ));
+        Ok(())
+    }
+}
+
+/// `num_ctx` from the `parameters` text of `/api/show` (`num_ctx                        8192`).
+fn modelfile_num_ctx(parameters: &str) -> Option<u64> {
+    parameters.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some("num_ctx"))
+            .then(|| words.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// How each server is asked to think or not:
+/// - Ollama's `/v1` maps `reasoning_effort` to `think` ("none" is false; levels pass through;
+///   openai/openai.go `thinkFromReasoningEffort`). `true` is its default and sends nothing.
+/// - llama.cpp reads `chat_template_kwargs.enable_thinking` (tools/server/server-common.cpp
+///   `oaicompat_chat_params_parse`) and passes `reasoning_effort` to the template.
+/// - vLLM passes `chat_template_kwargs` to the template (Qwen3's `enable_thinking`) and takes
+///   `reasoning_effort` low/medium/high (GPT-OSS).
+/// - Other servers (hosted) get `reasoning_effort` for levels only: unknown fields are refused.
+///
+/// `max` is an Ollama level; the others get `high`.
+fn think_fields(kind: ServerKind, think: Think) -> (Option<&'static str>, Option<Value>) {
+    let level = think.level().map(|l| if l == "max" { "high" } else { l });
+    match kind {
+        ServerKind::Ollama => match think {
+            Think::Off => (Some("none"), None),
+            Think::On => (None, None),
+            other => (other.level(), None),
+        },
+        ServerKind::LlamaCpp | ServerKind::Vllm => {
+            (level, Some(json!({ "enable_thinking": think.enabled() })))
+        }
+        ServerKind::Other => (level, None),
     }
 }
 
@@ -236,7 +545,8 @@ fn usage(wire: Option<WireUsage>, timings: Option<WireTimings>) -> Option<Usage>
     })
 }
 
-/// Parses a tool call's argument string; empty means no arguments.
+/// Parses a tool call's argument string; empty means no arguments. Objects keep the
+/// model's key order (serde_json `preserve_order`), so they go back as generated.
 fn parse_arguments(name: &str, text: &str) -> Result<Value> {
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
@@ -309,11 +619,17 @@ impl ModelProvider for OpenAiProvider {
                 arguments,
             });
         }
+        let names: Vec<String> = calls.iter().map(|c| c.name.clone()).collect();
+        ChoiceCheck::new(request).check(&names)?;
         let finish = match choice.finish_reason.as_deref().map(finish_reason) {
             _ if !calls.is_empty() => FinishReason::ToolCalls,
             Some(reason) => reason,
             None => FinishReason::Stop,
         };
+        let thinking = message
+            .reasoning_content
+            .or(message.reasoning)
+            .unwrap_or_default();
         Ok(ChatResponse {
             model: reply
                 .model
@@ -322,7 +638,8 @@ impl ModelProvider for OpenAiProvider {
             message: ChatMessage::assistant_with_tool_calls(
                 message.content.unwrap_or_default(),
                 calls,
-            ),
+            )
+            .with_thinking(thinking),
             finish_reason: finish,
             usage: usage(reply.usage, reply.timings),
         })
@@ -330,7 +647,7 @@ impl ModelProvider for OpenAiProvider {
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
         let body = self.start_chat(request, true).await?;
-        Ok(reply::event_stream(body, self.parser()))
+        Ok(reply::event_stream(body, self.parser(request)))
     }
 
     async fn list_models(&self) -> Result<Vec<ModelSummary>> {
@@ -349,29 +666,41 @@ impl ModelProvider for OpenAiProvider {
 
     async fn model_info(&self, model: &str) -> Result<ModelInfo> {
         let models = self.models().await?;
-        let Some(found) = models.data.into_iter().find(|m| m.id == model) else {
+        let kind = self.server_kind().await?;
+        let Some((found, note)) = self.resolve(model, kind, &models.data) else {
             return Err(ModelError::ModelNotFound {
                 model: model.to_owned(),
                 pullable: false,
             });
         };
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(model.to_owned(), found.id.clone());
+        let mut info = ModelInfo {
+            name: found.id.clone(),
+            notes: note.into_iter().collect(),
+            ..ModelInfo::default()
+        };
+        if kind == ServerKind::Ollama {
+            self.ollama_details(&mut info).await?;
+            return Ok(info);
+        }
         // The window the server actually serves, not the one the model was trained with:
-        // vLLM lists `max_model_len`; llama.cpp serves `-c` tokens, reported by `/props`.
+        // vLLM lists `max_model_len`; llama.cpp serves `-c` tokens (per slot), reported by
+        // `/props` and, in newer builds, `meta.n_ctx` of `/v1/models`.
         let serving = match found.max_model_len {
             Some(n) => Some(n),
-            None => self.llama_cpp_context().await,
+            None => match self.llama_cpp_context().await {
+                Some(n) => Some(n),
+                None => found.meta.as_ref().and_then(|m| m.n_ctx),
+            },
         };
-        let trained = found.meta.and_then(|m| m.n_ctx_train);
-        Ok(ModelInfo {
-            name: found.id,
-            context_length: serving
-                .or(trained)
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            capabilities: None,
-            family: None,
-            parameter_size: None,
-            quantization: None,
-        })
+        let trained = found.meta.as_ref().and_then(|m| m.n_ctx_train);
+        info.context_length = serving
+            .or(trained)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        Ok(info)
     }
 
     async fn health(&self) -> Result<()> {
@@ -379,28 +708,31 @@ impl ModelProvider for OpenAiProvider {
     }
 
     async fn version(&self) -> Result<String> {
-        // vLLM answers GET /version; llama.cpp reports its build in GET /props.
-        for (path, field) in [("/version", "version"), ("/props", "build_info")] {
-            let url = format!("{}{path}", self.root());
-            let request = self.transport.request_to(reqwest::Method::GET, &url)?;
-            match self
-                .transport
-                .json::<Value>(request, "reading the server version")
-                .await
-            {
-                Ok(value) => {
-                    if let Some(version) = value.get(field).and_then(Value::as_str) {
-                        return Ok(version.to_owned());
-                    }
-                }
-                Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => {}
-                Err(error) => return Err(error),
+        // Ollama answers GET /api/version, vLLM GET /version; llama.cpp reports its build
+        // in GET /props.
+        let (path, field) = match self.server_kind().await? {
+            ServerKind::Ollama => ("/api/version", "version"),
+            ServerKind::LlamaCpp => ("/props", "build_info"),
+            ServerKind::Vllm => ("/version", "version"),
+            ServerKind::Other => {
+                return Err(ModelError::Unsupported {
+                    operation: "reading the server version".into(),
+                    provider: self.name().into(),
+                });
             }
+        };
+        match self.root_json(path).await? {
+            Some(value) => match value.get(field).and_then(Value::as_str) {
+                Some(version) => Ok(version.to_owned()),
+                None => Err(ModelError::Malformed {
+                    detail: format!("GET {path} has no `{field}`"),
+                }),
+            },
+            None => Err(ModelError::Unsupported {
+                operation: "reading the server version".into(),
+                provider: self.name().into(),
+            }),
         }
-        Err(ModelError::Unsupported {
-            operation: "reading the server version".into(),
-            provider: self.name().into(),
-        })
     }
 
     /// llama.cpp only (`tools/server/server-context.cpp`): `POST /apply-template` renders the
@@ -416,7 +748,12 @@ impl ModelProvider for OpenAiProvider {
         let template: WireTemplate = match self
             .post_root(
                 "/apply-template",
-                &self.body(request, false),
+                &self.body(
+                    request,
+                    self.kind_for(request).await?,
+                    self.served_name(&request.model),
+                    false,
+                ),
                 "rendering the prompt",
             )
             .await
@@ -465,6 +802,10 @@ struct StreamState {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     done: bool,
+    /// Whether the last event was Ollama's trace of a mid-stream error: a chunk with an
+    /// empty `model` and an empty delta (see [`ollama_error_trace`]).
+    blank_tail: bool,
+    tool_choice: ChoiceCheck,
 }
 
 #[derive(Default)]
@@ -490,17 +831,26 @@ impl StreamState {
                     excerpt(data)
                 ),
             })?;
+        // llama.cpp ends the stream with `data: {"error": {"code", "message", "type"}}`
+        // (tools/server/server-context.cpp, streamed results); vLLM sends
+        // `data: {"error": {"message", "type", "param", "code"}}` and then `[DONE]`
+        // (serving_chat.py `create_streaming_error_response`).
         if let Some(error) = chunk.error {
             return Err(ModelError::Server {
                 message: error_text(error),
             });
         }
+        self.blank_tail = ollama_error_trace(&chunk);
         for choice in chunk.choices {
             if choice.index.unwrap_or(0) != 0 {
                 continue;
             }
             if let Some(delta) = choice.delta {
-                if let Some(text) = delta.reasoning_content.filter(|t| !t.is_empty()) {
+                let reasoning = [delta.reasoning_content, delta.reasoning]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| !t.is_empty());
+                if let Some(text) = reasoning {
                     out.push_back(StreamEvent::ThinkingDelta { text });
                 }
                 if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
@@ -538,6 +888,8 @@ impl StreamState {
     fn complete(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
         self.done = true;
         let has_calls = !self.calls.is_empty();
+        let names: Vec<String> = self.calls.values().map(|c| c.name.clone()).collect();
+        self.tool_choice.check(&names)?;
         for (_, call) in std::mem::take(&mut self.calls) {
             let arguments = parse_arguments(&call.name, &call.arguments)?;
             let id = call.id.unwrap_or_else(|| new_call_id(&self.call_ids));
@@ -594,6 +946,15 @@ impl FrameParser for SseChatParser {
             // Some servers close without `[DONE]` once they have sent the finish reason.
             return self.state.complete(out);
         }
+        if self.state.blank_tail {
+            return Err(ModelError::Server {
+                message: "the server stopped the reply with an error it did not pass on \
+                          (Ollama's OpenAI-compatible API replaces a mid-stream error with an \
+                          empty chunk); the server's log has the reason, and provider = \
+                          \"ollama\" reports it"
+                    .into(),
+            });
+        }
         Err(ModelError::Interrupted {
             detail: "the chat stream ended before its finish reason and `[DONE]`".into(),
         })
@@ -604,11 +965,30 @@ impl FrameParser for SseChatParser {
     }
 }
 
+/// Whether `chunk` is what Ollama's `/v1` makes of a mid-stream error: the chat handler
+/// writes `{"error": ...}` after HTTP 200 (server/routes.go `streamResponse`), the `/v1`
+/// middleware decodes that line as an empty chat response and sends it on as a chunk with
+/// an empty `model` and an empty delta, without a finish reason, then the stream ends
+/// (middleware/openai.go `ChatWriter.writeResponse`). The error text is lost on the way.
+fn ollama_error_trace(chunk: &WireChunk) -> bool {
+    chunk.model.as_deref() == Some("")
+        && chunk.usage.is_none()
+        && chunk.choices.iter().all(|choice| {
+            choice.finish_reason.is_none()
+                && choice.delta.as_ref().is_none_or(|delta| {
+                    delta.content.as_deref().is_none_or(str::is_empty)
+                        && delta.tool_calls.is_empty()
+                        && delta.reasoning.as_deref().is_none_or(str::is_empty)
+                        && delta.reasoning_content.as_deref().is_none_or(str::is_empty)
+                })
+        })
+}
+
 // ---- Wire format ----
 
 #[derive(Serialize)]
 struct WireRequest<'a> {
-    model: &'a str,
+    model: String,
     messages: Vec<Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<&'a ToolDefinition>,
@@ -623,6 +1003,10 @@ struct WireRequest<'a> {
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_template_kwargs: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -639,8 +1023,9 @@ fn role_name(role: MessageRole) -> &'static str {
     }
 }
 
-/// A message in OpenAI's shape: arguments as a JSON string, images as content parts.
-fn wire_message(message: &ChatMessage) -> Value {
+/// A message in OpenAI's shape: arguments as a JSON string (in the order the model wrote
+/// them), images as content parts, reasoning in the field `kind` reads.
+fn wire_message(message: &ChatMessage, kind: ServerKind) -> Value {
     let mut out = Map::new();
     out.insert("role".into(), json!(role_name(message.role)));
     if message.images.is_empty() {
@@ -648,14 +1033,15 @@ fn wire_message(message: &ChatMessage) -> Value {
     } else {
         let mut parts = vec![json!({"type": "text", "text": message.content})];
         for image in &message.images {
-            let url = if image.starts_with("data:") {
-                image.clone()
-            } else {
-                format!("data:image/png;base64,{image}")
-            };
+            let url = wire::data_url(image);
             parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
         }
         out.insert("content".into(), Value::Array(parts));
+    }
+    if !message.thinking.is_empty()
+        && let Some(field) = kind.reasoning_field()
+    {
+        out.insert(field.into(), json!(message.thinking));
     }
     if !message.tool_calls.is_empty() {
         let calls: Vec<Value> = message
@@ -712,6 +1098,10 @@ struct WireChoice {
 struct WireMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
     #[serde(default)]
     tool_calls: Vec<WireToolCall>,
 }
@@ -779,6 +1169,8 @@ struct WireTimings {
 #[derive(Deserialize)]
 struct WireChunk {
     #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
     choices: Vec<WireStreamChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
@@ -802,8 +1194,12 @@ struct WireStreamChoice {
 struct WireDelta {
     #[serde(default)]
     content: Option<String>,
-    #[serde(default, alias = "reasoning")]
+    /// llama.cpp's name for reasoning text.
+    #[serde(default)]
     reasoning_content: Option<String>,
+    /// Ollama's and vLLM's name for it (vLLM may send both).
+    #[serde(default)]
+    reasoning: Option<String>,
     #[serde(default)]
     tool_calls: Vec<WireToolCall>,
 }
@@ -840,6 +1236,9 @@ struct WireModels {
 #[derive(Deserialize)]
 struct WireModel {
     id: String,
+    /// llama.cpp: the `--alias` names the model also answers to.
+    #[serde(default)]
+    aliases: Vec<String>,
     /// vLLM: the context length the server was started with.
     #[serde(default)]
     max_model_len: Option<u64>,
@@ -849,6 +1248,9 @@ struct WireModel {
 
 #[derive(Deserialize)]
 struct WireModelMeta {
+    /// llama.cpp: the serving window (newer builds).
+    #[serde(default)]
+    n_ctx: Option<u64>,
     #[serde(default)]
     n_ctx_train: Option<u64>,
     #[serde(default)]
@@ -906,6 +1308,8 @@ mod tests {
                 finish: None,
                 usage: None,
                 done: false,
+                blank_tail: false,
+                tool_choice: ChoiceCheck::new(&ChatRequest::new("m", Vec::new())),
             },
         }
     }
@@ -1064,11 +1468,11 @@ mod tests {
 
     #[test]
     fn messages_take_openai_shape() {
-        let message = ChatMessage::user("look").with_images(vec!["iVBOR".into()]);
-        let wire = wire_message(&message);
+        let message = ChatMessage::user("look").with_images(vec!["iVBORw0KGgo".into()]);
+        let wire = wire_message(&message, ServerKind::Other);
         assert_eq!(
             wire["content"][1]["image_url"]["url"],
-            json!("data:image/png;base64,iVBOR")
+            json!("data:image/png;base64,iVBORw0KGgo")
         );
         let call = ChatMessage::assistant_with_tool_calls(
             "",
@@ -1078,7 +1482,7 @@ mod tests {
                 arguments: json!({"a": 1}),
             }],
         );
-        let wire = wire_message(&call);
+        let wire = wire_message(&call, ServerKind::Other);
         assert_eq!(
             wire["tool_calls"][0]["function"]["arguments"],
             json!("{\"a\":1}")

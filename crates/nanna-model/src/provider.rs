@@ -54,6 +54,18 @@ pub enum ModelError {
         /// The model.
         model: String,
     },
+    /// The reply broke the request's [`ToolChoice`](crate::types::ToolChoice), which the
+    /// server does not enforce itself (Ollama ignores `tool_choice`; the client checks it).
+    #[error(
+        "model `{model}` did not follow the request's tool choice: {detail}; the server cannot \
+         enforce it, so retry, rephrase the request, or pick a model that calls tools reliably"
+    )]
+    ToolChoiceIgnored {
+        /// The model.
+        model: String,
+        /// What the reply did instead.
+        detail: String,
+    },
     /// The server answered with an HTTP error.
     #[error("the model server answered HTTP {status}: {message}")]
     Http {

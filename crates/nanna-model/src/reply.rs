@@ -114,8 +114,9 @@ pub(crate) async fn parse_all<P: FrameParser>(
 
 /// Folds a stream of reply events into one [`ChatResponse`] for `model`.
 ///
-/// Text deltas are concatenated, tool calls kept in order; thinking text is dropped. The
-/// stream must end with [`StreamEvent::Done`], else the reply counts as interrupted.
+/// Text and thinking deltas are concatenated (the thinking into
+/// [`ChatMessage::thinking`](crate::types::ChatMessage::thinking)), tool calls kept in order.
+/// The stream must end with [`StreamEvent::Done`], else the reply counts as interrupted.
 pub async fn collect(model: &str, mut stream: ChatStream) -> Result<ChatResponse> {
     let mut collector = Collector::default();
     while let Some(event) = stream.next().await {
@@ -128,6 +129,7 @@ pub async fn collect(model: &str, mut stream: ChatStream) -> Result<ChatResponse
 #[derive(Default)]
 pub(crate) struct Collector {
     text: String,
+    thinking: String,
     calls: Vec<crate::types::ToolCall>,
     done: Option<(crate::types::FinishReason, Option<crate::types::Usage>)>,
 }
@@ -136,7 +138,7 @@ impl Collector {
     pub(crate) fn push(&mut self, event: StreamEvent) {
         match event {
             StreamEvent::TextDelta { text } => self.text.push_str(&text),
-            StreamEvent::ThinkingDelta { .. } => {}
+            StreamEvent::ThinkingDelta { text } => self.thinking.push_str(&text),
             StreamEvent::ToolCall { call } => self.calls.push(call),
             StreamEvent::Done {
                 finish_reason,
@@ -153,7 +155,8 @@ impl Collector {
         };
         Ok(ChatResponse {
             model: model.to_owned(),
-            message: ChatMessage::assistant_with_tool_calls(self.text, self.calls),
+            message: ChatMessage::assistant_with_tool_calls(self.text, self.calls)
+                .with_thinking(self.thinking),
             finish_reason,
             usage,
         })

@@ -42,6 +42,11 @@ pub struct ChatMessage {
     /// Text content; may be empty for an assistant message that only calls tools.
     #[serde(default)]
     pub content: String,
+    /// An assistant message's reasoning, kept so it goes back to the server with the tool
+    /// results (Ollama's tool-calling docs: "return those fields together with any tool
+    /// results in the follow-up request"); empty when the model did not think aloud.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub thinking: String,
     /// Tool calls requested by an assistant message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
@@ -61,6 +66,7 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            thinking: String::new(),
             tool_calls: Vec::new(),
             tool_call_id: None,
             tool_name: None,
@@ -107,6 +113,12 @@ impl ChatMessage {
     /// Attaches base64-encoded images.
     pub fn with_images(mut self, images: Vec<String>) -> Self {
         self.images = images;
+        self
+    }
+
+    /// Attaches the model's reasoning to an assistant message.
+    pub fn with_thinking(mut self, thinking: impl Into<String>) -> Self {
+        self.thinking = thinking.into();
         self
     }
 }
@@ -332,6 +344,105 @@ pub enum FinishReason {
     ContentFilter,
 }
 
+/// Whether and how hard a thinking model reasons before it answers (Ollama's `think`).
+///
+/// Ollama accepts `true`, `false` or a level (`api/types.go` `ThinkValue`: "low", "medium",
+/// "high", and "max" since 0.21.3); GPT-OSS takes levels only. Each provider translates it to
+/// what its server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Think {
+    /// No reasoning (`think: false`).
+    Off,
+    /// Reasoning at the model's default level (`think: true`).
+    On,
+    /// Brief reasoning.
+    Low,
+    /// Moderate reasoning.
+    Medium,
+    /// Long reasoning.
+    High,
+    /// The longest reasoning the model offers (Ollama >= 0.21.3; others get `High`).
+    Max,
+}
+
+impl Think {
+    /// Every accepted spelling, for messages.
+    pub const ACCEPTED: &'static str = "true, false, low, medium, high or max";
+
+    /// Parses `true`/`false` (also `on`/`off`, `yes`/`no`, `1`/`0`) or a level.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Some(Self::On),
+            "false" | "off" | "no" | "0" | "none" => Some(Self::Off),
+            "low" => Some(Self::Low),
+            "medium" => Some(Self::Medium),
+            "high" => Some(Self::High),
+            "max" => Some(Self::Max),
+            _ => None,
+        }
+    }
+
+    /// The level as a word, `None` for the plain on/off settings.
+    pub fn level(self) -> Option<&'static str> {
+        match self {
+            Self::Off | Self::On => None,
+            Self::Low => Some("low"),
+            Self::Medium => Some("medium"),
+            Self::High => Some("high"),
+            Self::Max => Some("max"),
+        }
+    }
+
+    /// Whether the model is asked to reason at all.
+    pub fn enabled(self) -> bool {
+        self != Self::Off
+    }
+
+    /// Ollama's wire value: a boolean or the level string.
+    pub fn to_ollama(self) -> Value {
+        match self {
+            Self::Off => Value::Bool(false),
+            Self::On => Value::Bool(true),
+            level => Value::from(level.level().unwrap_or("medium")),
+        }
+    }
+}
+
+impl std::fmt::Display for Think {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "false",
+            Self::On => "true",
+            level => level.level().unwrap_or("true"),
+        })
+    }
+}
+
+impl Serialize for Think {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_ollama().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Think {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Bool(true) => Ok(Self::On),
+            Value::Bool(false) => Ok(Self::Off),
+            Value::String(text) => Self::parse(&text).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid think value {text:?}: expected {}",
+                    Self::ACCEPTED
+                ))
+            }),
+            other => Err(serde::de::Error::custom(format!(
+                "invalid think value {other}: expected {}",
+                Self::ACCEPTED
+            ))),
+        }
+    }
+}
+
 /// Sampling and runtime options of a request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChatOptions {
@@ -350,6 +461,9 @@ pub struct ChatOptions {
     /// Seed for reproducible sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Whether a thinking model reasons first; `None` leaves the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<Think>,
 }
 
 /// A chat request, built with [`ChatRequest::new`] and the `with_*` methods.
@@ -421,6 +535,12 @@ impl ChatRequest {
     /// Sets the sampling seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.options.seed = Some(seed);
+        self
+    }
+
+    /// Sets whether (and how hard) a thinking model reasons.
+    pub fn with_think(mut self, think: Think) -> Self {
+        self.options.think = Some(think);
         self
     }
 }
@@ -542,6 +662,10 @@ pub struct ModelInfo {
     pub parameter_size: Option<String>,
     /// Quantization (e.g. `Q4_K_M`).
     pub quantization: Option<String>,
+    /// What the user should know about this model on this server, e.g. that the server
+    /// chooses the context window itself, or that another model name was matched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A model listed by the server.

@@ -2,12 +2,16 @@
 //!
 //! Needs `NANNA_TEST_LLAMA_URL` (e.g. `http://127.0.0.1:8089`, started by
 //! `.ci/llama-server.sh start`); skipped without it unless `NANNA_TEST_REQUIRE_LLAMA=1`.
-//! The assertions are about the protocol and behaviour, never about the model's words.
+//! Tests that need other flags start their own server (`nanna_testkit::llama::LlamaServer`,
+//! which passes no `--alias`). The assertions are about the protocol and behaviour, never
+//! about the model's words.
 
 use futures::StreamExt;
 use nanna_model::{
-    ChatMessage, ChatRequest, FinishReason, ModelError, ModelProvider, OpenAiProvider, StreamEvent,
+    ChatMessage, ChatRequest, FinishReason, ModelError, ModelProvider, OpenAiProvider, ServerKind,
+    StreamEvent, Think,
 };
+use nanna_testkit::llama::LlamaServer;
 
 const MAX_TOKENS: u32 = 16;
 
@@ -78,10 +82,9 @@ async fn lists_models_and_reports_their_context_length() {
     // The window the server serves (`-c 4096` in .ci/llama-server.sh), read from /props, not
     // the model's training context (8192 for SmolLM2-135M).
     assert_eq!(info.context_length, Some(4096), "{info:?}");
-    let missing = provider.model_info("no-such-model-anywhere").await;
-    assert!(
-        matches!(missing, Err(ModelError::ModelNotFound { .. })),
-        "{missing:?}"
+    assert_eq!(
+        provider.server_kind().await.expect("kind"),
+        ServerKind::LlamaCpp
     );
     match provider.version().await {
         Ok(version) => assert!(!version.trim().is_empty()),
@@ -199,4 +202,109 @@ async fn prompt_count_matches_reported_usage_and_cache_is_reported() {
         "the repeated prompt comes from the cache (all but the last token): {second:?}"
     );
     assert_eq!(second.evaluated_prompt_tokens(), Some(counted - cached));
+}
+
+/// Issue 11, item 10: llama.cpp started without `--alias` lists its one model under the
+/// file path but serves any name; asking for another name uses that model and says so, and
+/// requests then name the model as the server lists it.
+#[tokio::test]
+async fn a_server_without_alias_serves_the_name_asked_for() {
+    let Some(server) = LlamaServer::start(&["-c", "1024"]) else {
+        return;
+    };
+    let provider = OpenAiProvider::new(&server.url()).expect("valid URL");
+    let listed = model(&provider).await;
+    assert!(listed.ends_with(".gguf"), "listed under its path: {listed}");
+    let info = provider.model_info("smollm2").await.expect("the one model");
+    assert_eq!(info.name, listed);
+    assert_eq!(info.context_length, Some(1024));
+    assert!(
+        info.notes
+            .iter()
+            .any(|n| n.contains("smollm2") && n.contains(&listed)),
+        "{:?}",
+        info.notes
+    );
+    let reply = provider
+        .chat(&ChatRequest::new("smollm2", vec![ChatMessage::user("Say hi.")]).with_max_tokens(4))
+        .await
+        .expect("served under the asked-for name");
+    assert!(reply.usage.is_some_and(|u| u.completion_tokens > 0));
+}
+
+/// Issue 11, item 3: `think = false` reaches llama.cpp as
+/// `chat_template_kwargs.enable_thinking: false` and levels as `reasoning_effort`; the
+/// server accepts both and no reasoning comes back.
+#[tokio::test]
+async fn thinking_can_be_turned_off_and_levels_are_accepted() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    for think in [Think::Off, Think::High] {
+        let request = ChatRequest::new(&model, vec![ChatMessage::user("Say hi.")])
+            .with_max_tokens(8)
+            .with_think(think);
+        let events: Vec<StreamEvent> = provider
+            .chat_stream(&request)
+            .await
+            .expect("accepted")
+            .map(|e| e.expect("no stream error"))
+            .collect()
+            .await;
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::ThinkingDelta { .. })),
+            "{think}: {events:?}"
+        );
+        assert!(matches!(events.last(), Some(StreamEvent::Done { .. })));
+    }
+}
+
+/// Issue 11, item 5, against the real server: a streamed request over the window is
+/// answered with llama.cpp's own message. llama-server waits for the first result before it
+/// starts the stream, so this error arrives as HTTP 400 (`exceed_context_size_error`), not
+/// after HTTP 200; generation that runs past the window ends with `finish_reason: "length"`
+/// rather than an error.
+#[tokio::test]
+async fn a_request_over_the_window_reports_the_servers_message() {
+    let Some(server) = LlamaServer::start(&["-c", "256", "-np", "1"]) else {
+        return;
+    };
+    let provider = OpenAiProvider::new(&server.url()).expect("valid URL");
+    let model = model(&provider).await;
+    let long = "lighthouse keeper ".repeat(400);
+    let error = match provider
+        .chat_stream(&ChatRequest::new(&model, vec![ChatMessage::user(long)]))
+        .await
+    {
+        Ok(stream) => {
+            let events: Vec<_> = stream.collect().await;
+            events.into_iter().find_map(Result::err).expect("an error")
+        }
+        Err(error) => error,
+    };
+    match &error {
+        ModelError::Http {
+            status: 400,
+            message,
+        } => assert!(
+            message.contains("exceeds the available context size (256 tokens)"),
+            "{message}"
+        ),
+        other => panic!("expected the server's 400, got {other:?}"),
+    }
+    let request = ChatRequest::new(&model, vec![ChatMessage::user("Tell a long story.")])
+        .with_max_tokens(400)
+        .with_temperature(0.0)
+        .with_seed(3);
+    let reply = nanna_model::collect(
+        &model,
+        provider.chat_stream(&request).await.expect("starts"),
+    )
+    .await
+    .expect("no error past the window");
+    let usage = reply.usage.expect("usage");
+    if usage.prompt_tokens + usage.completion_tokens >= 256 {
+        assert_eq!(reply.finish_reason, FinishReason::Length, "{usage:?}");
+    }
 }

@@ -243,9 +243,13 @@ async fn tool_results_go_back_with_tool_name_and_history_in_ollama_shape() {
 
 #[tokio::test]
 async fn tool_choice_none_sends_no_tools_and_specific_sends_one() {
-    let server = ScriptedServer::start(Script::always_text("ok"))
-        .await
-        .expect("server");
+    let server = ScriptedServer::start(
+        Script::new()
+            .turn(Turn::text("ok"))
+            .turn(Turn::tool_call("list_dir", json!({}))),
+    )
+    .await
+    .expect("server");
     let other = ToolDefinition::function("list_dir", "List", JsonSchema::object());
     let provider = provider(&server);
     let req = request().with_tools(vec![read_file_tool(), other]);
@@ -507,7 +511,7 @@ async fn model_listing_details_version_and_running_models() {
     assert!(caps.tools && caps.completion && !caps.vision);
     assert_eq!(info.quantization.as_deref(), Some("Q4_K_M"));
 
-    assert_eq!(provider.version().await.expect("version"), "0.12.0");
+    assert_eq!(provider.version().await.expect("version"), "0.13.0");
     provider.health().await.expect("healthy");
 
     assert!(provider.running_models().await.expect("ps").is_empty());
@@ -552,10 +556,16 @@ async fn pull_streams_progress_until_success() {
 
 #[tokio::test]
 async fn thinking_is_streamed_separately() {
-    let server =
-        ScriptedServer::start(Script::new().turn(Turn::text("42").with_thinking("let me think")))
-            .await
-            .expect("server");
+    let server = ScriptedServer::start_with(
+        ServerConfig::with_models(vec![ModelSpec::new(MODEL).with_capabilities([
+            "completion",
+            "tools",
+            "thinking",
+        ])]),
+        Script::new().turn(Turn::text("42").with_thinking("let me think")),
+    )
+    .await
+    .expect("server");
     let all = events(&provider(&server), &request()).await;
     let thinking: String = all
         .iter()

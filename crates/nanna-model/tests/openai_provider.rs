@@ -159,9 +159,20 @@ async fn tool_call_argument_fragments_are_assembled_by_index() {
 
 #[tokio::test]
 async fn request_carries_tools_tool_choice_history_and_options() {
-    let server = ScriptedServer::start(Script::always_text("ok"))
-        .await
-        .expect("server");
+    // llama.cpp enforces tool_choice itself, so the request carries it (Ollama's /v1 ignores
+    // it: tests/fidelity.rs).
+    let call = || Turn::tool_call("read_file", json!({"path": "b"}));
+    let server = ScriptedServer::start_with(
+        ServerConfig::llama_cpp(ModelSpec::new(MODEL)),
+        Script::new()
+            .turn(Turn::text("ok"))
+            .turn(Turn::text("ok"))
+            .turn(call())
+            .turn(call())
+            .on_exhausted(nanna_testkit::Exhausted::Text("ok".into())),
+    )
+    .await
+    .expect("server");
     let provider = provider(&server);
     let history = vec![
         ChatMessage::user("read a"),
@@ -240,9 +251,14 @@ async fn finish_reason_length() {
 
 #[tokio::test]
 async fn error_event_mid_stream_is_a_server_error() {
-    let server = ScriptedServer::start(Script::new().turn(
-        Turn::text("partial answer").with_fault(Fault::ErrorLineMidStream("out of memory".into())),
-    ))
+    // llama.cpp's shape: `data: {"error": {...}}`, then the stream ends.
+    let server = ScriptedServer::start_with(
+        ServerConfig::llama_cpp(ModelSpec::new(MODEL)),
+        Script::new().turn(
+            Turn::text("partial answer")
+                .with_fault(Fault::ErrorLineMidStream("out of memory".into())),
+        ),
+    )
     .await
     .expect("server");
     let all = events(&provider(&server), &request()).await;
@@ -371,11 +387,8 @@ async fn models_health_version_and_pull() {
         provider.model_info("ghost").await,
         Err(ModelError::ModelNotFound { .. })
     ));
-    // The scripted server reports no version on its OpenAI side.
-    assert!(matches!(
-        provider.version().await,
-        Err(ModelError::Unsupported { .. })
-    ));
+    // Behind the OpenAI API is an Ollama: its /api/version answers.
+    assert_eq!(provider.version().await.expect("version"), "0.13.0");
     let error = provider.pull(MODEL).await.err().expect("unsupported");
     assert!(
         error.to_string().contains("server's own tooling"),
