@@ -63,6 +63,8 @@ impl std::fmt::Debug for Agent {
 #[derive(Default)]
 struct Reply {
     text: String,
+    /// All reasoning of the reply, kept with the assistant message.
+    thinking: String,
     calls: Vec<ToolCall>,
     finish_reason: Option<FinishReason>,
     usage: Option<Usage>,
@@ -132,6 +134,16 @@ impl Agent {
             _ => config.context_window,
         };
         let native_tools = model_info.capabilities.is_none_or(|c| c.tools);
+        warnings.extend(model_info.notes.iter().cloned());
+        if let Some(think) = config.think
+            && think.enabled()
+            && model_info.capabilities.is_some_and(|c| !c.thinking)
+        {
+            warnings.push(format!(
+                "model `{}` does not think (no thinking capability); think = {think} is ignored",
+                config.model
+            ));
+        }
         let agents_md = read_agents_md(&workspace, &mut warnings);
 
         let mut request = ChatRequest::new(config.model.clone(), Vec::new());
@@ -139,6 +151,7 @@ impl Agent {
         request.options.temperature = config.temperature;
         request.options.keep_alive = config.keep_alive.clone();
         request.options.max_tokens = config.max_tokens;
+        request.options.think = config.think;
 
         let mut agent = Self {
             provider,
@@ -288,7 +301,10 @@ impl Agent {
             if reply.cancelled {
                 if !reply.text.is_empty() {
                     let text = format!("{}\n[interrupted by the user]", reply.text);
-                    self.push(ChatMessage::assistant(text), on_event);
+                    self.push(
+                        ChatMessage::assistant(text).with_thinking(reply.thinking),
+                        on_event,
+                    );
                 }
                 return Ok(RunOutcome::Cancelled { turns });
             }
@@ -309,7 +325,8 @@ impl Agent {
                 ChatMessage::assistant(content.clone())
             } else {
                 ChatMessage::assistant_with_tool_calls(content.clone(), calls.clone())
-            };
+            }
+            .with_thinking(reply.thinking);
             self.push(message, on_event);
             if !content.trim().is_empty() {
                 *final_text = content;
@@ -383,6 +400,8 @@ impl Agent {
                 Err(e) => return Err(e.into()),
             }
         };
+        // The reasoning block being streamed, reported whole once something else comes.
+        let mut block = String::new();
         loop {
             let item = tokio::select! {
                 biased;
@@ -396,13 +415,19 @@ impl Agent {
                 None => break,
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(StreamEvent::TextDelta { text })) => {
+                    close_block(&mut block, on_event);
                     reply.text.push_str(&text);
                     on_event(AgentEvent::TextDelta { text });
                 }
                 Some(Ok(StreamEvent::ThinkingDelta { text })) => {
+                    block.push_str(&text);
+                    reply.thinking.push_str(&text);
                     on_event(AgentEvent::ThinkingDelta { text });
                 }
-                Some(Ok(StreamEvent::ToolCall { call })) => reply.calls.push(call),
+                Some(Ok(StreamEvent::ToolCall { call })) => {
+                    close_block(&mut block, on_event);
+                    reply.calls.push(call);
+                }
                 Some(Ok(StreamEvent::Done {
                     finish_reason,
                     usage,
@@ -413,6 +438,7 @@ impl Agent {
                 }
             }
         }
+        close_block(&mut block, on_event);
         Ok(reply)
     }
 
@@ -902,6 +928,15 @@ impl Agent {
             text.push_str(&prompt::text_tool_instructions(&self.tools.definitions()));
         }
         ChatMessage::system(text)
+    }
+}
+
+/// Reports a finished reasoning block as one [`AgentEvent::Thinking`].
+fn close_block(block: &mut String, on_event: &mut OnEvent<'_>) {
+    if !block.is_empty() {
+        on_event(AgentEvent::Thinking {
+            text: std::mem::take(block),
+        });
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use nanna_model::Think;
 use nanna_tools::Limits;
 
 /// Default context window requested from the server, in tokens, before capping at the
@@ -56,6 +57,9 @@ pub struct AgentConfig {
     /// Maximum tokens generated per reply; also the share of the window the prompt leaves
     /// free for the reply (unset: an eighth of the window, 256 to 4096 tokens).
     pub max_tokens: Option<u32>,
+    /// Whether thinking models reason first, and how hard; `None` leaves the server's
+    /// default.
+    pub think: Option<Think>,
     /// Fraction of the context window past which the history is compacted (default 0.8;
     /// never past the window minus the reply's share).
     pub compaction_threshold: f32,
@@ -78,6 +82,7 @@ impl AgentConfig {
             temperature: None,
             keep_alive: None,
             max_tokens: None,
+            think: None,
             compaction_threshold: 0.8,
             tool_limits: Limits::default(),
         }

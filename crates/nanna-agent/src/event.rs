@@ -28,9 +28,16 @@ pub enum AgentEvent {
         /// The new text.
         text: String,
     },
-    /// More reasoning text (thinking models); not kept in the history.
+    /// More reasoning text (thinking models), as it streams.
     ThinkingDelta {
         /// The new text.
+        text: String,
+    },
+    /// A block of reasoning is complete: the model moved on to its answer or its tool calls.
+    /// One event per block, so a viewer can fold it; the deltas came before. Kept in the
+    /// history and sent back with the tool results.
+    Thinking {
+        /// The whole block.
         text: String,
     },
     /// A tool call is about to run (approval may follow).

@@ -47,7 +47,9 @@ pub fn estimate_text(text: &str) -> u32 {
 
 /// Estimated tokens of one message, tool calls included.
 pub fn estimate_message(message: &ChatMessage) -> u32 {
-    let mut tokens = MESSAGE_OVERHEAD.saturating_add(estimate_text(&message.content));
+    let mut tokens = MESSAGE_OVERHEAD
+        .saturating_add(estimate_text(&message.content))
+        .saturating_add(estimate_text(&message.thinking));
     for call in &message.tool_calls {
         let args = serde_json::to_string(&call.arguments).map_or(0, |s| s.len());
         tokens = tokens

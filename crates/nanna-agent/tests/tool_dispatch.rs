@@ -12,11 +12,12 @@ use nanna_agent::{
     Agent, AgentEvent, ApprovalDecision, ApprovalPolicy, ApprovalRequest, Approver,
     CancellationToken, FixedApprover, RunOutcome, Session, SessionMeta,
 };
+use nanna_model::Think;
 use nanna_model::{
     Capabilities, ChatRequest, ChatResponse, ChatStream, JsonSchema, ModelError, ModelInfo,
     ModelProvider, ModelSummary, OllamaProvider, PullStream, ToolDefinition,
 };
-use nanna_testkit::{Script, Turn};
+use nanna_testkit::{ModelSpec, Script, Turn};
 use nanna_tools::{Effect, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
@@ -271,26 +272,105 @@ async fn cancelling_while_waiting_for_approval() {
     assert!(last.content.contains("cancelled by the user"));
 }
 
+/// Issue 11, item 3: the model's thinking streams as deltas, is reported once per block (a
+/// collapsible event), stays on the assistant message in the history and the session, and
+/// goes back to the server with the tool results, so each request extends the previous
+/// one (Ollama's tool-calling docs: send thinking, content and tool calls back together).
 #[tokio::test]
-async fn thinking_is_reported_but_not_kept() {
+async fn thinking_is_kept_in_history_and_sent_back_with_tool_results() {
     let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("notes.txt"), "hello").unwrap();
+    let thinker = ModelSpec::new(MODEL).with_capabilities(["completion", "tools", "thinking"]);
     let server = server(
-        model(),
-        Script::new().turn(Turn::text("answer").with_thinking("let me think")),
+        thinker,
+        Script::new()
+            .turn(
+                Turn::tool_call(
+                    "read_file",
+                    json!({"path": "notes.txt", "limit": 5, "offset": 1}),
+                )
+                .with_thinking("I need the notes"),
+            )
+            .turn(Turn::text("They say hello.").with_thinking("Now answer")),
     )
     .await;
-    let mut agent = common::agent(&server, config(ws.path())).await;
-    let (_, events) = run(&mut agent, "q", &FixedApprover(ApprovalDecision::Yes)).await;
+    let store = nanna_agent::SessionStore::new(ws.path().join("sessions"));
+    let mut cfg = config(ws.path());
+    cfg.think = Some(Think::High);
+    let session = store
+        .create(SessionMeta {
+            model: MODEL.into(),
+            workspace: ws.path().to_path_buf(),
+        })
+        .unwrap();
+    let id = session.id().to_owned();
+    let mut agent = agent_with_session(&server, cfg, session).await;
+    let (_, events) = run(
+        &mut agent,
+        "read notes.txt",
+        &FixedApprover(ApprovalDecision::Yes),
+    )
+    .await;
+    let blocks: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Thinking { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocks, vec!["I need the notes", "Now answer"]);
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, AgentEvent::ThinkingDelta { text } if text.contains("think")))
+            .any(|e| matches!(e, AgentEvent::ThinkingDelta { .. }))
     );
+    let assistant: Vec<_> = agent
+        .history()
+        .iter()
+        .filter(|m| m.role == nanna_model::MessageRole::Assistant)
+        .collect();
+    assert_eq!(assistant[0].thinking, "I need the notes");
+    assert_eq!(assistant[1].thinking, "Now answer");
+    assert_eq!(assistant[1].content, "They say hello.");
+
+    let chats = server.chat_requests();
+    assert_eq!(chats[0].body["think"], json!("high"));
+    let echoed = &chats[1].messages()[2];
+    assert_eq!(echoed["thinking"], json!("I need the notes"));
+    // Arguments go back in the order the model wrote them, not sorted.
+    assert_eq!(
+        serde_json::to_string(&echoed["tool_calls"][0]["function"]["arguments"]).unwrap(),
+        r#"{"path":"notes.txt","limit":5,"offset":1}"#
+    );
+    assert_append_only(&chats, &[]);
+
+    // The session keeps the thinking for a resumed conversation.
+    drop(agent);
+    let resumed = store.open(&id).unwrap();
+    let kept: Vec<_> = resumed
+        .messages()
+        .iter()
+        .map(|m| m.thinking.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(kept, vec!["I need the notes", "Now answer"]);
+}
+
+/// A `think` setting for a model without the thinking capability is not sent (Ollama would
+/// refuse the request) and the user is told.
+#[tokio::test]
+async fn think_on_a_model_that_cannot_think_is_a_warning() {
+    let ws = tempfile::tempdir().unwrap();
+    let server = server(model(), Script::new().turn(Turn::text("hi"))).await;
+    let mut cfg = config(ws.path());
+    cfg.think = Some(Think::On);
+    let mut agent = common::agent(&server, cfg).await;
+    let (_, events) = run(&mut agent, "q", &FixedApprover(ApprovalDecision::Yes)).await;
     assert!(
-        agent
-            .history()
+        warnings(&events)
             .iter()
-            .all(|m| !m.content.contains("let me think"))
+            .any(|w| w.contains("does not think")),
+        "{events:?}"
     );
-    assert_eq!(agent.history().last().unwrap().content, "answer");
+    assert!(server.chat_requests()[0].body.get("think").is_none());
 }

@@ -62,6 +62,10 @@ pub struct GlobalArgs {
     /// Maximum tokens the model may generate per reply.
     #[arg(long, global = true, value_name = "TOKENS")]
     pub max_tokens: Option<u32>,
+    /// Whether a thinking model reasons before it answers: true, false, or a level (low,
+    /// medium, high, max). Default: the server's choice (Ollama: on for models that think).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub think: Option<String>,
     /// Read settings from this file instead of the default config location.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,

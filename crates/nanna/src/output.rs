@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use nanna_agent::AgentEvent;
 
-use crate::render::{MarkdownStream, Spinner, Style, first_line, tool_line};
+use crate::render::{MarkdownStream, Spinner, Style, ThinkingBlock, first_line, tool_line};
 
 /// Where a run's events go.
 pub enum EventOutput {
@@ -62,9 +62,13 @@ impl JsonOutput {
         }
     }
 
+    /// Reasoning goes out as one `thinking` event per block (a viewer folds it); its
+    /// deltas would repeat it line by line.
     fn event(&mut self, event: &AgentEvent) {
-        if matches!(event, AgentEvent::Error { .. }) {
-            self.saw_error = true;
+        match event {
+            AgentEvent::Error { .. } => self.saw_error = true,
+            AgentEvent::ThinkingDelta { .. } => return,
+            _ => {}
         }
         Self::write_line(event);
     }
@@ -93,7 +97,7 @@ pub struct TerminalOutput {
     generation: Duration,
     first_token: Option<Instant>,
     saw_error: bool,
-    thinking: bool,
+    thinking: ThinkingBlock,
 }
 
 impl TerminalOutput {
@@ -111,7 +115,7 @@ impl TerminalOutput {
             generation: Duration::ZERO,
             first_token: None,
             saw_error: false,
-            thinking: false,
+            thinking: ThinkingBlock::new(Style::stderr()),
         }
     }
 
@@ -135,12 +139,18 @@ impl TerminalOutput {
     fn end_text(&mut self) {
         let rest = self.markdown.finish();
         self.print_out(&rest);
-        if self.thinking {
-            self.thinking = false;
-            eprintln!("{}", self.err_style.reset());
-        }
+        self.close_thinking();
         if !self.at_line_start {
             self.print_out("\n");
+        }
+    }
+
+    fn close_thinking(&mut self) {
+        let close = self.thinking.close();
+        if !close.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(close.as_bytes());
+            let _ = err.flush();
         }
     }
 
@@ -188,10 +198,7 @@ impl TerminalOutput {
             }
             AgentEvent::TextDelta { text } => {
                 self.stop_spinner();
-                if self.thinking {
-                    self.thinking = false;
-                    eprintln!("{}", self.err_style.reset());
-                }
+                self.close_thinking();
                 self.first_token.get_or_insert_with(Instant::now);
                 let rendered = self.markdown.push(text);
                 self.print_out(&rendered);
@@ -199,16 +206,13 @@ impl TerminalOutput {
             AgentEvent::ThinkingDelta { text } => {
                 self.stop_spinner();
                 self.first_token.get_or_insert_with(Instant::now);
+                let rendered = self.thinking.push(text);
                 let mut err = std::io::stderr().lock();
-                if !self.thinking {
-                    self.thinking = true;
-                    if self.err_style.enabled() {
-                        let _ = write!(err, "\x1b[2m");
-                    }
-                }
-                let _ = write!(err, "{text}");
+                let _ = err.write_all(rendered.as_bytes());
                 let _ = err.flush();
             }
+            // Already streamed as deltas; the block ends with the answer or a tool call.
+            AgentEvent::Thinking { .. } => self.close_thinking(),
             AgentEvent::ToolCall { .. } => {
                 self.stop_spinner();
                 self.end_text();

@@ -271,6 +271,70 @@ impl MarkdownStream {
     }
 }
 
+/// Renders a thinking model's reasoning so it never reads as the answer: dim, each line
+/// behind a `│` gutter (the gutter alone marks it when colour is off), opened by a
+/// `thinking` label and closed when the answer starts.
+#[derive(Debug)]
+pub struct ThinkingBlock {
+    style: Style,
+    open: bool,
+    at_line_start: bool,
+}
+
+impl ThinkingBlock {
+    /// A closed block.
+    pub fn new(style: Style) -> Self {
+        Self {
+            style,
+            open: false,
+            at_line_start: true,
+        }
+    }
+
+    /// The text to print for more reasoning (opening the block first).
+    pub fn push(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 16);
+        if !self.open {
+            self.open = true;
+            self.at_line_start = true;
+            out.push_str(&self.style.dim("thinking"));
+            out.push('\n');
+        }
+        let mut lines = text.split('\n').peekable();
+        while let Some(line) = lines.next() {
+            if !line.is_empty() {
+                if self.at_line_start {
+                    out.push_str(&self.style.dim("│ "));
+                    self.at_line_start = false;
+                }
+                out.push_str(&self.style.dim(line));
+            }
+            if lines.peek().is_some() {
+                if self.at_line_start {
+                    out.push_str(&self.style.dim("│"));
+                }
+                out.push('\n');
+                self.at_line_start = true;
+            }
+        }
+        out
+    }
+
+    /// The text that closes an open block (ends its line); empty when closed.
+    pub fn close(&mut self) -> String {
+        if !self.open {
+            return String::new();
+        }
+        self.open = false;
+        let mut out = self.style.reset().to_owned();
+        if !self.at_line_start {
+            out.push('\n');
+        }
+        self.at_line_start = true;
+        out
+    }
+}
+
 /// Whether `head` may still grow into a fence or heading marker.
 fn could_be_marker(head: &str) -> bool {
     let t = head.trim_start();
@@ -415,6 +479,24 @@ mod tests {
 
     const ON: Style = Style { color: true };
     const OFF: Style = Style { color: false };
+
+    #[test]
+    fn thinking_is_a_dim_gutter_block_that_closes_before_the_answer() {
+        let mut block = ThinkingBlock::new(OFF);
+        let mut out = block.push("Let me ");
+        out.push_str(&block.push("see.\nThe file"));
+        out.push_str(&block.push(" is small."));
+        out.push_str(&block.close());
+        assert_eq!(out, "thinking\n│ Let me see.\n│ The file is small.\n");
+        assert_eq!(block.close(), "", "closing twice prints nothing");
+
+        let mut block = ThinkingBlock::new(ON);
+        let out = block.push("a\n") + &block.close();
+        assert_eq!(
+            out,
+            "\x1b[2mthinking\x1b[0m\n\x1b[2m│ \x1b[0m\x1b[2ma\x1b[0m\n\x1b[0m"
+        );
+    }
 
     fn render(style: Style, chunks: &[&str]) -> String {
         let mut md = MarkdownStream::new(style);

@@ -33,6 +33,7 @@ impl Settings {
             temperature: global.temperature,
             keep_alive: global.keep_alive.clone(),
             max_tokens: global.max_tokens,
+            think: global.think.clone(),
             ..ConfigOverrides::default()
         };
         let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
@@ -55,5 +56,6 @@ impl Settings {
         agent.temperature = self.config.temperature;
         agent.max_tokens = self.config.max_tokens;
         agent.keep_alive = self.config.keep_alive.clone();
+        agent.think = self.config.think;
     }
 }

@@ -259,13 +259,13 @@ fn health_passes_against_a_healthy_server() {
     let text = stdout(&out);
     assert!(text.lines().count() >= 3, "{text}");
     assert!(text.lines().all(|l| l.starts_with('✓')), "{text}");
-    assert!(text.contains("0.12.0"), "version shown: {text}");
+    assert!(text.contains("0.13.0"), "version shown: {text}");
 
     let out = run(env.nanna().args(["health", "--json"]), None);
     assert_exit(&out, 0);
     let report: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
     assert_eq!(report["healthy"], true);
-    assert_eq!(report["version"], "0.12.0");
+    assert_eq!(report["version"], "0.13.0");
     assert_eq!(report["tools"], true);
 }
 
@@ -584,7 +584,7 @@ fn serve_reports_health_and_stops_on_sigterm() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["model_server"], "reachable");
     assert_eq!(body["model"], MODEL);
-    assert_eq!(body["version"], "0.12.0");
+    assert_eq!(body["version"], "0.13.0");
     sigterm(&child);
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0), "graceful exit on SIGTERM");
@@ -675,5 +675,52 @@ fn sigint_cancels_exec_with_exit_code_130() {
     assert_eq!(
         events.last().map(|e| e["type"].clone()),
         Some(json!("done"))
+    );
+}
+
+/// Issue 11, item 3, end to end: `--think` reaches the server as Ollama's `think`; in
+/// `--json` the reasoning is one `thinking` event per block (no delta lines); on the
+/// terminal it goes to stderr behind a `│` gutter, apart from the answer on stdout; a bad
+/// value is refused with the accepted ones.
+#[test]
+fn think_flag_and_thinking_output() {
+    let thinker = ModelSpec::new(MODEL).with_capabilities(["completion", "tools", "thinking"]);
+    let env = Env::with_config(
+        ServerConfig::with_models(vec![thinker]),
+        Script::new()
+            .turn(Turn::text("Forty-two.").with_thinking("six times seven"))
+            .turn(Turn::text("Forty-two.").with_thinking("six times seven")),
+    );
+    let out = run(
+        env.nanna()
+            .args(["exec", "--json", "--think", "low", "6*7?"]),
+        None,
+    );
+    assert_exit(&out, 0);
+    let events = json_lines(&out);
+    let kinds = types(&events);
+    assert!(!kinds.iter().any(|k| k == "thinking_delta"), "{kinds:?}");
+    let thinking: Vec<&Value> = events.iter().filter(|e| e["type"] == "thinking").collect();
+    assert_eq!(thinking.len(), 1, "{kinds:?}");
+    assert_eq!(thinking[0]["text"], "six times seven");
+    assert_subsequence(&kinds, &["thinking", "text_delta", "done"]);
+    assert_eq!(env.chat_requests()[0].body["think"], json!("low"));
+
+    let out = run(env.nanna().args(["chat", "--prompt", "6*7?"]), None);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).trim(), "Forty-two.");
+    assert!(
+        stderr(&out).contains("thinking\n│ six times seven\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.chat_requests()[1].body.get("think").is_none());
+
+    let out = run(env.nanna().args(["exec", "--think", "very", "x"]), None);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("think") && err.contains("low, medium, high"),
+        "{err}"
     );
 }

@@ -86,3 +86,47 @@ fn chat_prompt_streams_an_answer_from_llama_cpp() {
         "an answer streamed; stderr: {stderr}"
     );
 }
+
+/// Issue 11, item 10, end to end: llama.cpp started without `--alias` lists its model under
+/// the file path; `--model smollm2` runs against it, with a warning that names the model
+/// used; `--think false` is accepted.
+#[test]
+fn a_server_without_alias_answers_to_a_short_name() {
+    let Some(server) = nanna_testkit::llama::LlamaServer::start(&["-c", "2048"]) else {
+        return;
+    };
+    let home = tempfile::TempDir::new().expect("tempdir");
+    let work = tempfile::TempDir::new().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_nanna"))
+        .current_dir(work.path())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .args([
+            "chat",
+            "--provider",
+            "openai",
+            "--url",
+            &server.url(),
+            "--model",
+            "smollm2",
+            "--think",
+            "false",
+            "--no-tools",
+            "--max-tokens",
+            "8",
+            "--prompt",
+            "Say hi.",
+        ])
+        .output()
+        .expect("nanna runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\nstderr: {stderr}", out.status);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("smollm2") && stderr.contains(".gguf"),
+        "{stderr}"
+    );
+}

@@ -107,6 +107,19 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
                 format!("model `{model}` is available"),
             ));
         }
+        // Listed under another name the server still serves it by (Ollama's `x` for
+        // `x:latest`, the only model of a llama.cpp started without --alias).
+        Ok(_)
+            if provider
+                .model_info(model)
+                .await
+                .is_ok_and(|info| info.name != model) =>
+        {
+            report.checks.push(Check::pass(
+                "model",
+                format!("model `{model}` is available"),
+            ));
+        }
         Ok(models) => {
             let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
             let known = if names.is_empty() {
@@ -158,6 +171,11 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
                     None => "context length not reported by the server".into(),
                 },
             ));
+            // What the provider found out about this model on this server (a window it
+            // cannot set, another name used): worth knowing, not a failure.
+            for note in info.notes {
+                report.checks.push(Check::pass("note", note));
+            }
         }
         Err(ModelError::Unsupported { .. }) => {}
         Err(e) => report.checks.push(Check::fail(
@@ -181,7 +199,9 @@ pub async fn run(provider: &dyn ModelProvider, model: &str, json: bool) -> Resul
     } else {
         let style = Style::stdout();
         for check in &report.checks {
-            if check.ok {
+            if check.name == "note" {
+                writeln!(out, "{} {}", style.yellow("!"), check.detail).map_err(write_err)?;
+            } else if check.ok {
                 writeln!(out, "{} {}", style.green("✓"), check.detail).map_err(write_err)?;
             } else {
                 writeln!(out, "{} {}", style.red("✗"), check.detail).map_err(write_err)?;
