@@ -251,12 +251,12 @@ fn streamed(plan: &Plan<'_>, ids: &Ids, include_usage: bool) -> Response {
     let mut out = plan.body();
     for (i, event) in events.iter().enumerate() {
         out.push(sse_event(event));
-        if i == 1 || events.len() == 1 {
-            if let Some(message) = plan.error_line {
-                out.push(stream_error(message));
-                out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-                out.end();
-            }
+        if (i == 1 || events.len() == 1)
+            && let Some(message) = plan.error_line
+        {
+            out.push(stream_error(message));
+            out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            out.end();
         }
     }
     let finish = chunk(ids, json!({ "content": "" }), json!(finish_reason(plan)));
