@@ -124,7 +124,11 @@ fn a_server_without_alias_answers_to_a_short_name() {
         .output()
         .expect("nanna runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\nstderr: {stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr: {stderr}",
+        out.status
+    );
     assert!(
         stderr.contains("warning:") && stderr.contains("smollm2") && stderr.contains(".gguf"),
         "{stderr}"
