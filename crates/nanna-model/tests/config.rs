@@ -435,3 +435,55 @@ fn timeouts_from_file_env_and_flag() {
         ("idle_timeout_secs", Origin::Flag("--idle-timeout".into()))
     );
 }
+
+/// `think` (issue 11, item 3): a boolean or a level in the file, `NANNA_THINK`, `--think`;
+/// each layer overrides the one below; a bad value names the setting, where it came from
+/// and what is accepted; unset leaves the server's default.
+#[test]
+fn think_from_file_environment_and_flag() {
+    use nanna_model::Think;
+    let files = Files::new();
+    let off = files.write("off.toml", "think = false\n");
+    let high = files.write("high.toml", "think = \"high\"\n");
+    let loader = |file: &Path| ConfigLoader::new().user_file(file.to_owned());
+    assert_eq!(
+        ConfigLoader::new().load(&none()).expect("valid").think,
+        None
+    );
+    let config = loader(&off).load(&none()).expect("valid");
+    assert_eq!(config.think, Some(Think::Off));
+    assert_eq!(config.chat_options().think, Some(Think::Off));
+    assert_eq!(
+        loader(&high).load(&none()).expect("valid").think,
+        Some(Think::High)
+    );
+    let config = loader(&high)
+        .env("NANNA_THINK", "low")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.think, Some(Think::Low));
+    assert_eq!(
+        config.origin("think"),
+        Some(&Origin::Env("NANNA_THINK".into()))
+    );
+    let flag = ConfigOverrides {
+        think: Some("max".into()),
+        ..none()
+    };
+    let config = loader(&high)
+        .env("NANNA_THINK", "low")
+        .load(&flag)
+        .expect("valid");
+    assert_eq!(config.think, Some(Think::Max));
+    let bad = ConfigLoader::new().env("NANNA_THINK", "lots").load(&none());
+    let message = bad.clone().expect_err("invalid").to_string();
+    let (setting, origin, value) = invalid(bad);
+    assert_eq!((setting.as_str(), value.as_str()), ("think", "lots"));
+    assert_eq!(origin, Origin::Env("NANNA_THINK".into()));
+    assert!(message.contains("low, medium, high"), "{message}");
+    let wrong = files.write("wrong.toml", "think = 3\n");
+    assert!(matches!(
+        loader(&wrong).load(&none()),
+        Err(ConfigError::Syntax { .. })
+    ));
+}

@@ -181,3 +181,36 @@ fn sigterm_right_after_startup_is_a_clean_stop() {
         terminate(child);
     }
 }
+
+#[tokio::test]
+async fn flavor_picks_the_server_imitated() {
+    let (child, url) = spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--flavor",
+            "llama.cpp",
+            "--model",
+            "/models/tiny.gguf",
+        ],
+        &[],
+    );
+    let c = client();
+    let props = c.get(format!("{url}/props")).send().await;
+    let ollama = c.get(format!("{url}/api/version")).send().await;
+    terminate(child);
+    let props: Value = props.unwrap().json().await.unwrap();
+    assert_eq!(props["model_path"], "/models/tiny.gguf");
+    assert_eq!(ollama.unwrap().status(), 404, "llama.cpp has no Ollama API");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_nanna-scripted-llm"))
+        .args(["--listen", "127.0.0.1:0", "--flavor", "lmstudio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ollama, llama.cpp or vllm"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
