@@ -824,18 +824,33 @@ impl WireTagModel {
     }
 }
 
-#[derive(Deserialize)]
-struct WireShow {
+/// `/api/show` (api/types.go `ShowResponse`); also read by the OpenAI provider when the
+/// server behind it is Ollama.
+#[derive(Deserialize, Default)]
+pub(crate) struct WireShow {
     #[serde(default)]
     details: Option<WireDetails>,
     #[serde(default)]
     model_info: Option<Map<String, Value>>,
     #[serde(default)]
     capabilities: Option<Vec<String>>,
+    /// The Modelfile's parameters as text (`num_ctx                        8192`).
+    #[serde(default)]
+    parameters: Option<String>,
 }
 
 impl WireShow {
-    fn into_info(self, model: &str) -> ModelInfo {
+    /// The `num_ctx` the Modelfile sets: the window a request that sets none gets.
+    pub(crate) fn modelfile_num_ctx(&self) -> Option<u64> {
+        self.parameters.as_deref()?.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("num_ctx"))
+                .then(|| words.next()?.parse().ok())
+                .flatten()
+        })
+    }
+
+    pub(crate) fn into_info(self, model: &str) -> ModelInfo {
         let details = self.details.unwrap_or_default();
         let context_length = self.model_info.as_ref().and_then(|info| {
             let arch = info.get("general.architecture")?.as_str()?;
@@ -864,22 +879,23 @@ impl WireShow {
     }
 }
 
+/// `/api/ps` (api/types.go `ProcessResponse`).
 #[derive(Deserialize)]
-struct WirePs {
+pub(crate) struct WirePs {
     #[serde(default)]
-    models: Vec<WirePsModel>,
+    pub(crate) models: Vec<WirePsModel>,
 }
 
 #[derive(Deserialize)]
-struct WirePsModel {
+pub(crate) struct WirePsModel {
     #[serde(default)]
-    name: String,
+    pub(crate) name: String,
     #[serde(default)]
     size: Option<u64>,
     #[serde(default)]
     size_vram: Option<u64>,
     #[serde(default)]
-    context_length: Option<u32>,
+    pub(crate) context_length: Option<u32>,
     #[serde(default)]
     expires_at: Option<String>,
 }
@@ -1045,6 +1061,16 @@ mod tests {
             serde_json::from_value(serde_json::json!({"details": {}})).expect("valid");
         let info = old.into_info("x");
         assert_eq!((info.context_length, info.capabilities), (None, None));
+    }
+
+    #[test]
+    fn modelfile_num_ctx_is_read_from_the_parameters_text() {
+        let show: WireShow = serde_json::from_value(serde_json::json!({
+            "parameters": "stop                           \"<|im_end|>\"\nnum_ctx                        8192",
+        }))
+        .expect("valid");
+        assert_eq!(show.modelfile_num_ctx(), Some(8192));
+        assert_eq!(WireShow::default().modelfile_num_ctx(), None);
     }
 
     #[test]

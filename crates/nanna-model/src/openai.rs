@@ -17,13 +17,14 @@ use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 use url::Url;
 
+use crate::ollama::{WirePs, WireShow};
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
 use crate::reply::{self, FrameParser};
 use crate::stream::SseDecoder;
 use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
 use crate::types::{
-    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
-    ModelSummary, StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo, ModelSummary,
+    StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use crate::wire::{self, ChoiceCheck, ollama_model_name};
 
@@ -346,62 +347,38 @@ impl OpenAiProvider {
             .transport
             .request_to(reqwest::Method::POST, &show_url)?
             .json(&json!({ "model": info.name }));
-        let show: Value = match self
+        let show: WireShow = match self
             .transport
             .json(request, "reading the model's details")
             .await
         {
             Ok(show) => show,
-            Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => Value::Null,
+            Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => WireShow::default(),
             Err(error) => return Err(error),
         };
-        let maximum = show.get("model_info").and_then(|info| {
-            let arch = info.get("general.architecture")?.as_str()?;
-            info.get(format!("{arch}.context_length"))?.as_u64()
-        });
-        info.capabilities = show
-            .get("capabilities")
-            .and_then(Value::as_array)
-            .map(|list| {
-                let has = |name: &str| list.iter().any(|c| c.as_str() == Some(name));
-                Capabilities {
-                    completion: has("completion"),
-                    tools: has("tools"),
-                    vision: has("vision"),
-                    thinking: has("thinking"),
-                    embedding: has("embedding"),
-                }
-            });
-        if let Some(details) = show.get("details") {
-            let text = |key: &str| details.get(key).and_then(Value::as_str).map(str::to_owned);
-            info.family = text("family");
-            info.parameter_size = text("parameter_size");
-            info.quantization = text("quantization_level");
-        }
-        let modelfile_ctx = show
-            .get("parameters")
-            .and_then(Value::as_str)
-            .and_then(modelfile_num_ctx);
+        let modelfile_ctx = show.modelfile_num_ctx();
+        let shown = show.into_info(&info.name);
+        let maximum = shown.context_length.map(u64::from);
+        info.capabilities = shown.capabilities;
+        info.family = shown.family;
+        info.parameter_size = shown.parameter_size;
+        info.quantization = shown.quantization;
         let ps_url = format!("{}/api/ps", self.root());
         let request = self.transport.request_to(reqwest::Method::GET, &ps_url)?;
         let loaded = match self
             .transport
-            .json::<Value>(request, "listing running models")
+            .json::<WirePs>(request, "listing running models")
             .await
         {
-            Ok(ps) => ps
-                .get("models")
-                .and_then(Value::as_array)
-                .and_then(|models| {
-                    let wanted = ollama_model_name(&info.name);
-                    models.iter().find(|m| {
-                        m.get("name")
-                            .and_then(Value::as_str)
-                            .is_some_and(|n| ollama_model_name(n) == wanted)
-                    })
-                })
-                .and_then(|m| m.get("context_length")?.as_u64())
-                .filter(|&n| n > 0),
+            Ok(ps) => {
+                let wanted = ollama_model_name(&info.name);
+                ps.models
+                    .into_iter()
+                    .find(|m| ollama_model_name(&m.name) == wanted)
+                    .and_then(|m| m.context_length)
+                    .filter(|&n| n > 0)
+                    .map(u64::from)
+            }
             Err(ModelError::Http { .. } | ModelError::Malformed { .. }) => None,
             Err(error) => return Err(error),
         };
@@ -426,16 +403,6 @@ impl OpenAiProvider {
         ));
         Ok(())
     }
-}
-
-/// `num_ctx` from the `parameters` text of `/api/show` (`num_ctx                        8192`).
-fn modelfile_num_ctx(parameters: &str) -> Option<u64> {
-    parameters.lines().find_map(|line| {
-        let mut words = line.split_whitespace();
-        (words.next() == Some("num_ctx"))
-            .then(|| words.next()?.parse().ok())
-            .flatten()
-    })
 }
 
 /// How each server is asked to think or not:

@@ -215,14 +215,9 @@ pub(crate) async fn chat(
         fingerprint: st.config.version.clone(),
         seq,
     };
-    if req.get("stream").and_then(Value::as_bool).unwrap_or(false) {
-        let include_usage = req
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        streamed(&plan, &ids, include_usage)
-    } else {
-        whole(&plan, &ids)
+    match wire::openai_stream(&req) {
+        Some(include_usage) => streamed(&plan, &ids, include_usage),
+        None => whole(&plan, &ids),
     }
 }
 

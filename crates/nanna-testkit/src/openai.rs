@@ -182,14 +182,9 @@ pub(crate) async fn chat(
             .unwrap_or_default()
             .to_owned(),
     };
-    if req.get("stream").and_then(Value::as_bool).unwrap_or(false) {
-        let include_usage = req
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        streamed(&plan, &pieces, &ids, include_usage)
-    } else {
-        whole(&plan, &pieces, &ids)
+    match wire::openai_stream(&req) {
+        Some(include_usage) => streamed(&plan, &pieces, &ids, include_usage),
+        None => whole(&plan, &pieces, &ids),
     }
 }
 

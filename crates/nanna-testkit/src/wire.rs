@@ -212,6 +212,21 @@ impl Steps {
     }
 }
 
+/// How an OpenAI-style request wants its reply: `None` for one object, `Some(include_usage)`
+/// for a stream (`stream: true`; `stream_options.include_usage` asks for the usage chunk).
+pub(crate) fn openai_stream(request: &Value) -> Option<bool> {
+    request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .then(|| {
+            request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        })
+}
+
 /// A complete JSON response.
 pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
     (
