@@ -8,8 +8,21 @@ use std::process::{Child, Command, Stdio};
 use common::client;
 use serde_json::{Value, json};
 
+/// The running binary; killed if a failing test drops it before `terminate` (an orphan
+/// would keep the test's output pipe open).
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts the binary and returns it with the URL it printed.
-fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nanna-scripted-llm"));
     cmd.args(args)
         .stdout(Stdio::piped())
@@ -28,10 +41,11 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    (child, url)
+    (Server(Some(child)), url)
 }
 
-fn terminate(mut child: Child) {
+fn terminate(mut server: Server) {
+    let mut child = server.0.take().expect("running");
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
