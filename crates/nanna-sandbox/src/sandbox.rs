@@ -1,0 +1,380 @@
+//! [`Sandbox`]: builds the command line that runs a program under a [`Policy`].
+//!
+//! Every command runs through bubblewrap (see ARCHITECTURE.md for why):
+//! - `--unshare-pid` with bubblewrap's reaper as PID 1: when the command exits, PID 1 exits
+//!   and the kernel kills every process left in the namespace, `setsid`/`nohup`/double-fork
+//!   children included; `--die-with-parent` (`PR_SET_PDEATHSIG`) does the same when nanna
+//!   dies, SIGKILL included;
+//! - confined modes: a user namespace with every capability dropped (so the command cannot
+//!   remount what it sees), `--ro-bind / /` and the writable binds on top, a fresh `/proc`
+//!   (nanna's own environment, with its API key, is not visible there) and `/dev`, a network
+//!   namespace with only a private loopback unless the network is allowed, and the seccomp
+//!   filter of [`crate::seccomp`].
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use crate::error::SandboxError;
+use crate::mode::{Policy, SandboxMode};
+use crate::support::Support;
+
+/// Namespaces and hardening shared by the confined modes (`--disable-userns` is added when
+/// the bubblewrap has it).
+pub(crate) const CONFINED_COMMON: &[&str] = &[
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+];
+
+/// Where a confined command sees its temporary directory (`TMPDIR`).
+const SANDBOX_TMP: &str = "/tmp";
+
+/// `full`: the whole file system as it is, a PID namespace for the lifetime guarantee. Root
+/// keeps its capabilities (no user namespace), anyone else needs one for the PID namespace.
+pub(crate) fn full_args(privileged: bool) -> Vec<&'static str> {
+    let mut args = Vec::with_capacity(8);
+    if !privileged {
+        args.push("--unshare-user");
+    }
+    args.extend([
+        "--unshare-pid",
+        "--die-with-parent",
+        "--new-session",
+        "--dev-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+    ]);
+    args
+}
+
+/// Runs programs for one session under one [`Policy`]: holds the workspace, the session's
+/// temporary directory (removed when the sandbox is dropped) and the machine's [`Support`].
+#[derive(Debug)]
+pub struct Sandbox {
+    policy: Policy,
+    workspace: PathBuf,
+    tmp: tempfile::TempDir,
+    support: Arc<Support>,
+}
+
+impl Sandbox {
+    /// A sandbox for `workspace` (an existing directory) on this machine.
+    pub fn new(policy: Policy, workspace: &Path) -> Result<Self, SandboxError> {
+        Self::with_support(policy, workspace, Support::probe())
+    }
+
+    /// A sandbox that assumes `support` instead of probing (tests force "unsupported" so).
+    pub fn with_support(
+        policy: Policy,
+        workspace: &Path,
+        support: Arc<Support>,
+    ) -> Result<Self, SandboxError> {
+        let workspace = std::fs::canonicalize(workspace).map_err(|e| SandboxError::Io {
+            context: format!("cannot open the workspace {}", workspace.display()),
+            source: e,
+        })?;
+        if let Some(bw) = support.bubblewrap()
+            && bw.path.starts_with(&workspace)
+        {
+            return Err(SandboxError::Unsupported {
+                mode: policy.mode,
+                reason: format!(
+                    "the bubblewrap in use ({}) lies inside the workspace, which commands may \
+                     change",
+                    bw.path.display()
+                ),
+                fix: "use a bubblewrap installed outside the project".into(),
+            });
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("nanna-tmp-")
+            .tempdir()
+            .map_err(|e| SandboxError::Io {
+                context: "cannot create the session's temporary directory".into(),
+                source: e,
+            })?;
+        Ok(Self {
+            policy,
+            workspace,
+            tmp,
+            support,
+        })
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The workspace, canonical.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// What this machine can enforce.
+    pub fn support(&self) -> &Support {
+        &self.support
+    }
+
+    /// The session's temporary directory on the host (commands see it as `TMPDIR`).
+    pub fn tmp_dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `Ok` when the policy's mode is enforced here; otherwise why not and what to do.
+    pub fn check(&self) -> Result<(), SandboxError> {
+        self.support.check(self.policy.mode)
+    }
+
+    /// A command that runs `program` with `args` in the workspace under the policy, with a
+    /// scrubbed environment. The caller sets standard I/O and spawns it. Refused with
+    /// [`SandboxError::Unsupported`] when the kernel cannot enforce the mode: never a silent
+    /// unconfined run.
+    pub fn command<I, S>(
+        &self,
+        program: impl AsRef<OsStr>,
+        args: I,
+    ) -> Result<Command, SandboxError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.check()?;
+        let env = self.policy.env.scrub(std::env::vars_os());
+        let parent = std::process::id();
+        let Some(bw) = self
+            .support
+            .bubblewrap()
+            .filter(|_| self.policy.mode.is_confined() || self.support.full_lifetime())
+        else {
+            // `full` without bubblewrap: a plain child, still scrubbed and killed with nanna.
+            let mut cmd = Command::new(program);
+            cmd.args(args)
+                .current_dir(&self.workspace)
+                .env_clear()
+                .envs(env)
+                .env("TMPDIR", self.tmp.path());
+            die_with(&mut cmd, parent, None);
+            return Ok(cmd);
+        };
+        let mut cmd = Command::new(&bw.path);
+        let mut filter = None;
+        match self.policy.mode {
+            SandboxMode::Full => {
+                cmd.args(full_args(self.support.privileged()));
+            }
+            mode => {
+                cmd.args(CONFINED_COMMON);
+                if bw.disable_userns {
+                    cmd.arg("--disable-userns");
+                }
+                if self.policy.network_denied() {
+                    cmd.arg("--unshare-net");
+                }
+                cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+                if mode == SandboxMode::WorkspaceWrite {
+                    cmd.arg("--bind").arg(self.tmp.path()).arg(SANDBOX_TMP);
+                    bind(&mut cmd, "--bind", &self.workspace);
+                    for (flag, path) in git_protections(&self.workspace) {
+                        bind(&mut cmd, flag, &path);
+                    }
+                } else {
+                    // A private /tmp, then the workspace again in case it lives under /tmp.
+                    cmd.args(["--tmpfs", SANDBOX_TMP]);
+                    bind(&mut cmd, "--ro-bind", &self.workspace);
+                }
+                let program = crate::seccomp::program(self.policy.network_denied())
+                    .map_err(SandboxError::Filter)?;
+                let (reader, mut writer) = std::io::pipe().map_err(|e| SandboxError::Io {
+                    context: "cannot create a pipe for the seccomp filter".into(),
+                    source: e,
+                })?;
+                writer.write_all(&program).map_err(|e| SandboxError::Io {
+                    context: "cannot pass the seccomp filter".into(),
+                    source: e,
+                })?;
+                drop(writer);
+                cmd.arg("--seccomp").arg(reader.as_raw_fd().to_string());
+                filter = Some(OwnedFd::from(reader));
+            }
+        }
+        cmd.arg("--chdir")
+            .arg(&self.workspace)
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .current_dir(&self.workspace);
+        // The scrubbed environment is bubblewrap's, which passes it on to the command.
+        cmd.env_clear()
+            .envs(env)
+            .env("TMPDIR", tmp_value(self.policy.mode, self.tmp.path()));
+        die_with(&mut cmd, parent, filter);
+        Ok(cmd)
+    }
+}
+
+/// `TMPDIR` as the command sees it.
+fn tmp_value(mode: SandboxMode, host_tmp: &Path) -> OsString {
+    match mode {
+        SandboxMode::Full => host_tmp.as_os_str().to_owned(),
+        _ => OsString::from(SANDBOX_TMP),
+    }
+}
+
+fn bind(cmd: &mut Command, flag: &str, path: &Path) {
+    cmd.arg(flag).arg(path).arg(path);
+}
+
+/// Binds that keep git from running code the command planted: `.git/hooks` and
+/// `.git/config` read-only, and `.git` itself a mount point so it cannot be renamed away and
+/// replaced (measured: without that bind, `mv .git .git2` succeeds inside the sandbox). For a
+/// `.git` file (worktree, submodule) the file itself is read-only, so it cannot be pointed
+/// elsewhere, and its git directory is protected when it lies in the workspace.
+fn git_protections(workspace: &Path) -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    let dot_git = workspace.join(".git");
+    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else {
+        return out;
+    };
+    let git_dir = if meta.is_dir() {
+        Some(dot_git)
+    } else if meta.is_file() {
+        out.push(("--ro-bind", dot_git.clone()));
+        std::fs::read_to_string(&dot_git)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("gitdir:"))
+                    .map(|p| workspace.join(p.trim()))
+            })
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .filter(|p| p.starts_with(workspace) && p.is_dir())
+    } else {
+        None
+    };
+    if let Some(dir) = git_dir {
+        out.push(("--bind", dir.clone()));
+        let hooks = dir.join("hooks");
+        if std::fs::symlink_metadata(&hooks).is_ok_and(|m| m.is_dir()) {
+            out.push(("--ro-bind", hooks));
+        }
+        let config = dir.join("config");
+        if std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
+            out.push(("--ro-bind", config));
+        }
+    }
+    out
+}
+
+/// Makes `fd` survive into the spawned program (everything else stays close-on-exec); the
+/// descriptor stays open in this process until `cmd` is dropped.
+pub(crate) fn inherit_fd(cmd: &mut Command, fd: OwnedFd) {
+    die_with(cmd, std::process::id(), Some(fd));
+}
+
+/// In the child, before `exec`: asks for SIGKILL when this process dies (and gives up if it
+/// already has), and clears close-on-exec on `keep`.
+fn die_with(cmd: &mut Command, parent: u32, keep: Option<OwnedFd>) {
+    let raw = keep.as_ref().map(AsRawFd::as_raw_fd);
+    // SAFETY: the closure calls only async-signal-safe functions (prctl, getppid, fcntl) and
+    // allocates nothing, as required between fork and exec. `keep` is moved in so the
+    // descriptor stays valid until the command is dropped.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = &keep;
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "nanna exited while starting the command",
+                ));
+            }
+            if let Some(fd) = raw
+                && libc::fcntl(fd, libc::F_SETFD, 0) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn unsupported_modes_are_refused_and_full_runs_plain() {
+        let ws = tempfile::tempdir().unwrap();
+        let support = Arc::new(Support::unsupported("forced for a test"));
+        for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
+            let sb = Sandbox::with_support(Policy::new(mode), ws.path(), support.clone()).unwrap();
+            let err = sb.command("true", ["x"]).unwrap_err().to_string();
+            assert!(err.contains("forced for a test"), "{err}");
+            assert!(err.contains(mode.as_str()), "{err}");
+        }
+        let sb = Sandbox::with_support(Policy::new(SandboxMode::Full), ws.path(), support).unwrap();
+        let cmd = sb.command("true", ["x"]).unwrap();
+        assert_eq!(cmd.get_program(), "true");
+        assert_eq!(args(&cmd), ["x"]);
+    }
+
+    #[test]
+    fn git_protections_cover_hooks_config_and_the_directory() {
+        let ws = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(ws.path()).unwrap();
+        assert!(git_protections(&root).is_empty());
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::write(root.join(".git/config"), "").unwrap();
+        let got = git_protections(&root);
+        assert_eq!(
+            got,
+            vec![
+                ("--bind", root.join(".git")),
+                ("--ro-bind", root.join(".git/hooks")),
+                ("--ro-bind", root.join(".git/config")),
+            ]
+        );
+        // A worktree's `.git` file: the file itself, and its git dir inside the workspace.
+        let wt = root.join("wt");
+        std::fs::create_dir_all(wt.join("modules/wt/hooks")).unwrap();
+        std::fs::write(wt.join(".git"), "gitdir: modules/wt\n").unwrap();
+        let got = git_protections(&wt);
+        assert_eq!(
+            got,
+            vec![
+                ("--ro-bind", wt.join(".git")),
+                ("--bind", wt.join("modules/wt")),
+                ("--ro-bind", wt.join("modules/wt/hooks")),
+            ]
+        );
+        // Outside the workspace, the git dir is read-only anyway: only the file is bound.
+        std::fs::write(wt.join(".git"), "gitdir: ../.git\n").unwrap();
+        assert_eq!(git_protections(&wt), vec![("--ro-bind", wt.join(".git"))]);
+    }
+}

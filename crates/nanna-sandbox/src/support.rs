@@ -1,0 +1,426 @@
+//! [`Support`]: which protections this machine can enforce, found once per process by
+//! running bubblewrap with every namespace and the seccomp filter the sandbox uses.
+
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::SandboxError;
+use crate::mode::SandboxMode;
+
+/// Environment variable naming the bubblewrap binary (an absolute path); without it `bwrap`
+/// is looked up in the absolute directories of `PATH`, then `/usr/bin` and `/usr/local/bin`.
+pub const BWRAP_ENV: &str = "NANNA_BWRAP";
+
+/// What to do when bubblewrap is missing.
+const INSTALL_FIX: &str = "install bubblewrap (Debian/Ubuntu: `apt install bubblewrap`; Fedora: \
+`dnf install bubblewrap`; Arch: `pacman -S bubblewrap`; NixOS: add `bubblewrap` to the system \
+packages) or point NANNA_BWRAP at it; or run with `--sandbox full` to let commands run \
+unconfined (dangerous)";
+
+/// What to do when bubblewrap cannot create namespaces.
+const NAMESPACE_FIX: &str = "allow unprivileged user namespaces (Debian: `sysctl -w \
+kernel.unprivileged_userns_clone=1`; Ubuntu 24.04 and later: use the distribution's bubblewrap, \
+whose AppArmor profile allows them) or, inside a container, run it with user namespaces \
+permitted; or run with `--sandbox full` to let commands run unconfined (dangerous)";
+
+/// A bubblewrap binary that answered `--version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bubblewrap {
+    /// Where it is.
+    pub path: PathBuf,
+    /// What it printed, e.g. `bubblewrap 0.8.0`.
+    pub version: String,
+    /// Whether it has `--disable-userns` (0.8.0 and later).
+    pub(crate) disable_userns: bool,
+}
+
+/// Which protections this machine can enforce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Support {
+    bubblewrap: Result<Bubblewrap, String>,
+    /// The confined probe (user, mount, PID, network and IPC namespaces plus seccomp).
+    confined: Result<(), String>,
+    /// The lifetime probe for `full` (a PID namespace only).
+    lifetime: Result<(), String>,
+    privileged: bool,
+}
+
+/// One protection, as `nanna health` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// Short name, e.g. `bubblewrap` or `workspace-write`.
+    pub name: String,
+    /// Whether it is enforced here.
+    pub active: bool,
+    /// What it does, or why it is not available.
+    pub detail: String,
+    /// What to do when it is not available.
+    pub fix: Option<String>,
+}
+
+static PROBED: OnceLock<Arc<Support>> = OnceLock::new();
+
+impl Support {
+    /// This machine's support, probed on first use and then cached for the process.
+    pub fn probe() -> Arc<Support> {
+        PROBED
+            .get_or_init(|| {
+                let configured = std::env::var_os(BWRAP_ENV)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from);
+                Arc::new(Self::detect(configured.as_deref()))
+            })
+            .clone()
+    }
+
+    /// Probes with bubblewrap at `bwrap` (or looked up as [`BWRAP_ENV`] describes), uncached.
+    pub fn detect(bwrap: Option<&Path>) -> Support {
+        let privileged = geteuid() == 0;
+        let bubblewrap = find(bwrap).and_then(|path| version(&path));
+        let (confined, lifetime) = match &bubblewrap {
+            Ok(bw) => {
+                let confined = run_probe(bw, &confined_probe_args(bw), true);
+                let lifetime = if confined.is_ok() {
+                    Ok(())
+                } else {
+                    run_probe(bw, &lifetime_args(privileged), false)
+                };
+                (confined, lifetime)
+            }
+            Err(e) => (Err(e.clone()), Err(e.clone())),
+        };
+        Support {
+            bubblewrap,
+            confined,
+            lifetime,
+            privileged,
+        }
+    }
+
+    /// A machine where nothing can be enforced, for `reason` (tests of the refusal path).
+    pub fn unsupported(reason: impl Into<String>) -> Support {
+        let reason = reason.into();
+        Support {
+            bubblewrap: Err(reason.clone()),
+            confined: Err(reason.clone()),
+            lifetime: Err(reason),
+            privileged: geteuid() == 0,
+        }
+    }
+
+    /// The bubblewrap binary in use, if any.
+    pub fn bubblewrap(&self) -> Option<&Bubblewrap> {
+        self.bubblewrap.as_ref().ok()
+    }
+
+    /// Whether this process runs as root (then `full` keeps root's capabilities).
+    pub(crate) fn privileged(&self) -> bool {
+        self.privileged
+    }
+
+    /// Whether `full` commands get their own PID namespace (every process they start ends
+    /// with them); without it they run as plain child processes.
+    pub fn full_lifetime(&self) -> bool {
+        self.lifetime.is_ok()
+    }
+
+    /// `Ok` when `mode` is enforced here; otherwise why not and what to do.
+    pub fn check(&self, mode: SandboxMode) -> Result<(), SandboxError> {
+        if !mode.is_confined() {
+            return Ok(());
+        }
+        match (&self.bubblewrap, &self.confined) {
+            (Err(reason), _) => Err(SandboxError::Unsupported {
+                mode,
+                reason: reason.clone(),
+                fix: INSTALL_FIX.to_owned(),
+            }),
+            (Ok(_), Err(reason)) => Err(SandboxError::Unsupported {
+                mode,
+                reason: format!("bubblewrap could not create the sandbox: {reason}"),
+                fix: NAMESPACE_FIX.to_owned(),
+            }),
+            (Ok(_), Ok(())) => Ok(()),
+        }
+    }
+
+    /// Every protection and whether it is active, for `nanna health`.
+    pub fn protections(&self) -> Vec<Protection> {
+        let mut out = Vec::new();
+        out.push(match &self.bubblewrap {
+            Ok(bw) => Protection {
+                name: "bubblewrap".into(),
+                active: true,
+                detail: format!("{} at {}", bw.version, bw.path.display()),
+                fix: None,
+            },
+            Err(reason) => Protection {
+                name: "bubblewrap".into(),
+                active: false,
+                detail: reason.clone(),
+                fix: Some(INSTALL_FIX.into()),
+            },
+        });
+        if self.bubblewrap.is_ok() {
+            out.push(match &self.confined {
+                Ok(()) => Protection {
+                    name: "namespaces".into(),
+                    active: true,
+                    detail: "user, mount, PID, network and IPC namespaces and the seccomp \
+                             filter work"
+                        .into(),
+                    fix: None,
+                },
+                Err(reason) => Protection {
+                    name: "namespaces".into(),
+                    active: false,
+                    detail: format!("bubblewrap could not create the sandbox: {reason}"),
+                    fix: Some(NAMESPACE_FIX.into()),
+                },
+            });
+        }
+        for mode in SandboxMode::ALL {
+            let (active, detail, fix) = match (mode, self.check(mode)) {
+                (SandboxMode::ReadOnly, Ok(())) => (
+                    true,
+                    "commands read anywhere, write nowhere, no network unless allowed; \
+                     every process ends with its command"
+                        .to_owned(),
+                    None,
+                ),
+                (SandboxMode::WorkspaceWrite, Ok(())) => (
+                    true,
+                    "commands write only in the workspace and TMPDIR (.git/hooks and \
+                     .git/config read-only), no network unless allowed; every process ends \
+                     with its command"
+                        .to_owned(),
+                    None,
+                ),
+                (SandboxMode::Full, Ok(())) if self.full_lifetime() => (
+                    true,
+                    "no confinement (dangerous); every process ends with its command".to_owned(),
+                    None,
+                ),
+                (SandboxMode::Full, _) => (
+                    true,
+                    "no confinement (dangerous); processes a command leaves in the background \
+                     may outlive it (no PID namespace)"
+                        .to_owned(),
+                    None,
+                ),
+                (_, Err(e)) => (
+                    false,
+                    format!("shell refused: {}", e.reason()),
+                    e.fix().map(str::to_owned),
+                ),
+            };
+            out.push(Protection {
+                name: mode.as_str().into(),
+                active,
+                detail,
+                fix,
+            });
+        }
+        out
+    }
+}
+
+fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The bubblewrap binary: `configured` if given, else the first `bwrap` in an absolute
+/// `PATH` directory (relative entries such as `.` are skipped: a project must not be able to
+/// supply its own "sandbox"), else the usual system places.
+fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
+    if !cfg!(target_os = "linux") {
+        return Err(format!(
+            "commands are confined only on Linux (this is {})",
+            std::env::consts::OS
+        ));
+    }
+    if let Some(path) = configured {
+        if !path.is_absolute() {
+            return Err(format!(
+                "{BWRAP_ENV} must be an absolute path, not `{}`",
+                path.display()
+            ));
+        }
+        return if path.is_file() {
+            Ok(path.to_owned())
+        } else {
+            Err(format!(
+                "bubblewrap not found at {} ({BWRAP_ENV})",
+                path.display()
+            ))
+        };
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .filter(|d| d.is_absolute())
+        .chain(["/usr/bin".into(), "/usr/local/bin".into(), "/bin".into()])
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| "bubblewrap (`bwrap`) is not installed".to_owned())
+}
+
+/// Runs `bwrap --version`.
+fn version(path: &Path) -> Result<Bubblewrap, String> {
+    let out = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || !text.starts_with("bubblewrap") {
+        return Err(format!(
+            "{} is not a working bubblewrap (`--version` printed `{text}`)",
+            path.display()
+        ));
+    }
+    let numbers: Vec<u32> = text
+        .trim_start_matches("bubblewrap")
+        .trim()
+        .split('.')
+        .map_while(|n| n.parse().ok())
+        .collect();
+    let at_least_0_8 = match numbers.as_slice() {
+        [major, ..] if *major > 0 => true,
+        [0, minor, ..] => *minor >= 8,
+        _ => false,
+    };
+    Ok(Bubblewrap {
+        path: path.to_owned(),
+        version: text,
+        disable_userns: at_least_0_8,
+    })
+}
+
+/// Everything a read-only command uses, on a throwaway root view.
+fn confined_probe_args(bw: &Bubblewrap) -> Vec<String> {
+    let mut args: Vec<String> = crate::sandbox::CONFINED_COMMON
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if bw.disable_userns {
+        args.push("--disable-userns".into());
+    }
+    args.extend(
+        [
+            "--unshare-net",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
+        .map(str::to_owned),
+    );
+    args
+}
+
+fn lifetime_args(privileged: bool) -> Vec<String> {
+    crate::sandbox::full_args(privileged)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `sh -c 'exit 0'` under `args` (plus the seccomp filter when `seccomp`); `Err` holds
+/// bubblewrap's complaint.
+fn run_probe(bw: &Bubblewrap, args: &[String], seccomp: bool) -> Result<(), String> {
+    let mut cmd = Command::new(&bw.path);
+    cmd.args(args);
+    if seccomp {
+        let program = crate::seccomp::program(true)?;
+        let (reader, mut writer) =
+            std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+        writer
+            .write_all(&program)
+            .map_err(|e| format!("cannot pass the seccomp filter: {e}"))?;
+        drop(writer);
+        cmd.arg("--seccomp").arg(reader.as_raw_fd().to_string());
+        crate::sandbox::inherit_fd(&mut cmd, reader.into());
+    }
+    let out = cmd
+        .args(["--", "sh", "-c", "exit 0"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/run/current-system/sw/bin")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bw.path.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    Err(if err.is_empty() {
+        format!("it exited with {}", out.status)
+    } else {
+        err
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_relative_bubblewrap_is_explained() {
+        let s = Support::detect(Some(Path::new("/nonexistent/bwrap")));
+        let err = s.check(SandboxMode::ReadOnly).unwrap_err().to_string();
+        assert!(err.contains("not found at /nonexistent/bwrap"), "{err}");
+        assert!(err.contains("apt install bubblewrap"), "{err}");
+        assert!(s.check(SandboxMode::Full).is_ok());
+        assert!(!s.full_lifetime());
+        let s = Support::detect(Some(Path::new("bin/bwrap")));
+        let err = s
+            .check(SandboxMode::WorkspaceWrite)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be an absolute path"), "{err}");
+    }
+
+    #[test]
+    fn a_bubblewrap_that_cannot_create_namespaces_is_explained() {
+        // A stand-in that answers --version but fails as bwrap does when user namespaces are
+        // refused (its message from bubblewrap.c, `die_with_error`).
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("bwrap");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'bubblewrap 0.8.0'; exit 0; }\n\
+             echo 'bwrap: No permissions to creating new namespace, likely because the kernel \
+             does not allow non-privileged user namespaces.' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let s = Support::detect(Some(&fake));
+        assert_eq!(
+            s.bubblewrap().map(|b| b.version.as_str()),
+            Some("bubblewrap 0.8.0")
+        );
+        let err = s
+            .check(SandboxMode::WorkspaceWrite)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("non-privileged user namespaces"), "{err}");
+        assert!(err.contains("unprivileged_userns_clone"), "{err}");
+        let report = s.protections();
+        let ns = report.iter().find(|p| p.name == "namespaces").unwrap();
+        assert!(!ns.active);
+        let ro = report.iter().find(|p| p.name == "read-only").unwrap();
+        assert!(!ro.active && ro.fix.is_some());
+    }
+}

@@ -1,0 +1,266 @@
+//! The policies attacked on the real kernel through the real bubblewrap: each attempt that a
+//! mode forbids must fail, and the work it allows must succeed. Skipped (with a message) on
+//! a machine that cannot enforce the confined modes, unless NANNA_TEST_REQUIRE_SANDBOX=1.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use nanna_sandbox::{EnvPolicy, Policy, Sandbox, SandboxMode, Support};
+
+fn enforced() -> bool {
+    match Support::probe().check(SandboxMode::WorkspaceWrite) {
+        Ok(()) => true,
+        Err(e) if std::env::var("NANNA_TEST_REQUIRE_SANDBOX").as_deref() == Ok("1") => {
+            panic!("NANNA_TEST_REQUIRE_SANDBOX=1 but the sandbox is not enforced: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            false
+        }
+    }
+}
+
+fn sh(sandbox: &Sandbox, script: &str) -> Output {
+    sandbox
+        .command("sh", ["-c", script])
+        .unwrap()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn sandbox(mode: SandboxMode, network: bool, ws: &Path) -> Sandbox {
+    let policy = Policy {
+        mode,
+        network,
+        env: EnvPolicy::default(),
+    };
+    Sandbox::new(policy, ws).unwrap()
+}
+
+#[test]
+fn files_outside_the_allowed_places_cannot_be_written() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("pwned");
+    for (mode, ws_writable) in [
+        (SandboxMode::ReadOnly, false),
+        (SandboxMode::WorkspaceWrite, true),
+    ] {
+        let sb = sandbox(mode, false, ws.path());
+        let out = sh(&sb, &format!("echo x > {}", target.display()));
+        assert!(!out.status.success(), "{mode}: {}", text(&out));
+        assert!(!target.exists(), "{mode}: wrote outside");
+        let out = sh(&sb, "echo hi > inside.txt && cat inside.txt");
+        assert_eq!(out.status.success(), ws_writable, "{mode}: {}", text(&out));
+        assert_eq!(ws.path().join("inside.txt").exists(), ws_writable);
+        // TMPDIR is writable in both; only workspace-write keeps it between commands.
+        let out = sh(&sb, "echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"");
+        assert!(out.status.success(), "{mode}: {}", text(&out));
+        let out = sh(&sb, "cat \"$TMPDIR/t\"");
+        assert_eq!(out.status.success(), ws_writable, "{mode}: {}", text(&out));
+    }
+    let sb = sandbox(SandboxMode::Full, false, ws.path());
+    let out = sh(&sb, &format!("echo x > {}", target.display()));
+    assert!(out.status.success(), "full: {}", text(&out));
+    assert!(target.exists());
+}
+
+#[test]
+fn the_hosts_tmp_is_not_written_through() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let marker = format!("nanna-sandbox-test-{}", std::process::id());
+    for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
+        let sb = sandbox(mode, false, ws.path());
+        let out = sh(&sb, &format!("echo x > /tmp/{marker}"));
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!Path::new("/tmp").join(&marker).exists(), "{mode}");
+        if mode == SandboxMode::WorkspaceWrite {
+            assert!(sb.tmp_dir().join(&marker).exists());
+        }
+    }
+}
+
+#[test]
+fn git_hooks_and_config_stay_read_only_and_commits_work() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(ws.path())
+            .output()
+            .unwrap()
+    };
+    if !git(&["init", "-q", "."]).status.success() {
+        eprintln!("skipping: git is not installed");
+        return;
+    }
+    let config_before = std::fs::read_to_string(ws.path().join(".git/config")).unwrap();
+    let sb = sandbox(SandboxMode::WorkspaceWrite, false, ws.path());
+    let attacks = [
+        "printf '#!/bin/sh\\necho pwned\\n' > .git/hooks/pre-commit",
+        "echo '[core]\n\tfsmonitor = touch /tmp/pwned' >> .git/config",
+        "rm -rf .git/hooks",
+        "mv .git .git-moved",
+        "mv .git/config .git/config-moved",
+    ];
+    for attack in attacks {
+        let out = sh(&sb, attack);
+        assert!(
+            !out.status.success(),
+            "`{attack}` succeeded: {}",
+            text(&out)
+        );
+    }
+    assert!(!ws.path().join(".git/hooks/pre-commit").exists());
+    assert!(!ws.path().join(".git-moved").exists());
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join(".git/config")).unwrap(),
+        config_before
+    );
+    let out = sh(
+        &sb,
+        "echo hello > a.txt && git add a.txt && git -c user.name=T -c user.email=t@e \
+         commit -qm first && git log --oneline",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("first"));
+}
+
+#[test]
+fn secrets_in_the_environment_do_not_reach_commands() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    // SAFETY (set_var): this test binary's other tests read no environment variable that
+    // these names could change.
+    unsafe {
+        std::env::set_var("NANNA_API_KEY", "sk-nanna-secret");
+        std::env::set_var("OPENAI_API_KEY", "sk-openai-secret");
+        std::env::set_var("NANNA_SANDBOX_TEST_PLAIN", "visible");
+    }
+    for mode in SandboxMode::ALL {
+        let out = sh(
+            &sandbox(mode, false, ws.path()),
+            "env; cat /proc/$PPID/environ",
+        );
+        let all = text(&out);
+        assert!(!all.contains("sk-"), "{mode}: {all}");
+        assert!(all.contains("PATH="), "{mode}: {all}");
+    }
+    // nanna's own environment (its API key) is not readable through /proc either.
+    let out = sh(
+        &sandbox(SandboxMode::WorkspaceWrite, false, ws.path()),
+        &format!("cat /proc/{}/environ", std::process::id()),
+    );
+    assert!(!text(&out).contains("sk-"), "{}", text(&out));
+}
+
+#[test]
+fn the_network_is_denied_unless_allowed() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let sock = ws.path().join("host.sock");
+    let unix = UnixListener::bind(&sock).unwrap();
+    unix.set_nonblocking(true).unwrap();
+    // bash's /dev/tcp needs no client program; python's socket module covers AF_UNIX.
+    let tcp_connect = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected >&3");
+    let unix_connect = format!(
+        "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('{}')\"",
+        sock.display()
+    );
+    let has_python = std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok();
+    for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
+        let sb = sandbox(mode, false, ws.path());
+        let out = sh(&sb, &format!("bash -c '{tcp_connect}'"));
+        assert!(!out.status.success(), "{mode}: tcp: {}", text(&out));
+        assert!(tcp.accept().is_err(), "{mode}: a TCP connection arrived");
+        if has_python {
+            let out = sh(&sb, &unix_connect);
+            assert!(!out.status.success(), "{mode}: unix: {}", text(&out));
+            assert!(unix.accept().is_err(), "{mode}: a Unix connection arrived");
+        }
+        // The command's own loopback works (tests that start a local server).
+        let out = sh(
+            &sb,
+            "python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); \
+             s.listen(); c=socket.create_connection(s.getsockname()); print('loopback ok')\" \
+             2>&1 || echo 'no python'",
+        );
+        assert!(
+            text(&out).contains("loopback ok") || text(&out).contains("no python"),
+            "{mode}: {}",
+            text(&out)
+        );
+    }
+    let sb = sandbox(SandboxMode::WorkspaceWrite, true, ws.path());
+    let out = sh(&sb, &format!("bash -c '{tcp_connect}'"));
+    assert!(out.status.success(), "network allowed: {}", text(&out));
+    std::thread::sleep(Duration::from_millis(50));
+    let (mut conn, _) = tcp.accept().expect("the allowed connection arrived");
+    conn.set_nonblocking(false).unwrap();
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "connected\n");
+}
+
+#[test]
+fn every_process_ends_with_its_command() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    for mode in SandboxMode::ALL {
+        let marker = match mode {
+            SandboxMode::ReadOnly => "7771",
+            SandboxMode::WorkspaceWrite => "7772",
+            SandboxMode::Full => "7773",
+        };
+        let script = format!(
+            "setsid sleep {marker}1 >/dev/null 2>&1 & nohup sleep {marker}2 >/dev/null 2>&1 & \
+             (setsid sh -c 'sleep {marker}3 &' &) ; sleep 0.3"
+        );
+        let out = sh(&sandbox(mode, false, ws.path()), &script);
+        assert!(out.status.success(), "{mode}: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(200));
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "{mode}: processes outlived their command: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+    }
+}
