@@ -1,8 +1,10 @@
 //! [`ToolContext`] and [`Limits`]: what a tool call runs against.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use nanna_sandbox::{Policy, Sandbox};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ToolError;
@@ -37,18 +39,30 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// Output and time bounds.
     pub limits: Limits,
+    /// Where commands run: `shell` starts every process through it.
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl ToolContext {
-    /// A context for `workspace` (canonicalized here) with default limits and a fresh token.
+    /// A context for `workspace` (canonicalized here) with default limits, a fresh token
+    /// and a sandbox with the default policy (workspace-write, no network).
     pub fn new(workspace: impl AsRef<Path>) -> Result<Self, ToolError> {
         let root = workspace.as_ref();
-        let workspace = std::fs::canonicalize(root).map_err(|e| ToolError::io(root, &e))?;
-        Ok(Self {
-            workspace,
+        let sandbox = Sandbox::new(Policy::default(), root).map_err(|e| match e {
+            nanna_sandbox::SandboxError::Io { source, .. } => ToolError::io(root, &source),
+            other => ToolError::Failed(other.to_string()),
+        })?;
+        Ok(Self::with_sandbox(Arc::new(sandbox)))
+    }
+
+    /// A context for the sandbox's workspace, with default limits and a fresh token.
+    pub fn with_sandbox(sandbox: Arc<Sandbox>) -> Self {
+        Self {
+            workspace: sandbox.workspace().to_path_buf(),
             cancel: CancellationToken::new(),
             limits: Limits::default(),
-        })
+            sandbox,
+        }
     }
 
     /// Replaces the limits.

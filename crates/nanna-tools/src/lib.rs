@@ -2,10 +2,14 @@
 //! tools, and Nanna Coder's built-in coding tools.
 //!
 //! Built-ins ([`ToolRegistry::with_builtins`]): `read_file`, `write_file`, `edit_file`,
-//! `list_dir`, `glob`, `grep`, `shell`, `echo`, `calculate`. File tools are confined to
-//! [`ToolContext::workspace`] (no `..`, absolute or symlink escapes); listing and search honour
-//! `.gitignore`; `shell` runs `sh -c` in its own process group, killed as a whole on timeout,
-//! cancellation or when the command ends. Errors ([`ToolError`]) are worded for the model.
+//! `list_dir`, `glob`, `grep`, `shell`, `echo`, `calculate`; the default coding set
+//! ([`ToolRegistry::coding`]) leaves out `echo` and `calculate`. File tools are confined to
+//! [`ToolContext::workspace`] (no `..`, absolute or symlink escapes, checked again at the
+//! moment of use through a handle on the root, so a concurrent symlink swap cannot win);
+//! listing and search honour `.gitignore`; `shell` runs `sh -c` through
+//! [`ToolContext::sandbox`] (see `nanna-sandbox`), in its own process group, killed as a whole
+//! on timeout or cancellation, every process it started ending with it. Errors
+//! ([`ToolError`]) are worded for the model.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), nanna_tools::ToolError> {

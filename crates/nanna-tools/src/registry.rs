@@ -36,6 +36,34 @@ impl ToolRegistry {
         registry
     }
 
+    /// The default coding set: every built-in except `echo` and `calculate` (add those with
+    /// [`ToolRegistry::add_builtin`] when configured).
+    pub fn coding() -> Self {
+        let mut registry = Self::new();
+        for tool in crate::builtins::all() {
+            if !crate::builtins::NOT_IN_CODING_SET.contains(&tool.definition().name()) {
+                registry.register(tool);
+            }
+        }
+        registry
+    }
+
+    /// Adds the built-in tool called `name`; an error naming the built-ins if there is none.
+    pub fn add_builtin(&mut self, name: &str) -> Result<(), ToolError> {
+        let mut all = crate::builtins::all();
+        let Some(i) = all.iter().position(|t| t.definition().name() == name) else {
+            return Err(ToolError::UnknownTool {
+                name: name.to_owned(),
+                available: all
+                    .iter()
+                    .map(|t| t.definition().name().to_owned())
+                    .collect(),
+            });
+        };
+        self.register(all.swap_remove(i));
+        Ok(())
+    }
+
     /// Adds `tool`, replacing a tool of the same name.
     pub fn register(&mut self, tool: Box<dyn Tool>) {
         let name = tool.definition().name().to_owned();

@@ -660,23 +660,24 @@ async fn shell_caps_output_keeping_head_and_tail() {
     assert!(out.content.len() <= 4096);
 }
 
-fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // A zombie waiting for its (re)parent to reap it is dead for our purposes.
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
+/// Host pids of processes whose command line contains `marker` (the commands run in their
+/// own PID namespace, so `$!` inside is not a host pid).
+fn pids_of(marker: &str) -> Vec<i32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
-fn wait_gone(pids: &[i32]) -> Vec<i32> {
+/// Waits up to 5 s for every process of `marker` to be gone; returns those left.
+fn wait_gone(marker: &str) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        let left = pids_of(marker);
         if left.is_empty() || Instant::now() > deadline {
             return left;
         }
@@ -684,26 +685,17 @@ fn wait_gone(pids: &[i32]) -> Vec<i32> {
     }
 }
 
-fn read_pids(root: &Path) -> Vec<i32> {
-    ["bg.pid", "fg.pid"]
-        .iter()
-        .map(|f| {
-            fs::read_to_string(root.join(f))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect()
+/// A command whose two background sleeps carry `tag` in their command line, and that
+/// writes `bg.pid`/`fg.pid` once both started.
+fn tree(tag: u32) -> String {
+    format!("sleep 100.{tag}1 & echo $! > bg.pid; sleep 100.{tag}2 & echo $! > fg.pid; wait")
 }
-
-const TREE: &str = "sleep 100 & echo $! > bg.pid; sleep 100 & echo $! > fg.pid; wait";
 
 #[tokio::test]
 async fn shell_timeout_kills_the_whole_process_group() {
     let (dir, ctx) = workspace();
     let started = Instant::now();
-    let command = format!("echo started; echo to-stderr >&2; {TREE}");
+    let command = format!("echo started; echo to-stderr >&2; {}", tree(1));
     let err = run(
         &ctx,
         "shell",
@@ -728,9 +720,9 @@ async fn shell_timeout_kills_the_whole_process_group() {
         "{text}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-    let pids = read_pids(dir.path());
+    assert!(dir.path().join("fg.pid").exists());
     assert_eq!(
-        wait_gone(&pids),
+        wait_gone("sleep 100.1"),
         Vec::<i32>::new(),
         "children survived the timeout"
     );
@@ -792,7 +784,7 @@ async fn shell_cancellation_kills_the_whole_process_group() {
         cancel.cancel();
     });
     let started = Instant::now();
-    let err = run(&ctx, "shell", json!({"command": TREE}))
+    let err = run(&ctx, "shell", json!({"command": tree(2)}))
         .await
         .unwrap_err();
     assert!(matches!(err, ToolError::Cancelled), "{err}");
@@ -800,9 +792,8 @@ async fn shell_cancellation_kills_the_whole_process_group() {
         started.elapsed() < Duration::from_secs(30),
         "cancellation did not stop the wait"
     );
-    let pids = read_pids(dir.path());
     assert_eq!(
-        wait_gone(&pids),
+        wait_gone("sleep 100.2"),
         Vec::<i32>::new(),
         "children survived cancellation"
     );
@@ -814,13 +805,13 @@ async fn shell_background_jobs_do_not_outlive_the_command() {
     let out = run(
         &ctx,
         "shell",
-        json!({"command": "sleep 100 & echo $! > bg.pid; echo $! > fg.pid; echo started"}),
+        json!({"command": "sleep 100.31 & setsid sleep 100.32 & (sleep 100.33 &); sleep 0.2; echo started"}),
     )
     .await
     .unwrap();
     assert_eq!(out.content, "started\n[exit code 0]");
-    let pids = read_pids(dir.path());
-    assert_eq!(wait_gone(&pids), Vec::<i32>::new());
+    let _ = dir;
+    assert_eq!(wait_gone("sleep 100.3"), Vec::<i32>::new());
 }
 
 #[tokio::test]
@@ -885,11 +876,8 @@ async fn hand_built_context_with_symlinked_root_still_works() {
     let alias = links.path().join("ws");
     symlink(real.path(), &alias).unwrap();
     write(real.path(), "src/a.rs", "fn a() {}\n");
-    let ctx = ToolContext {
-        workspace: alias.clone(),
-        cancel: Default::default(),
-        limits: Limits::default(),
-    };
+    let mut ctx = ToolContext::new(real.path()).unwrap();
+    ctx.workspace = alias.clone();
     let out = run(&ctx, "read_file", json!({"path": "src/a.rs"}))
         .await
         .unwrap();
@@ -911,7 +899,8 @@ async fn hand_built_context_with_symlinked_root_still_works() {
 async fn dropping_a_running_shell_call_kills_its_group() {
     let (dir, ctx) = workspace();
     let root = dir.path().to_path_buf();
-    let call = run(&ctx, "shell", json!({"command": TREE}));
+    let command = tree(4);
+    let call = run(&ctx, "shell", json!({"command": command}));
     let pids_written = async {
         while !(root.join("bg.pid").exists() && root.join("fg.pid").exists()) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -923,9 +912,8 @@ async fn dropping_a_running_shell_call_kills_its_group() {
         () = pids_written => {}
     }
     // `call` has been dropped here.
-    let pids = read_pids(dir.path());
     assert_eq!(
-        wait_gone(&pids),
+        wait_gone("sleep 100.4"),
         Vec::<i32>::new(),
         "children survived the dropped call"
     );

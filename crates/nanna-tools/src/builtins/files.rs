@@ -4,12 +4,18 @@ use async_trait::async_trait;
 use nanna_model::{JsonSchema, SchemaType, ToolDefinition};
 use serde_json::Value;
 
+use std::io::Read as _;
+use std::path::Path;
+
+use cap_std::fs::Dir;
+
 use super::{bare, blocking, flag, params, path_for_display, required_str, resolve, uint_arg};
 use crate::atomic::{self, Written};
 use crate::context::ToolContext;
 use crate::error::ToolError;
 use crate::output::{cut_line, head_tail};
 use crate::tool::{Effect, Tool, ToolOutput};
+use crate::workspace::{io_error, open_root};
 
 /// Files larger than this are not loaded whole by `read_file` and `edit_file`.
 const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -74,8 +80,9 @@ impl Tool for ReadFile {
         let limit =
             (uint_arg(&args, "limit").unwrap_or(max_lines as u64) as usize).clamp(1, max_lines);
         let max_bytes = ctx.limits.max_output_bytes;
+        let root = super::root(ctx);
         blocking(move || {
-            let bytes = load(&path.abs, &path.rel)?;
+            let bytes = load(&open_root(&root)?, &path.rel)?;
             if bytes.iter().take(8192).any(|&b| b == 0) {
                 return Err(ToolError::Failed(format!(
                     "`{}` looks like a binary file ({} bytes); it is not shown",
@@ -90,9 +97,10 @@ impl Tool for ReadFile {
     }
 }
 
-/// Reads a whole file, refusing directories and very large files with a hint.
-fn load(abs: &std::path::Path, rel: &str) -> Result<Vec<u8>, ToolError> {
-    let meta = std::fs::metadata(abs).map_err(|e| ToolError::io(rel, &e))?;
+/// Reads a whole file beneath `root`, refusing directories and very large files with a hint.
+fn load(root: &Dir, rel: &str) -> Result<Vec<u8>, ToolError> {
+    let file = root.open(rel).map_err(|e| io_error(rel, &e))?.into_std();
+    let meta = file.metadata().map_err(|e| io_error(rel, &e))?;
     if meta.is_dir() {
         return Err(ToolError::Failed(format!(
             "`{rel}` is a directory; use list_dir to see its entries"
@@ -104,7 +112,12 @@ fn load(abs: &std::path::Path, rel: &str) -> Result<Vec<u8>, ToolError> {
             meta.len()
         )));
     }
-    std::fs::read(abs).map_err(|e| ToolError::io(rel, &e))
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // `take` bounds a file that grows while it is read.
+    file.take(MAX_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(rel, &e))?;
+    Ok(bytes)
 }
 
 /// Lines `offset..offset+limit` of `text`, numbered, within `max_bytes`, with a note on how
@@ -196,9 +209,11 @@ impl Tool for WriteFile {
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let path = resolve(ctx, required_str(&args, "write_file", "path")?)?;
         let content = required_str(&args, "write_file", "content")?.to_owned();
+        let root = super::root(ctx);
         blocking(move || {
-            let written = atomic::write(&path.abs, content.as_bytes())
-                .map_err(|e| ToolError::io(&path.rel, &e))?;
+            let written =
+                atomic::write(&open_root(&root)?, Path::new(&path.rel), content.as_bytes())
+                    .map_err(|e| io_error(&path.rel, &e))?;
             let lines = count_lines(&content);
             let verb = match written {
                 Written::Created => "created",
@@ -264,8 +279,10 @@ impl Tool for EditFile {
         let new = required_str(&args, "edit_file", "new_text")?.to_owned();
         let replace_all = flag(&args, "replace_all");
         let max_bytes = ctx.limits.max_output_bytes;
+        let root = super::root(ctx);
         blocking(move || {
-            let bytes = load(&path.abs, &path.rel)?;
+            let dir = open_root(&root)?;
+            let bytes = load(&dir, &path.rel)?;
             let before = String::from_utf8(bytes).map_err(|_| {
                 ToolError::Failed(format!(
                     "`{}` is not UTF-8 text; edit_file cannot change it (use write_file or shell)",
@@ -273,7 +290,8 @@ impl Tool for EditFile {
                 ))
             })?;
             let after = replace(&before, &old, &new, replace_all, &path.rel)?;
-            atomic::write(&path.abs, after.as_bytes()).map_err(|e| ToolError::io(&path.rel, &e))?;
+            atomic::write(&dir, Path::new(&path.rel), after.as_bytes())
+                .map_err(|e| io_error(&path.rel, &e))?;
             let (diff, added, removed) = unified_diff(&before, &after, &path.rel);
             let summary = format!("edit {} (+{added} -{removed})", path.rel);
             Ok(ToolOutput::new(

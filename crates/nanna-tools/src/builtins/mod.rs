@@ -13,6 +13,10 @@ use crate::error::ToolError;
 use crate::tool::Tool;
 use crate::workspace::{self, WorkspacePath};
 
+/// Built-ins outside the default coding set: they cost prompt tokens on every request and
+/// rarely help with code. Offered only when configured (`extra_tools`).
+pub(crate) const NOT_IN_CODING_SET: [&str; 2] = ["echo", "calculate"];
+
 /// Every built-in tool, in the order offered to the model.
 pub(crate) fn all() -> Vec<Box<dyn Tool>> {
     vec![

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::Dir;
+
 use async_trait::async_trait;
 use globset::{GlobBuilder, GlobMatcher};
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
@@ -16,7 +18,7 @@ use crate::context::ToolContext;
 use crate::error::ToolError;
 use crate::output::cut_line;
 use crate::tool::{Effect, Tool, ToolOutput};
-use crate::workspace::relative;
+use crate::workspace::{io_error, open_root, relative};
 
 /// Most entries `list_dir` and `glob` return.
 const MAX_ENTRIES: usize = 500;
@@ -27,6 +29,9 @@ const MAX_MATCH_LINE: usize = 300;
 
 /// A walker over `base` honouring .gitignore/.ignore/.git/info/exclude (also outside git
 /// repositories), showing hidden files but never descending into `.git`, sorted by name.
+/// It walks by path, so a directory swapped for a symlink mid-walk could list the outside:
+/// every entry is therefore confirmed beneath the root ([`beneath`]) before it is shown, and
+/// `grep` opens each file through the root handle.
 /// The user's global excludes file is not read: finding it means parsing git config on every
 /// call (measured ~0.4 ms of a ~0.8 ms `list_dir`), and results should depend on the repo.
 fn walker(base: &Path, max_depth: Option<usize>) -> ignore::Walk {
@@ -40,6 +45,18 @@ fn walker(base: &Path, max_depth: Option<usize>) -> ignore::Walk {
         .sort_by_file_name(|a, b| a.cmp(b))
         .filter_entry(|e| e.file_name() != ".git");
     builder.build()
+}
+
+/// The entry at `path` as seen through the root handle (`None` if it is not beneath the
+/// root at this moment): the race-free check behind every listed name.
+fn beneath(root_dir: &Dir, root: &Path, path: &Path) -> Option<cap_std::fs::Metadata> {
+    let rel = path.strip_prefix(root).ok()?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    root_dir.symlink_metadata(rel).ok()
 }
 
 fn walk_error(rel: &str, err: &ignore::Error) -> ToolError {
@@ -82,8 +99,12 @@ impl Tool for ListDir {
 
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let dir = resolve(ctx, str_arg(&args, "path").unwrap_or("."))?;
+        let root = super::root(ctx);
         blocking(move || {
-            let meta = std::fs::metadata(&dir.abs).map_err(|e| ToolError::io(&dir.rel, &e))?;
+            let root_dir = open_root(&root)?;
+            let meta = root_dir
+                .metadata(&dir.rel)
+                .map_err(|e| io_error(&dir.rel, &e))?;
             if !meta.is_dir() {
                 return Err(ToolError::Failed(format!(
                     "`{}` is a file, not a directory; use read_file to read it",
@@ -97,14 +118,17 @@ impl Tool for ListDir {
                 if entry.depth() == 0 {
                     continue;
                 }
+                let Some(meta) = beneath(&root_dir, &root, entry.path()) else {
+                    continue;
+                };
                 total += 1;
                 if entries.len() >= MAX_ENTRIES {
                     continue;
                 }
                 let name = entry.file_name().to_string_lossy();
-                let suffix = match entry.file_type() {
-                    Some(t) if t.is_dir() => "/",
-                    Some(t) if t.is_symlink() => "@",
+                let suffix = match meta.file_type() {
+                    t if t.is_dir() => "/",
+                    t if t.is_symlink() => "@",
                     _ => "",
                 };
                 entries.push(format!("{name}{suffix}"));
@@ -207,6 +231,7 @@ impl Tool for Glob {
         let root = super::root(ctx);
         let cancel = ctx.cancel.clone();
         blocking(move || {
+            let root_dir = open_root(&root)?;
             let mut found = Vec::new();
             let mut total = 0usize;
             for entry in walker(&base.abs, None) {
@@ -216,6 +241,7 @@ impl Tool for Glob {
                 let Ok(entry) = entry else { continue };
                 if !entry.file_type().is_some_and(|t| t.is_file())
                     || !glob.is_match(&base.abs, entry.path())
+                    || !beneath(&root_dir, &root, entry.path()).is_some_and(|m| m.is_file())
                 {
                     continue;
                 }
@@ -338,6 +364,7 @@ struct GrepSearch {
 impl GrepSearch {
     /// Returns the output, the number of matching lines and of files with a match.
     fn run(&self, base: &Path, base_rel: &str) -> Result<(String, usize, usize), ToolError> {
+        let root_dir = open_root(&self.root)?;
         let mut searcher: Searcher = SearcherBuilder::new()
             .line_number(true)
             .binary_detection(BinaryDetection::quit(b'\x00'))
@@ -365,6 +392,12 @@ impl GrepSearch {
                 continue;
             }
             let rel = relative(&self.root, entry.path());
+            // Opened through the root handle: a file reached through a swapped symlink is
+            // skipped, never read.
+            let Ok(file) = root_dir.open(&rel) else {
+                continue;
+            };
+            let file = file.into_std();
             let before = matches;
             let sink = sinks::Lossy(|line_number, line| {
                 if matches >= MAX_MATCHES || out.len() >= budget {
@@ -380,7 +413,7 @@ impl GrepSearch {
                 Ok(true)
             });
             // Unreadable files are skipped, as ripgrep does.
-            let _ = searcher.search_path(&self.matcher, entry.path(), sink);
+            let _ = searcher.search_file(&self.matcher, &file, sink);
             if matches > before {
                 files += 1;
             }

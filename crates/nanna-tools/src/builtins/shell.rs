@@ -1,5 +1,5 @@
-//! `shell`: runs `sh -c` in the workspace, in its own process group, bounded in time and
-//! output.
+//! `shell`: runs `sh -c` in the workspace through the session's sandbox, in its own process
+//! group, bounded in time and output.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
@@ -38,8 +38,8 @@ impl Shell {
         Self {
             def: ToolDefinition::function(
                 "shell",
-                "Run a command with sh -c in the workspace; returns output and exit code. \
-                 Background processes are killed when it ends.",
+                "Run a command with sh -c in the workspace, sandboxed; returns output and exit \
+                 code. Background processes end with it.",
                 params(vec![
                     ("command", bare(SchemaType::String), true),
                     (
@@ -88,11 +88,14 @@ impl Tool for Shell {
         // One pipe for stdout and stderr, so the output interleaves as in a terminal.
         let (sender, mut output) = pipe::pipe().map_err(spawn_err)?;
         let writer: OwnedFd = sender.into_blocking_fd().map_err(spawn_err)?;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&ctx.workspace)
-            .stdin(Stdio::null())
+        // The sandbox refuses (never runs unconfined) when the kernel cannot enforce the mode.
+        let sandboxed = ctx.sandbox.command("sh", ["-c", command]).map_err(|e| {
+            ToolError::Failed(format!(
+                "refused: {e}. Do not retry shell; tell the user what you would run"
+            ))
+        })?;
+        let mut cmd = Command::from(sandboxed);
+        cmd.stdin(Stdio::null())
             .stdout(writer.try_clone().map_err(spawn_err)?)
             .stderr(writer)
             .env("GIT_TERMINAL_PROMPT", "0")
