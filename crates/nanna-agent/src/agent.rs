@@ -5,17 +5,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use nanna_model::ToolDefinition;
 use nanna_model::{
     ChatMessage, ChatRequest, FinishReason, ModelError, ModelInfo, ModelProvider, StreamEvent,
     ToolCall, Usage,
 };
+use nanna_sandbox::Sandbox;
 use nanna_tools::{Effect, ToolContext, ToolError, ToolRegistry};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::approval::{ApprovalDecision, ApprovalRequest, Approver};
+use crate::approval::{self, Approver};
 use crate::compaction::{self, Budget, Compacted, Ladder, Mode, Outcome};
-use crate::config::{AgentConfig, SandboxPolicy};
+use crate::config::AgentConfig;
 use crate::error::AgentError;
 use crate::event::{AgentEvent, RunOutcome};
 use crate::prompt::{self, AGENTS_MD_MAX_BYTES};
@@ -39,6 +41,8 @@ pub struct Agent {
     context_window: u32,
     native_tools: bool,
     workspace: PathBuf,
+    /// Where every command of the session runs (and its temporary directory).
+    sandbox: Arc<Sandbox>,
     agents_md: Option<String>,
     always_approved: HashSet<String>,
     pending_warnings: Vec<String>,
@@ -112,7 +116,21 @@ impl Agent {
             });
         }
         let mut warnings = session.take_warnings();
-        let model_info = match provider.model_info(&config.model).await {
+        // Probing the sandbox runs bubblewrap once per process; do it while the server answers.
+        let policy = config.sandbox.clone();
+        let ws = workspace.clone();
+        let sandbox = tokio::task::spawn_blocking(move || Sandbox::new(policy, &ws));
+        let (model_info, sandbox) = tokio::join!(provider.model_info(&config.model), sandbox);
+        let sandbox = Arc::new(sandbox.map_err(|e| AgentError::Workspace {
+            path: config.workspace.clone(),
+            detail: format!("setting up the sandbox failed: {e}"),
+        })??);
+        if config.tools_enabled
+            && let Err(e) = sandbox.check()
+        {
+            warnings.push(format!("shell is not available in this session: {e}"));
+        }
+        let model_info = match model_info {
             Ok(info) => info,
             Err(e @ (ModelError::Unreachable { .. } | ModelError::ModelNotFound { .. })) => {
                 return Err(e.into());
@@ -164,6 +182,7 @@ impl Agent {
             context_window,
             native_tools,
             workspace,
+            sandbox,
             agents_md,
             always_approved: HashSet::new(),
             pending_warnings: warnings,
@@ -209,6 +228,23 @@ impl Agent {
     /// The configuration.
     pub fn config(&self) -> &AgentConfig {
         &self.config
+    }
+
+    /// The sandbox every command of the session runs in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// The tools offered to the model: those the session's policy lets run.
+    fn offered(&self) -> Vec<ToolDefinition> {
+        let enforced = self.sandbox.check().is_ok();
+        self.tools
+            .names()
+            .into_iter()
+            .filter_map(|name| self.tools.get(name))
+            .filter(|t| approval::offers(t.effect(), &self.config, enforced))
+            .map(|t| t.definition().clone())
+            .collect()
     }
 
     /// The agent's estimate of the next request's prompt tokens.
@@ -505,11 +541,9 @@ impl Agent {
         cancel: &CancellationToken,
         on_event: &mut OnEvent<'_>,
     ) -> bool {
-        let ctx = ToolContext {
-            workspace: self.workspace.clone(),
-            cancel: cancel.child_token(),
-            limits: self.config.tool_limits,
-        };
+        let ctx = ToolContext::with_sandbox(self.sandbox.clone())
+            .with_cancel(cancel.child_token())
+            .with_limits(self.config.tool_limits);
         let mut i = 0;
         while i < calls.len() {
             if cancel.is_cancelled() {
@@ -582,47 +616,18 @@ impl Agent {
         cancel: &CancellationToken,
     ) -> Option<CallResult> {
         let tool = self.tools.get(&call.name)?;
-        let effect = tool.effect();
-        if effect == Effect::ReadOnly {
-            return None;
-        }
-        if !self.config.tools_enabled {
-            return Some(CallResult::error("tools are turned off in this session"));
-        }
-        if self.config.sandbox == SandboxPolicy::ReadOnly {
-            return Some(CallResult::error(format!(
-                "refused: this session is read-only (sandbox read-only), so `{}` may not change \
-                 files or run commands. Tell the user what you would change instead",
-                call.name
-            )));
-        }
-        if self.config.approval == crate::config::ApprovalPolicy::Auto
-            || self.always_approved.contains(&call.name)
-        {
-            return None;
-        }
-        let request = ApprovalRequest {
-            tool: call.name.clone(),
-            effect,
-            description: tool.describe(&call.arguments),
-            arguments: call.arguments.clone(),
-        };
-        let decision = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Some(CallResult::error(ToolError::Cancelled)),
-            decision = approver.approve(&request) => decision,
-        };
-        match decision {
-            ApprovalDecision::Yes => None,
-            ApprovalDecision::Always => {
-                self.always_approved.insert(call.name.clone());
-                None
-            }
-            ApprovalDecision::No => Some(CallResult::error(
-                "the user declined this call. Do not retry it; ask the user how to proceed or \
-                 take another approach",
-            )),
-        }
+        approval::gate(
+            call,
+            tool,
+            &self.config,
+            &self.sandbox,
+            &mut self.always_approved,
+            approver,
+            cancel,
+        )
+        .await
+        .err()
+        .map(CallResult::error)
     }
 
     async fn run_tool(
@@ -908,7 +913,7 @@ impl Agent {
     /// Sets the request's tools and the ledger's fixed cost for the current tool mode.
     fn configure_tools(&mut self) {
         if self.config.tools_enabled && self.native_tools {
-            self.request.tools = self.tools.definitions();
+            self.request.tools = self.offered();
             let schema_bytes = serde_json::to_string(&self.request.tools).map_or(0, |s| s.len());
             self.ledger
                 .set_tools_raw(u32::try_from(schema_bytes.div_ceil(3)).unwrap_or(u32::MAX));
@@ -925,7 +930,7 @@ impl Agent {
             self.config.tools_enabled,
         );
         if self.config.tools_enabled && !self.native_tools {
-            text.push_str(&prompt::text_tool_instructions(&self.tools.definitions()));
+            text.push_str(&prompt::text_tool_instructions(&self.offered()));
         }
         ChatMessage::system(text)
     }

@@ -3,23 +3,12 @@
 use std::path::PathBuf;
 
 use nanna_model::Think;
+use nanna_sandbox::Policy;
 use nanna_tools::Limits;
 
 /// Default context window requested from the server, in tokens, before capping at the
 /// model's own maximum.
 pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
-
-/// How much the agent may change on the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SandboxPolicy {
-    /// Only read-only tools run; write and exec calls are refused with an error the model reads.
-    ReadOnly,
-    /// Writes stay confined to the workspace; shell commands are allowed (subject to approval).
-    #[default]
-    WorkspaceWrite,
-    /// No confinement beyond what the tools themselves enforce.
-    Full,
-}
 
 /// When the user is asked before a tool call that writes or executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,8 +35,9 @@ pub struct AgentConfig {
     pub workspace: PathBuf,
     /// Whether tools are offered to the model at all.
     pub tools_enabled: bool,
-    /// What write and exec tools may do.
-    pub sandbox: SandboxPolicy,
+    /// What write tools may do and what commands run under (mode, network, environment):
+    /// write tools are refused in `read-only`, `shell` runs in the OS sandbox of the mode.
+    pub sandbox: Policy,
     /// Whether write and exec calls need the user's approval.
     pub approval: ApprovalPolicy,
     /// Sampling temperature.
@@ -69,7 +59,8 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// A configuration for `model` working in `workspace`, with defaults: a 110,000-token
-    /// window, 50 turns, tools on, workspace-write sandbox, ask before writes and commands.
+    /// window, 50 turns, tools on, workspace-write sandbox without network, ask before writes
+    /// and commands.
     pub fn new(model: impl Into<String>, workspace: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
@@ -77,7 +68,7 @@ impl AgentConfig {
             max_turns: Some(50),
             workspace: workspace.into(),
             tools_enabled: true,
-            sandbox: SandboxPolicy::default(),
+            sandbox: Policy::default(),
             approval: ApprovalPolicy::default(),
             temperature: None,
             keep_alive: None,

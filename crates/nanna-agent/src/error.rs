@@ -89,4 +89,7 @@ pub enum AgentError {
         /// What was wrong.
         detail: String,
     },
+    /// The session's sandbox could not be set up.
+    #[error(transparent)]
+    Sandbox(#[from] nanna_sandbox::SandboxError),
 }

@@ -20,9 +20,13 @@
 //!   turns dropped with a notice. A prompt that does not fit the window minus the reply's
 //!   share is never sent ([`AgentError::ContextOverflow`]). [`Agent::compact`] compacts on
 //!   request.
-//! - **Tools.** Read-only calls of one reply run concurrently, the others in order; write
-//!   and exec calls are refused in a read-only sandbox and need the [`Approver`] under
-//!   [`ApprovalPolicy::Ask`]. Failures (unknown tool, bad arguments, refusals) go back to the
+//! - **Tools.** Only the tools the session's policy lets run are offered: no write tools in
+//!   `read-only`, no `shell` where the OS sandbox cannot enforce the mode (a warning says
+//!   why). Read-only calls of one reply run concurrently, the others in order; write calls
+//!   are refused in `read-only`; write and exec calls need the [`Approver`] under
+//!   [`ApprovalPolicy::Ask`], except commands in a `read-only` sandbox without network, which
+//!   cannot change anything. Every command runs in the session's `nanna_sandbox::Sandbox`.
+//!   Failures (unknown tool, bad arguments, refusals) go back to the
 //!   model as `error: ...` results. Models without native tool calling get the tools
 //!   described in the system prompt, and their results back as `<tool_result>` user messages.
 //! - **Sessions.** One JSON Lines file per conversation, one record per message written and
@@ -41,7 +45,7 @@ mod tokens;
 
 pub use agent::Agent;
 pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover};
-pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW, SandboxPolicy};
+pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW};
 pub use error::{AgentError, SessionError};
 pub use event::{AgentEvent, CompactionStep, RunOutcome};
 pub use prompt::{AGENTS_MD_MAX_BYTES, system_prompt, text_tool_instructions};

@@ -436,8 +436,10 @@ impl SessionStore {
 }
 
 impl Session {
-    /// Answers tool calls of the last assistant message that have no result (the process
-    /// died while they ran), so the next request is valid. Appended, like any message.
+    /// Answers tool calls of the last assistant message that have no result (nanna died
+    /// while they ran: a signal, SIGKILL, a crash), so the next request is valid and says
+    /// what happened: interrupted by nanna's exit, not cancelled by the user (a cancellation
+    /// is recorded as it happens). Appended, like any message.
     fn repair_dangling_tool_calls(&mut self) -> Result<()> {
         let Some(pos) = self
             .messages
@@ -458,7 +460,9 @@ impl Session {
                 ChatMessage::tool_result(
                     &c.id,
                     &c.name,
-                    "error: cancelled by the user (the session ended before this call finished)",
+                    "error: interrupted: nanna exited before this call finished (a command it \
+                     ran was stopped with it); it may have partly run, so check its effects \
+                     before running it again",
                 )
             })
             .collect();
@@ -466,7 +470,8 @@ impl Session {
             return Ok(());
         }
         self.warnings.push(format!(
-            "{} tool call(s) had no result when the session ended; they were marked as cancelled",
+            "{} tool call(s) had no result because nanna exited while they ran; they were \
+             marked as interrupted",
             missing.len()
         ));
         for m in missing {
@@ -756,7 +761,9 @@ mod tests {
         let s = store.open(&id).unwrap();
         assert_eq!(s.messages().len(), 4);
         assert_eq!(s.messages()[3].tool_call_id.as_deref(), Some("b"));
-        assert!(s.messages()[3].content.contains("cancelled by the user"));
+        let note = &s.messages()[3].content;
+        assert!(note.contains("interrupted: nanna exited"), "{note}");
+        assert!(!note.contains("cancelled by the user"), "{note}");
         drop(s);
         let s = store.open(&id).unwrap();
         assert_eq!(s.messages().len(), 4, "repair was persisted once");

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use nanna_agent::{
-    AgentEvent, ApprovalDecision, CancellationToken, FixedApprover, RunOutcome, SandboxPolicy,
-    SessionMeta, SessionStore,
+    AgentEvent, ApprovalDecision, CancellationToken, FixedApprover, RunOutcome, SessionMeta,
+    SessionStore,
 };
 use nanna_model::MessageRole;
 use nanna_testkit::{Fault, Script, Turn};
@@ -326,7 +326,7 @@ async fn approvals_decline_and_always() {
 }
 
 #[tokio::test]
-async fn read_only_sandbox_refuses_writes_and_commands() {
+async fn read_only_sandbox_refuses_writes_and_runs_commands_that_cannot_write() {
     let ws = tempfile::tempdir().unwrap();
     let server = server(
         model(),
@@ -340,18 +340,47 @@ async fn read_only_sandbox_refuses_writes_and_commands() {
     )
     .await;
     let mut cfg = config(ws.path());
-    cfg.sandbox = SandboxPolicy::ReadOnly;
+    cfg.sandbox = nanna_sandbox::Policy::new(nanna_sandbox::SandboxMode::ReadOnly);
     cfg.approval = nanna_agent::ApprovalPolicy::Ask;
     let mut agent = agent(&server, cfg).await;
+    let enforced = agent.sandbox().check().is_ok();
     let approver = RecordingApprover::answering(ApprovalDecision::Yes);
     let (_, events) = run(&mut agent, "write", &approver).await;
+    // A read-only command without network cannot change anything: nobody is asked.
     assert!(approver.asked().is_empty());
     assert!(!ws.path().join("a.txt").exists());
     assert!(!ws.path().join("b.txt").exists());
     let results = tool_results(&events);
     assert!(results[0].2.contains("read-only") && !results[0].1);
-    assert!(results[1].2.contains("read-only") && !results[1].1);
+    if enforced {
+        // It ran, in the read-only sandbox, and the kernel refused the write.
+        assert!(
+            results[1].2.contains("Read-only file system"),
+            "{}",
+            results[1].2
+        );
+        assert!(results[1].2.contains("[exit code 1]"), "{}", results[1].2);
+    } else {
+        assert!(results[1].2.contains("refused") && !results[1].1);
+    }
     assert!(results[2].1, "reads still run: {}", results[2].2);
+    // Only what may run is offered: no write tools in a read-only session.
+    let offered: Vec<String> = server.chat_requests()[0]
+        .tools()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !offered
+            .iter()
+            .any(|n| n == "write_file" || n == "edit_file"),
+        "{offered:?}"
+    );
+    assert_eq!(
+        offered.iter().any(|n| n == "shell"),
+        enforced,
+        "{offered:?}"
+    );
 }
 
 #[tokio::test]
@@ -545,7 +574,7 @@ async fn resume_after_a_crash_repairs_and_continues() {
         msgs[msgs.len() - 2]["content"]
             .as_str()
             .unwrap()
-            .contains("cancelled by the user")
+            .contains("interrupted: nanna exited")
     );
     drop(agent);
     let again = store.open(&id).unwrap();
