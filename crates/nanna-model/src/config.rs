@@ -19,11 +19,16 @@
 //! think = "low"                   # thinking models: true, false, low, medium, high, max
 //! connect_timeout_secs = 5
 //! idle_timeout_secs = 300
+//! sandbox_network = false          # let commands use the network (read-only, workspace-write)
+//! sandbox_env_include = ["GITHUB_TOKEN", "AWS_*"]   # variables commands keep after scrubbing
+//! sandbox_env_exclude = ["HTTP_PROXY"]              # and variables they lose besides
+//! extra_tools = ["calculate"]      # built-ins outside the default coding set (echo, calculate)
 //! ```
 //!
 //! Environment: `NANNA_PROVIDER`, `NANNA_URL`, `NANNA_MODEL`, `NANNA_CONTEXT_WINDOW`,
 //! `NANNA_TEMPERATURE`, `NANNA_KEEP_ALIVE`, `NANNA_MAX_TOKENS`, `NANNA_THINK`, `NANNA_CONNECT_TIMEOUT`,
-//! `NANNA_IDLE_TIMEOUT` (seconds), `NANNA_API_KEY` (else `OPENAI_API_KEY`); for the Ollama
+//! `NANNA_IDLE_TIMEOUT` (seconds), `NANNA_SANDBOX_NETWORK` (`true`/`false`),
+//! `NANNA_EXTRA_TOOLS` (comma-separated), `NANNA_API_KEY` (else `OPENAI_API_KEY`); for the Ollama
 //! provider also Ollama's own `OLLAMA_URL`, `OLLAMA_HOST` (`host:port`, `:port`, a URL;
 //! `0.0.0.0` means this machine) and `OLLAMA_MODEL`, below their `NANNA_*` equivalents.
 
@@ -174,6 +179,8 @@ pub struct ConfigOverrides {
     pub think: Option<String>,
     /// `--idle-timeout`, in seconds.
     pub idle_timeout_secs: Option<u64>,
+    /// `--network`: commands may use the network.
+    pub sandbox_network: Option<bool>,
 }
 
 /// The validated configuration of the model connection.
@@ -202,6 +209,16 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Time allowed between two parts of a reply.
     pub idle_timeout: Duration,
+    /// Whether commands the model runs may use the network in `read-only` and
+    /// `workspace-write` sessions (default: no).
+    pub sandbox_network: bool,
+    /// Variable patterns (`NAME` or `PREFIX*`) commands keep although the default scrubbing
+    /// would drop them.
+    pub sandbox_env_include: Vec<String>,
+    /// Variable patterns commands never get (wins over the include list).
+    pub sandbox_env_exclude: Vec<String>,
+    /// Built-in tools offered besides the default coding set (`echo`, `calculate`).
+    pub extra_tools: Vec<String>,
     origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -219,6 +236,10 @@ impl fmt::Debug for Config {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("sandbox_network", &self.sandbox_network)
+            .field("sandbox_env_include", &self.sandbox_env_include)
+            .field("sandbox_env_exclude", &self.sandbox_env_exclude)
+            .field("extra_tools", &self.extra_tools)
             .finish()
     }
 }
@@ -397,6 +418,31 @@ impl ConfigLoader {
             &mut raw.idle_timeout,
             self.number("NANNA_IDLE_TIMEOUT", "idle_timeout_secs")?,
         );
+        if let Some(value) = self.var("NANNA_SANDBOX_NETWORK") {
+            let origin = Origin::Env("NANNA_SANDBOX_NETWORK".into());
+            let parsed = match value.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        setting: "sandbox_network",
+                        value: value.to_owned(),
+                        origin,
+                        reason: "expected true or false".into(),
+                    });
+                }
+            };
+            raw.sandbox_network = Some((parsed, origin));
+        }
+        if let Some(value) = self.var("NANNA_EXTRA_TOOLS") {
+            let names = value
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            raw.extra_tools = Some((names, Origin::Env("NANNA_EXTRA_TOOLS".into())));
+        }
         if let Some(value) = self.var("NANNA_TEMPERATURE") {
             let origin = Origin::Env("NANNA_TEMPERATURE".into());
             let parsed = value.parse::<f32>().map_err(|_| ConfigError::Invalid {
@@ -451,6 +497,10 @@ struct FileConfig {
     think: Option<ThinkSetting>,
     connect_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    sandbox_network: Option<bool>,
+    sandbox_env_include: Option<Vec<String>>,
+    sandbox_env_exclude: Option<Vec<String>>,
+    extra_tools: Option<Vec<String>>,
 }
 
 /// `think` may be written as a boolean (`think = false`) or a word (`think = "high"`).
@@ -522,6 +572,10 @@ struct Raw {
     ollama_url: Option<(String, Origin)>,
     ollama_host: Option<(String, Origin)>,
     ollama_model: Option<(String, Origin)>,
+    sandbox_network: Option<(bool, Origin)>,
+    sandbox_env_include: Option<(Vec<String>, Origin)>,
+    sandbox_env_exclude: Option<(Vec<String>, Origin)>,
+    extra_tools: Option<(Vec<String>, Origin)>,
 }
 
 /// Whether a value may be replaced by Ollama's own variables: they rank below the
@@ -574,6 +628,22 @@ impl Raw {
             &mut self.idle_timeout,
             file.idle_timeout_secs.map(|v| (v, origin())),
         );
+        set(
+            &mut self.sandbox_network,
+            file.sandbox_network.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.sandbox_env_include,
+            file.sandbox_env_include.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.sandbox_env_exclude,
+            file.sandbox_env_exclude.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.extra_tools,
+            file.extra_tools.map(|v| (v, origin())),
+        );
     }
 
     fn apply_flags(&mut self, flags: &ConfigOverrides) {
@@ -610,6 +680,10 @@ impl Raw {
         set(
             &mut self.think,
             flags.think.clone().map(|v| (v, flag("--think"))),
+        );
+        set(
+            &mut self.sandbox_network,
+            flags.sandbox_network.map(|v| (v, flag("--network"))),
         );
     }
 
@@ -795,6 +869,20 @@ impl Raw {
             &mut origins,
         )?;
 
+        let mut list = |setting: &'static str, value: Option<(Vec<String>, Origin)>| {
+            value.map_or_else(Vec::new, |(v, origin)| {
+                origins.insert(setting, origin);
+                v
+            })
+        };
+        let sandbox_env_include = list("sandbox_env_include", self.sandbox_env_include);
+        let sandbox_env_exclude = list("sandbox_env_exclude", self.sandbox_env_exclude);
+        let extra_tools = list("extra_tools", self.extra_tools);
+        let sandbox_network = self.sandbox_network.is_some_and(|(v, origin)| {
+            origins.insert("sandbox_network", origin);
+            v
+        });
+
         Ok(Config {
             provider,
             url,
@@ -807,6 +895,10 @@ impl Raw {
             api_key,
             connect_timeout,
             idle_timeout,
+            sandbox_network,
+            sandbox_env_include,
+            sandbox_env_exclude,
+            extra_tools,
             origins,
         })
     }

@@ -487,3 +487,51 @@ fn think_from_file_environment_and_flag() {
         Err(ConfigError::Syntax { .. })
     ));
 }
+
+#[test]
+fn sandbox_settings_and_extra_tools_layer_like_the_others() {
+    let config = ConfigLoader::new().load(&none()).expect("valid");
+    assert!(!config.sandbox_network, "the network is denied by default");
+    assert!(config.sandbox_env_include.is_empty() && config.extra_tools.is_empty());
+
+    let files = Files::new();
+    let user = files.write(
+        "user.toml",
+        "sandbox_network = true\nsandbox_env_include = [\"GITHUB_TOKEN\"]\n\
+         sandbox_env_exclude = [\"AWS_*\"]\nextra_tools = [\"calculate\"]\n",
+    );
+    let loader = ConfigLoader::new().user_file(user.clone());
+    let config = loader.load(&none()).expect("valid");
+    assert!(config.sandbox_network);
+    assert_eq!(config.sandbox_env_include, ["GITHUB_TOKEN"]);
+    assert_eq!(config.sandbox_env_exclude, ["AWS_*"]);
+    assert_eq!(config.extra_tools, ["calculate"]);
+    assert_eq!(config.origin("extra_tools"), Some(&Origin::File(user)));
+
+    let loader = loader
+        .env("NANNA_SANDBOX_NETWORK", "off")
+        .env("NANNA_EXTRA_TOOLS", "echo, calculate");
+    let config = loader.load(&none()).expect("valid");
+    assert!(!config.sandbox_network);
+    assert_eq!(config.extra_tools, ["echo", "calculate"]);
+    let flags = ConfigOverrides {
+        sandbox_network: Some(true),
+        ..none()
+    };
+    let config = loader.load(&flags).expect("valid");
+    assert!(config.sandbox_network);
+    assert_eq!(
+        config.origin("sandbox_network"),
+        Some(&Origin::Flag("--network".into()))
+    );
+
+    let err = ConfigLoader::new()
+        .env("NANNA_SANDBOX_NETWORK", "sometimes")
+        .load(&none())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("NANNA_SANDBOX_NETWORK") && err.contains("true or false"),
+        "{err}"
+    );
+}
