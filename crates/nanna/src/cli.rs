@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nanna_sandbox::SandboxMode;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -16,6 +17,7 @@ Examples:
   nanna models --json
   nanna health
   nanna pull qwen2.5-coder:7b
+  nanna sandbox -- sh -c 'touch /etc/x'       see what a sandbox mode allows
   nanna serve --listen 0.0.0.0:8080
   nanna completions bash > /etc/bash_completion.d/nanna
 
@@ -101,6 +103,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Run a command under a sandbox mode, as the model's commands run (see what it allows).
+    Sandbox(SandboxArgs),
 }
 
 /// A `--json` switch.
@@ -109,17 +113,6 @@ pub struct JsonFlag {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// How much the agent may do without asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SandboxArg {
-    /// Read files only; writes and commands are refused.
-    ReadOnly,
-    /// Write inside the workspace and run commands there.
-    WorkspaceWrite,
-    /// No restriction.
-    Full,
 }
 
 /// Whether writes and commands need confirmation.
@@ -149,9 +142,12 @@ pub struct RunArgs {
     /// Stop after this many model turns.
     #[arg(long, value_name = "N")]
     pub max_turns: Option<u32>,
-    /// What the agent may change.
+    /// What the agent and its commands may change (commands run in an OS sandbox).
     #[arg(long, value_enum, value_name = "MODE")]
-    pub sandbox: Option<SandboxArg>,
+    pub sandbox: Option<SandboxMode>,
+    /// Let commands use the network in read-only and workspace-write sessions.
+    #[arg(long)]
+    pub network: bool,
     /// Whether to ask before writes and commands.
     #[arg(long, value_enum, value_name = "MODE")]
     pub approval: Option<ApprovalArg>,
@@ -239,6 +235,23 @@ pub struct ServeArgs {
     pub listen: String,
 }
 
+/// Arguments of `nanna sandbox`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// The sandbox mode.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = SandboxMode::WorkspaceWrite)]
+    pub mode: SandboxMode,
+    /// Let the command use the network.
+    #[arg(long)]
+    pub network: bool,
+    /// Workspace directory (default: the current directory).
+    #[arg(short = 'C', long = "workspace", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
 /// Arguments of `nanna completions`.
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
@@ -305,5 +318,33 @@ mod tests {
     #[test]
     fn bad_provider_is_rejected() {
         assert!(Cli::try_parse_from(["nanna", "models", "--provider", "nope"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod sandbox_tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_takes_the_command_after_the_separator() {
+        let cli = Cli::try_parse_from([
+            "nanna",
+            "sandbox",
+            "--mode",
+            "read-only",
+            "--network",
+            "--",
+            "ls",
+            "-la",
+        ])
+        .expect("parses");
+        let Command::Sandbox(args) = cli.command else {
+            panic!("not sandbox")
+        };
+        assert_eq!(args.mode, SandboxMode::ReadOnly);
+        assert!(args.network);
+        assert_eq!(args.command, ["ls", "-la"]);
+        assert!(Cli::try_parse_from(["nanna", "sandbox"]).is_err());
+        assert!(Cli::try_parse_from(["nanna", "sandbox", "--mode", "open", "--", "x"]).is_err());
     }
 }

@@ -84,8 +84,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             let model = settings.model().to_owned();
             runtime()?.block_on(commands::serve::run(provider, model, &args.listen))
         }
+        Command::Sandbox(args) => {
+            let settings = Settings::resolve_with(&global, args.network)?;
+            commands::sandbox::run(&settings, &args)
+        }
         Command::Chat(args) => {
-            let settings = Settings::resolve(&global)?;
+            let settings = Settings::resolve_with(&global, args.run.network)?;
             match args.prompt {
                 Some(prompt) => task::run_once(&settings, &args.run, prompt, task::Mode::OneShot),
                 None if std::io::stdin().is_terminal() => repl::run(&settings, &args.run),
@@ -96,7 +100,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
         }
         Command::Exec(args) => {
-            let settings = Settings::resolve(&global)?;
+            let settings = Settings::resolve_with(&global, args.run.network)?;
             let input = if args.task.is_empty() {
                 task::read_stdin()?
             } else {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nanna_agent::{Agent, AgentConfig, RunOutcome, SessionMeta, SessionStore};
-use nanna_tools::ToolRegistry;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 use tokio_util::sync::CancellationToken;
@@ -91,6 +90,7 @@ pub fn parse_input(line: &str) -> Input<'_> {
 
 /// One interactive session: the agent plus what is needed to rebuild it.
 struct Repl {
+    settings: Settings,
     settings_model: String,
     config: AgentConfig,
     store: SessionStore,
@@ -105,9 +105,14 @@ impl Repl {
         runtime: &tokio::runtime::Runtime,
         session: nanna_agent::Session,
     ) -> std::result::Result<(), nanna_agent::AgentError> {
+        // Validated when the REPL started; the settings have not changed since.
+        let tools = self
+            .settings
+            .tools()
+            .unwrap_or_else(|_| nanna_tools::ToolRegistry::coding());
         self.agent = runtime.block_on(Agent::new(
             self.provider.clone(),
-            ToolRegistry::with_builtins(),
+            tools,
             self.config.clone(),
             session,
         ))?;
@@ -125,12 +130,13 @@ pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
     let agent = runtime
         .block_on(Agent::new(
             provider.clone(),
-            ToolRegistry::with_builtins(),
+            settings.tools()?,
             config.clone(),
             session,
         ))
         .map_err(|e| CliError::Agent(e.to_string()))?;
     let mut repl = Repl {
+        settings: settings.clone(),
         settings_model: settings.model().to_owned(),
         config,
         store,

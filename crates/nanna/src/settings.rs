@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use nanna_agent::AgentConfig;
 use nanna_model::{Config, ConfigOverrides, ModelProvider};
+use nanna_sandbox::{EnvPolicy, Policy, SandboxMode};
+use nanna_tools::ToolRegistry;
 
 use crate::cli::{GlobalArgs, ProviderKind};
 use crate::error::{CliError, Result};
@@ -18,6 +20,11 @@ pub struct Settings {
 impl Settings {
     /// Loads the configuration with the command-line flags on top.
     pub fn resolve(global: &GlobalArgs) -> Result<Self> {
+        Self::resolve_with(global, false)
+    }
+
+    /// [`Settings::resolve`], with `--network` given to the subcommand.
+    pub fn resolve_with(global: &GlobalArgs, network_flag: bool) -> Result<Self> {
         let overrides = ConfigOverrides {
             config_file: global.config.clone(),
             provider: global.provider.map(|p| {
@@ -34,6 +41,7 @@ impl Settings {
             keep_alive: global.keep_alive.clone(),
             max_tokens: global.max_tokens,
             think: global.think.clone(),
+            sandbox_network: network_flag.then_some(true),
             ..ConfigOverrides::default()
         };
         let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
@@ -50,12 +58,52 @@ impl Settings {
         self.config.provider()
     }
 
-    /// Copies the sampling and context settings into an agent configuration.
-    pub fn apply(&self, agent: &mut AgentConfig) {
+    /// Copies the sampling and context settings into an agent configuration, and the
+    /// sandbox's network and environment settings into its policy.
+    pub fn apply(&self, agent: &mut AgentConfig) -> Result<()> {
         agent.context_window = self.config.context_window;
         agent.temperature = self.config.temperature;
         agent.max_tokens = self.config.max_tokens;
         agent.keep_alive = self.config.keep_alive.clone();
         agent.think = self.config.think;
+        agent.sandbox = self.sandbox_policy(agent.sandbox.mode)?;
+        Ok(())
+    }
+
+    /// The sandbox policy for `mode` with the configured network and environment rules.
+    pub fn sandbox_policy(&self, mode: SandboxMode) -> Result<Policy> {
+        let env = EnvPolicy::new(
+            self.config.sandbox_env_include.clone(),
+            self.config.sandbox_env_exclude.clone(),
+        )
+        .map_err(|e| {
+            let origin = ["sandbox_env_include", "sandbox_env_exclude"]
+                .iter()
+                .find_map(|k| self.config.origin(k))
+                .map(|o| format!(" (from {o})"))
+                .unwrap_or_default();
+            CliError::Config(format!("invalid sandbox_env_include/exclude{origin}: {e}"))
+        })?;
+        Ok(Policy {
+            mode,
+            network: self.config.sandbox_network,
+            env,
+        })
+    }
+
+    /// The tools for a session: the default coding set plus the configured `extra_tools`.
+    pub fn tools(&self) -> Result<ToolRegistry> {
+        let mut registry = ToolRegistry::coding();
+        for name in &self.config.extra_tools {
+            registry.add_builtin(name).map_err(|e| {
+                let origin = self
+                    .config
+                    .origin("extra_tools")
+                    .map(|o| format!(" (from {o})"))
+                    .unwrap_or_default();
+                CliError::Config(format!("invalid extra_tools{origin}: {e}"))
+            })?;
+        }
+        Ok(registry)
     }
 }

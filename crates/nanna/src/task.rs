@@ -5,15 +5,14 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use nanna_agent::{
-    Agent, AgentConfig, ApprovalPolicy, RunOutcome, SandboxPolicy, Session, SessionMeta,
-    SessionStore,
+    Agent, AgentConfig, ApprovalPolicy, RunOutcome, Session, SessionMeta, SessionStore,
 };
-use nanna_tools::ToolRegistry;
+use nanna_sandbox::SandboxMode;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval;
 use crate::cancel::CtrlC;
-use crate::cli::{ApprovalArg, RunArgs, SandboxArg};
+use crate::cli::{ApprovalArg, RunArgs};
 use crate::error::{CliError, Result};
 use crate::output::{EventOutput, JsonOutput, TerminalOutput};
 use crate::settings::Settings;
@@ -47,20 +46,16 @@ pub fn read_stdin() -> Result<String> {
 /// Sandbox and approval from the flags. Interactive sessions default to workspace-write
 /// and ask; one-shot runs default to read-only. `--full-auto` means workspace-write and
 /// auto; explicit `--sandbox` / `--approval` win over it.
-pub fn policies(run: &RunArgs, interactive: bool) -> (SandboxPolicy, ApprovalPolicy) {
+pub fn policies(run: &RunArgs, interactive: bool) -> (SandboxMode, ApprovalPolicy) {
     let (mut sandbox, mut approval) = if run.full_auto {
-        (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Auto)
+        (SandboxMode::WorkspaceWrite, ApprovalPolicy::Auto)
     } else if interactive {
-        (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Ask)
+        (SandboxMode::WorkspaceWrite, ApprovalPolicy::Ask)
     } else {
-        (SandboxPolicy::ReadOnly, ApprovalPolicy::Ask)
+        (SandboxMode::ReadOnly, ApprovalPolicy::Ask)
     };
-    if let Some(s) = run.sandbox {
-        sandbox = match s {
-            SandboxArg::ReadOnly => SandboxPolicy::ReadOnly,
-            SandboxArg::WorkspaceWrite => SandboxPolicy::WorkspaceWrite,
-            SandboxArg::Full => SandboxPolicy::Full,
-        };
+    if let Some(mode) = run.sandbox {
+        sandbox = mode;
     }
     if let Some(a) = run.approval {
         approval = match a {
@@ -91,7 +86,10 @@ pub fn workspace(run: &RunArgs) -> Result<PathBuf> {
 /// The agent's configuration for a run.
 pub fn agent_config(settings: &Settings, run: &RunArgs, interactive: bool) -> Result<AgentConfig> {
     let mut config = AgentConfig::new(settings.model(), workspace(run)?);
-    settings.apply(&mut config);
+    let (sandbox, approval) = policies(run, interactive);
+    config.sandbox.mode = sandbox;
+    config.approval = approval;
+    settings.apply(&mut config)?;
     config.tools_enabled = run.tools_enabled();
     if let Some(n) = run.max_turns {
         if n == 0 {
@@ -99,9 +97,6 @@ pub fn agent_config(settings: &Settings, run: &RunArgs, interactive: bool) -> Re
         }
         config.max_turns = Some(n);
     }
-    let (sandbox, approval) = policies(run, interactive);
-    config.sandbox = sandbox;
-    config.approval = approval;
     Ok(config)
 }
 
@@ -140,6 +135,7 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
         ));
     }
     let config = agent_config(settings, run, false)?;
+    let tools = settings.tools()?;
     let store = store()?;
     let session = session(&store, run, &config)?;
     let provider = settings.provider();
@@ -152,18 +148,17 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
             }
         };
         let new_session = (!session.is_resumed()).then(|| session.id().to_owned());
-        let mut agent =
-            match Agent::new(provider, ToolRegistry::with_builtins(), config, session).await {
-                Ok(agent) => agent,
-                Err(e) => {
-                    // Leave no empty session behind when nothing could start.
-                    if let Some(id) = new_session {
-                        let _ = store.remove(&id);
-                    }
-                    let e = CliError::Agent(e.to_string());
-                    return Err(report(&mut out, e));
+        let mut agent = match Agent::new(provider, tools, config, session).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                // Leave no empty session behind when nothing could start.
+                if let Some(id) = new_session {
+                    let _ = store.remove(&id);
                 }
-            };
+                let e = CliError::Agent(e.to_string());
+                return Err(report(&mut out, e));
+            }
+        };
         let cancel = CancellationToken::new();
         let approver = approval::for_this_process(cancel.clone());
         let _watch = CtrlC::watch(cancel.clone());
@@ -203,11 +198,11 @@ mod tests {
         let run = run_args(&[]);
         assert_eq!(
             policies(&run, true),
-            (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Ask)
+            (SandboxMode::WorkspaceWrite, ApprovalPolicy::Ask)
         );
         assert_eq!(
             policies(&run, false),
-            (SandboxPolicy::ReadOnly, ApprovalPolicy::Ask)
+            (SandboxMode::ReadOnly, ApprovalPolicy::Ask)
         );
     }
 
@@ -216,17 +211,17 @@ mod tests {
         let run = run_args(&["--full-auto"]);
         assert_eq!(
             policies(&run, false),
-            (SandboxPolicy::WorkspaceWrite, ApprovalPolicy::Auto)
+            (SandboxMode::WorkspaceWrite, ApprovalPolicy::Auto)
         );
         let run = run_args(&["--full-auto", "--sandbox", "full"]);
         assert_eq!(
             policies(&run, false),
-            (SandboxPolicy::Full, ApprovalPolicy::Auto)
+            (SandboxMode::Full, ApprovalPolicy::Auto)
         );
         let run = run_args(&["--approval", "auto"]);
         assert_eq!(
             policies(&run, false),
-            (SandboxPolicy::ReadOnly, ApprovalPolicy::Auto)
+            (SandboxMode::ReadOnly, ApprovalPolicy::Auto)
         );
     }
 }

@@ -1,8 +1,10 @@
-//! `nanna health`: checks the model server and the configured model, one line per check.
+//! `nanna health`: checks the model server and the configured model, then which sandbox
+//! protections this machine enforces, one line per check.
 
 use std::io::Write;
 
 use nanna_model::{ModelError, ModelProvider, missing_model_fix};
+use nanna_sandbox::{Protection, SandboxMode, Support};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -11,7 +13,7 @@ use crate::render::Style;
 /// The outcome of one check.
 #[derive(Debug, Serialize)]
 struct Check {
-    name: &'static str,
+    name: String,
     ok: bool,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -19,18 +21,18 @@ struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    fn pass(name: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.into(),
             ok: true,
             detail: detail.into(),
             fix: None,
         }
     }
 
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.into(),
             ok: false,
             detail: detail.into(),
             fix: Some(fix.into()),
@@ -49,6 +51,27 @@ struct Report {
     context_length: Option<u32>,
     tools: Option<bool>,
     checks: Vec<Check>,
+    /// Which protections commands the model runs get on this machine.
+    sandbox: Vec<Check>,
+}
+
+/// The sandbox's protections as checks. A confined mode that cannot be enforced fails:
+/// `shell` is then refused in read-only and workspace-write sessions.
+fn sandbox_checks(protections: &[Protection]) -> Vec<Check> {
+    protections
+        .iter()
+        .map(|p| {
+            let confined_mode = p
+                .name
+                .parse::<SandboxMode>()
+                .is_ok_and(SandboxMode::is_confined);
+            let detail = format!("sandbox {}: {}", p.name, p.detail);
+            match (&p.fix, p.active || !confined_mode) {
+                (Some(fix), false) => Check::fail(format!("sandbox {}", p.name), detail, fix),
+                _ => Check::pass(format!("sandbox {}", p.name), detail),
+            }
+        })
+        .collect()
 }
 
 /// Whether `listed` names the same model as `wanted` (Ollama adds `:latest`).
@@ -69,6 +92,7 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
         context_length: None,
         tools: None,
         checks: Vec::new(),
+        sandbox: Vec::new(),
     };
     if let Err(e) = provider.health().await {
         report.checks.push(Check::fail(
@@ -190,7 +214,13 @@ async fn collect(provider: &dyn ModelProvider, model: &str, tools_wanted: bool) 
 
 /// Runs the checks and prints them; an error when any fails.
 pub async fn run(provider: &dyn ModelProvider, model: &str, json: bool) -> Result<()> {
-    let report = collect(provider, model, true).await;
+    let probe = tokio::task::spawn_blocking(Support::probe);
+    let mut report = collect(provider, model, true).await;
+    let support = probe
+        .await
+        .map_err(|e| CliError::Other(format!("probing the sandbox failed: {e}")))?;
+    report.sandbox = sandbox_checks(&support.protections());
+    report.healthy = report.checks.iter().chain(&report.sandbox).all(|c| c.ok);
     let mut out = std::io::stdout().lock();
     let write_err = |e| CliError::io("writing the health report", e);
     if json {
@@ -198,7 +228,7 @@ pub async fn run(provider: &dyn ModelProvider, model: &str, json: bool) -> Resul
         writeln!(out, "{text}").map_err(write_err)?;
     } else {
         let style = Style::stdout();
-        for check in &report.checks {
+        for check in report.checks.iter().chain(&report.sandbox) {
             if check.name == "note" {
                 writeln!(out, "{} {}", style.yellow("!"), check.detail).map_err(write_err)?;
             } else if check.ok {
@@ -214,9 +244,10 @@ pub async fn run(provider: &dyn ModelProvider, model: &str, json: bool) -> Resul
     if report.healthy {
         Ok(())
     } else {
+        let all = || report.checks.iter().chain(&report.sandbox);
         Err(CliError::Unhealthy {
-            failed: report.checks.iter().filter(|c| !c.ok).count(),
-            total: report.checks.len(),
+            failed: all().filter(|c| !c.ok).count(),
+            total: all().count(),
         })
     }
 }

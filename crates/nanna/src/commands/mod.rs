@@ -3,6 +3,7 @@
 pub mod health;
 pub mod models;
 pub mod pull;
+pub mod sandbox;
 pub mod serve;
 pub mod sessions;
 pub mod tools;
