@@ -929,6 +929,13 @@ impl Agent {
             self.agents_md.as_deref(),
             self.config.tools_enabled,
         );
+        if self.config.tools_enabled
+            && self.sandbox.check().is_ok()
+            && let Some(note) =
+                prompt::sandbox_note(self.config.sandbox.mode, self.config.sandbox.network)
+        {
+            text.push_str(&note);
+        }
         if self.config.tools_enabled && !self.native_tools {
             text.push_str(&prompt::text_tool_instructions(&self.offered()));
         }

@@ -64,6 +64,20 @@ pub fn system_prompt(workspace: &Path, agents_md: Option<&str>, tools_enabled: b
     out
 }
 
+/// One line telling the model what its commands may do, so it does not try what the
+/// sandbox forbids (installing packages without network, writing outside the workspace).
+/// `None` for `full`, where nothing is confined.
+pub(crate) fn sandbox_note(mode: nanna_sandbox::SandboxMode, network: bool) -> Option<String> {
+    use nanna_sandbox::SandboxMode;
+    let files = match mode {
+        SandboxMode::ReadOnly => "commands cannot write files",
+        SandboxMode::WorkspaceWrite => "commands write only in the workspace and $TMPDIR",
+        SandboxMode::Full => return None,
+    };
+    let net = if network { "" } else { "; no network" };
+    Some(format!("\nSandbox: {files}{net}."))
+}
+
 /// Tool instructions for a model without native tool calling: how to write a call as text,
 /// and one compact line per tool (`name(arg: type, opt?: type): description`).
 pub fn text_tool_instructions(tools: &[ToolDefinition]) -> String {

@@ -381,6 +381,15 @@ async fn read_only_sandbox_refuses_writes_and_runs_commands_that_cannot_write() 
         enforced,
         "{offered:?}"
     );
+    let system = server.chat_requests()[0].messages()[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        system.contains("Sandbox: commands cannot write files; no network."),
+        enforced,
+        "{system}"
+    );
 }
 
 #[tokio::test]

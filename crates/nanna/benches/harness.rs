@@ -4,7 +4,9 @@
 //! - per-turn overhead of a 100-turn tool loop (`exec --full-auto --json`), and the child's
 //!   peak RSS;
 //! - start-up: `nanna --version`, and process start → first request at the server;
-//! - the fixed prompt: system prompt and tool schemas, in bytes and cl100k tokens.
+//! - the fixed prompt: system prompt and tool schemas, in bytes and cl100k tokens, for the
+//!   full coding set (workspace-write) and the read-only set;
+//! - the sandbox: time added per command (spawn to exit of `true`, each mode vs unsandboxed).
 //!
 //! Run with `cargo bench -p nanna --bench harness`.
 
@@ -240,48 +242,124 @@ fn startup(bench: &Bench) {
 }
 
 fn fixed_prompt(bench: &Bench) {
-    println!("\n== fixed prompt (first request, full tool set) ==");
-    let server = bench.server(Script::always_text("Hi."));
-    let url = server.url();
-    let out = bench
-        .nanna(Some(&url))
-        .args(["exec", "hi"])
-        .output()
-        .expect("nanna runs");
-    assert!(out.status.success());
-    let chat = server
-        .chat_requests()
-        .into_iter()
-        .next()
-        .expect("chat request");
-    bench.shutdown(server);
-    let system = chat
-        .messages()
-        .iter()
-        .find(|m| m["role"] == "system")
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or("")
-        .to_owned();
-    let tools = serde_json::to_string(&Value::Array(chat.tools().to_vec())).expect("json");
-    let messages = serde_json::to_string(chat.messages()).expect("json");
     let bpe = tiktoken_rs::cl100k_base().expect("cl100k ranks are embedded");
     let count = |s: &str| bpe.encode_with_special_tokens(s).len();
-    let (st, tt) = (count(&system), count(&tools));
+    for (label, mode, target) in [
+        ("full coding set, workspace-write", "workspace-write", 1000),
+        ("read-only set", "read-only", 700),
+    ] {
+        println!("\n== fixed prompt (first request, {label}) ==");
+        let server = bench.server(Script::always_text("Hi."));
+        let url = server.url();
+        let out = bench
+            .nanna(Some(&url))
+            .args(["exec", "--sandbox", mode, "hi"])
+            .output()
+            .expect("nanna runs");
+        assert!(out.status.success());
+        let chat = server
+            .chat_requests()
+            .into_iter()
+            .next()
+            .expect("chat request");
+        bench.shutdown(server);
+        let system = chat
+            .messages()
+            .iter()
+            .find(|m| m["role"] == "system")
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        let tools = serde_json::to_string(&Value::Array(chat.tools().to_vec())).expect("json");
+        let messages = serde_json::to_string(chat.messages()).expect("json");
+        let names: Vec<&str> = chat
+            .tools()
+            .iter()
+            .filter_map(|t| t["function"]["name"].as_str())
+            .collect();
+        let (st, tt) = (count(&system), count(&tools));
+        println!(
+            "system prompt: {} bytes, {st} tokens (cl100k)",
+            system.len()
+        );
+        println!(
+            "tool schemas ({} tools: {}): {} bytes, {tt} tokens (cl100k)",
+            names.len(),
+            names.join(", "),
+            tools.len()
+        );
+        println!(
+            "first request (messages + tools as JSON): {} tokens  [target ≤ {target}]; \
+             system + tools: {}",
+            count(&messages) + tt,
+            st + tt
+        );
+    }
+}
+
+/// CPU time (user + system) of this process's waited-for children so far, in milliseconds.
+fn children_cpu_ms() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Wall time (median, 10th percentile) and mean CPU time of the spawned process tree, in
+/// milliseconds, of spawning `make()` to its exit, `n` times. The CPU time does not depend
+/// on how busy the machine is; the wall time does.
+fn spawn_to_exit(n: usize, mut make: impl FnMut() -> Command) -> (f64, f64, f64) {
+    let mut times = Vec::with_capacity(n);
+    let cpu_before = children_cpu_ms();
+    for _ in 0..n {
+        let mut cmd = make();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let start = Instant::now();
+        let status = cmd.status().expect("runs");
+        times.push(ms(start.elapsed()));
+        assert!(status.success());
+    }
+    let cpu = (children_cpu_ms() - cpu_before) / n as f64;
+    times.sort_by(f64::total_cmp);
+    (median(times.clone()), times[n / 10], cpu)
+}
+
+fn sandbox_cost(bench: &Bench) {
+    use nanna_sandbox::{Policy, Sandbox, SandboxMode, Support};
+    println!("\n== sandbox: time added per command (spawn to exit of `true`) ==");
+    let support = Support::probe();
+    if let Err(e) = support.check(SandboxMode::WorkspaceWrite) {
+        println!("skipped: {e}");
+        return;
+    }
+    let n = 200;
+    let (plain, plain_p10, plain_cpu) = spawn_to_exit(n, || Command::new("true"));
     println!(
-        "system prompt: {} bytes, {st} tokens (cl100k)",
-        system.len()
+        "unsandboxed: wall median {plain:.2} ms (p10 {plain_p10:.2} ms), CPU {plain_cpu:.2} ms, \
+         over {n} runs"
     );
-    println!(
-        "tool schemas ({} tools, as JSON): {} bytes, {tt} tokens (cl100k)",
-        chat.tools().len(),
-        tools.len()
-    );
-    println!(
-        "system + tools: {} tokens  [target ≤ 1,700]; whole request's messages + tools as \
-         JSON: {} tokens",
-        st + tt,
-        count(&messages) + tt
-    );
+    for mode in SandboxMode::ALL {
+        let sandbox =
+            Sandbox::new(Policy::new(mode), bench.work.path()).expect("sandbox for the bench");
+        let (t, p10, cpu) = spawn_to_exit(n, || {
+            sandbox
+                .command("true", std::iter::empty::<&str>())
+                .expect("enforced")
+        });
+        println!(
+            "{mode}: wall median {t:.2} ms (p10 {p10:.2} ms), CPU {cpu:.2} ms; added: wall \
+             {:.2} ms (p10 {:.2} ms), CPU {:.2} ms  [target ≤ 5 ms]",
+            t - plain,
+            p10 - plain_p10,
+            cpu - plain_cpu
+        );
+    }
 }
 
 fn main() {
@@ -294,4 +372,5 @@ fn main() {
     tool_loop(&bench);
     startup(&bench);
     fixed_prompt(&bench);
+    sandbox_cost(&bench);
 }
