@@ -4,6 +4,7 @@
 #   - Podman and Docker Engine (real engines, own sockets and storage)      .ci/engines.sh
 #   - a real llama.cpp server with a 135M-parameter model (OpenAI API)      .ci/llama-server.sh
 #   - Nix (Debian's nix-bin) for the flake/module checks                     .ci/nix-checks.sh
+#   - bubblewrap, the command sandbox's mechanism                            .ci/sandbox.sh
 # then: rustfmt, clippy (-D warnings), the whole Cargo test suite, the Nix checks.
 #
 # With CI=true (or NANNA_TEST_REQUIRE=1) a missing engine or inference server fails the run
@@ -17,7 +18,7 @@ export NANNA_TEST_DIR=${NANNA_TEST_DIR:-/run/nanna-test}
 step() { printf '\n==> %s\n' "$*"; }
 
 if [ "${CI:-}" = true ] || [ "${NANNA_TEST_REQUIRE:-}" = 1 ]; then
-    export NANNA_TEST_REQUIRE_ENGINES=1 NANNA_TEST_REQUIRE_LLAMA=1
+    export NANNA_TEST_REQUIRE_ENGINES=1 NANNA_TEST_REQUIRE_LLAMA=1 NANNA_TEST_REQUIRE_SANDBOX=1
 fi
 
 cleanup() {
@@ -37,6 +38,9 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
+
+step "sandbox (bubblewrap)"
+"$root/.ci/sandbox.sh"
 
 step "inference server (background)"
 mkdir -p "$NANNA_TEST_DIR"
