@@ -66,6 +66,9 @@ pub struct Sandbox {
     workspace: PathBuf,
     tmp: tempfile::TempDir,
     support: Arc<Support>,
+    /// Why the bubblewrap found cannot be trusted for this workspace (it lies inside it,
+    /// where commands may replace it); then it is never run.
+    untrusted: Option<String>,
 }
 
 impl Sandbox {
@@ -84,19 +87,16 @@ impl Sandbox {
             context: format!("cannot open the workspace {}", workspace.display()),
             source: e,
         })?;
-        if let Some(bw) = support.bubblewrap()
-            && bw.path.starts_with(&workspace)
-        {
-            return Err(SandboxError::Unsupported {
-                mode: policy.mode,
-                reason: format!(
-                    "the bubblewrap in use ({}) lies inside the workspace, which commands may \
+        let untrusted = support
+            .bubblewrap()
+            .filter(|bw| bw.path.starts_with(&workspace))
+            .map(|bw| {
+                format!(
+                    "the bubblewrap found ({}) lies inside the workspace, which commands may \
                      change",
                     bw.path.display()
-                ),
-                fix: "use a bubblewrap installed outside the project".into(),
+                )
             });
-        }
         let tmp = tempfile::Builder::new()
             .prefix("nanna-tmp-")
             .tempdir()
@@ -109,6 +109,7 @@ impl Sandbox {
             workspace,
             tmp,
             support,
+            untrusted,
         })
     }
 
@@ -134,6 +135,15 @@ impl Sandbox {
 
     /// `Ok` when the policy's mode is enforced here; otherwise why not and what to do.
     pub fn check(&self) -> Result<(), SandboxError> {
+        if let Some(reason) = &self.untrusted
+            && self.policy.mode.is_confined()
+        {
+            return Err(SandboxError::Unsupported {
+                mode: self.policy.mode,
+                reason: reason.clone(),
+                fix: "use a bubblewrap installed outside the project (NANNA_BWRAP)".into(),
+            });
+        }
         self.support.check(self.policy.mode)
     }
 
@@ -153,11 +163,10 @@ impl Sandbox {
         self.check()?;
         let env = self.policy.env.scrub(std::env::vars_os());
         let parent = std::process::id();
-        let Some(bw) = self
-            .support
-            .bubblewrap()
-            .filter(|_| self.policy.mode.is_confined() || self.support.full_lifetime())
-        else {
+        let Some(bw) = self.support.bubblewrap().filter(|_| {
+            self.untrusted.is_none()
+                && (self.policy.mode.is_confined() || self.support.full_lifetime())
+        }) else {
             // `full` without bubblewrap: a plain child, still scrubbed and killed with nanna.
             let mut cmd = Command::new(program);
             cmd.args(args)
@@ -342,6 +351,29 @@ mod tests {
         let cmd = sb.command("true", ["x"]).unwrap();
         assert_eq!(cmd.get_program(), "true");
         assert_eq!(args(&cmd), ["x"]);
+    }
+
+    #[test]
+    fn a_bubblewrap_inside_the_workspace_is_never_run() {
+        let ws = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(ws.path()).unwrap();
+        let fake = root.join("bin/bwrap");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(&fake, "#!/bin/sh\necho 'bubblewrap 0.8.0'\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let support = Arc::new(Support::detect(Some(&fake)));
+        let sb = Sandbox::with_support(
+            Policy::new(SandboxMode::WorkspaceWrite),
+            &root,
+            support.clone(),
+        )
+        .unwrap();
+        let err = sb.check().unwrap_err().to_string();
+        assert!(err.contains("inside the workspace"), "{err}");
+        assert!(sb.command("true", ["x"]).is_err());
+        let sb = Sandbox::with_support(Policy::new(SandboxMode::Full), &root, support).unwrap();
+        assert_eq!(sb.command("true", ["x"]).unwrap().get_program(), "true");
     }
 
     #[test]

@@ -17,14 +17,15 @@ pub const BWRAP_ENV: &str = "NANNA_BWRAP";
 /// What to do when bubblewrap is missing.
 const INSTALL_FIX: &str = "install bubblewrap (Debian/Ubuntu: `apt install bubblewrap`; Fedora: \
 `dnf install bubblewrap`; Arch: `pacman -S bubblewrap`; NixOS: add `bubblewrap` to the system \
-packages) or point NANNA_BWRAP at it; or run with `--sandbox full` to let commands run \
-unconfined (dangerous)";
+packages) or point NANNA_BWRAP at it; or run with `--sandbox full` (`nanna sandbox --mode \
+full`) to let commands run unconfined (dangerous)";
 
 /// What to do when bubblewrap cannot create namespaces.
 const NAMESPACE_FIX: &str = "allow unprivileged user namespaces (Debian: `sysctl -w \
 kernel.unprivileged_userns_clone=1`; Ubuntu 24.04 and later: use the distribution's bubblewrap, \
 whose AppArmor profile allows them) or, inside a container, run it with user namespaces \
-permitted; or run with `--sandbox full` to let commands run unconfined (dangerous)";
+permitted; or run with `--sandbox full` (`nanna sandbox --mode full`) to let commands run \
+unconfined (dangerous)";
 
 /// A bubblewrap binary that answered `--version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
