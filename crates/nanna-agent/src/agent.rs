@@ -119,7 +119,16 @@ impl Agent {
         // Probing the sandbox runs bubblewrap once per process; do it while the server answers.
         let policy = config.sandbox.clone();
         let ws = workspace.clone();
-        let sandbox = tokio::task::spawn_blocking(move || Sandbox::new(policy, &ws));
+        let tools_enabled = config.tools_enabled;
+        let sandbox = tokio::task::spawn_blocking(move || {
+            if tools_enabled {
+                Sandbox::new(policy, &ws)
+            } else {
+                // Nothing will run: skip the probe.
+                let none = nanna_sandbox::Support::unsupported("tools are turned off");
+                Sandbox::with_support(policy, &ws, Arc::new(none))
+            }
+        });
         let (model_info, sandbox) = tokio::join!(provider.model_info(&config.model), sandbox);
         let sandbox = Arc::new(sandbox.map_err(|e| AgentError::Workspace {
             path: config.workspace.clone(),
