@@ -331,18 +331,33 @@ fn spawn_to_exit(n: usize, mut make: impl FnMut() -> Command) -> (f64, f64, f64)
 }
 
 fn sandbox_cost(bench: &Bench) {
-    use nanna_sandbox::{Policy, Sandbox, SandboxMode, Support};
+    use nanna_sandbox::{SandboxMode, Support};
     println!("\n== sandbox: time added per command (spawn to exit of `true`) ==");
-    let support = Support::probe();
-    if let Err(e) = support.check(SandboxMode::WorkspaceWrite) {
+    if let Err(e) = Support::probe().check(SandboxMode::WorkspaceWrite) {
         println!("skipped: {e}");
         return;
     }
+    sandbox_runs(bench, "");
+    // On a shared machine the wall time is mostly waiting for a CPU (bubblewrap hands over
+    // between three processes); under SCHED_FIFO (root only) the same runs show the cost
+    // itself. The policy is inherited by the children and restored afterwards.
+    let fifo = libc::sched_param { sched_priority: 10 };
+    // SAFETY: sched_setscheduler on this process with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &fifo) } == 0 {
+        sandbox_runs(bench, " [SCHED_FIFO: without waiting for a CPU]");
+        let normal = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as above.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+    }
+}
+
+fn sandbox_runs(bench: &Bench, label: &str) {
+    use nanna_sandbox::{Policy, Sandbox, SandboxMode};
     let n = 200;
     let (plain, plain_p10, plain_cpu) = spawn_to_exit(n, || Command::new("true"));
     println!(
-        "unsandboxed: wall median {plain:.2} ms (p10 {plain_p10:.2} ms), CPU {plain_cpu:.2} ms, \
-         over {n} runs"
+        "unsandboxed{label}: wall median {plain:.2} ms (p10 {plain_p10:.2} ms), CPU \
+         {plain_cpu:.2} ms, over {n} runs"
     );
     for mode in SandboxMode::ALL {
         let sandbox =
@@ -353,8 +368,8 @@ fn sandbox_cost(bench: &Bench) {
                 .expect("enforced")
         });
         println!(
-            "{mode}: wall median {t:.2} ms (p10 {p10:.2} ms), CPU {cpu:.2} ms; added: wall \
-             {:.2} ms (p10 {:.2} ms), CPU {:.2} ms  [target ≤ 5 ms]",
+            "{mode}{label}: wall median {t:.2} ms (p10 {p10:.2} ms), CPU {cpu:.2} ms; added: \
+             wall {:.2} ms (p10 {:.2} ms), CPU {:.2} ms  [target ≤ 5 ms]",
             t - plain,
             p10 - plain_p10,
             cpu - plain_cpu
