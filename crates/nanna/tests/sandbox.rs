@@ -504,3 +504,62 @@ fn without_bubblewrap_commands_are_refused_never_run_unconfined() {
         .expect("full ran");
     assert_eq!(text, "ran\n");
 }
+
+/// The names of the tools offered in the first chat request of `args`.
+fn offered_tools(env: &Env, args: &[&str]) -> Vec<String> {
+    let before = env.chat_requests().len();
+    let out = run(env.nanna().args(args), None);
+    assert_exit(&out, 0);
+    env.chat_requests()[before]
+        .tools()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn sessions_offer_only_what_their_policy_lets_run() {
+    let env = Env::new(Script::always_text("ok"));
+    let shell = Support::probe().check(SandboxMode::ReadOnly).is_ok();
+    let mut read_only = vec!["read_file", "list_dir", "glob", "grep"];
+    let mut coding = vec![
+        "read_file",
+        "write_file",
+        "edit_file",
+        "list_dir",
+        "glob",
+        "grep",
+    ];
+    if shell {
+        read_only.push("shell");
+        coding.push("shell");
+    }
+    assert_eq!(offered_tools(&env, &["exec", "look"]), read_only);
+    assert_eq!(
+        offered_tools(&env, &["exec", "--full-auto", "work"]),
+        coding
+    );
+
+    // echo and calculate only when configured.
+    let config = env.home.path().join("config/nanna/config.toml");
+    std::fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&config, "extra_tools = [\"calculate\"]\n").expect("write");
+    let offered = offered_tools(&env, &["exec", "--full-auto", "work"]);
+    assert_eq!(
+        offered.last().map(String::as_str),
+        Some("calculate"),
+        "{offered:?}"
+    );
+    assert!(!offered.iter().any(|t| t == "echo"));
+
+    std::fs::write(&config, "extra_tools = [\"teleport\"]\n").expect("write");
+    let out = run(env.nanna().args(["exec", "work"]), None);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid extra_tools")
+            && err.contains("teleport")
+            && err.contains("calculate"),
+        "{err}"
+    );
+}
