@@ -1,10 +1,13 @@
 //! [`Sandbox`]: builds the command line that runs a program under a [`Policy`].
 //!
 //! Every command runs through bubblewrap (see ARCHITECTURE.md for why):
-//! - `--unshare-pid` with bubblewrap's reaper as PID 1: when the command exits, PID 1 exits
-//!   and the kernel kills every process left in the namespace, `setsid`/`nohup`/double-fork
-//!   children included; `--die-with-parent` (`PR_SET_PDEATHSIG`) does the same when nanna
-//!   dies, SIGKILL included;
+//! - `--unshare-pid` with bubblewrap's reaper as PID 1, and `--die-with-parent`: bubblewrap's
+//!   monitor exits as soon as the command (PID 2) exits (`monitor_child` in bubblewrap.c);
+//!   PID 1 would wait for every process left (`do_init`), but `--die-with-parent` gives it
+//!   `PR_SET_PDEATHSIG(SIGKILL)` tied to the monitor, and when PID 1 dies the kernel kills
+//!   everything in the namespace, `setsid`/`nohup`/double-fork children included. The
+//!   monitor has the same signal tied to nanna, so nanna's death (SIGKILL included) ends it
+//!   all too. The attack tests check each of these paths;
 //! - confined modes: a user namespace with every capability dropped (so the command cannot
 //!   remount what it sees), `--ro-bind / /` and the writable binds on top, a fresh `/proc`
 //!   (nanna's own environment, with its API key, is not visible there) and `/dev`, a network
