@@ -68,7 +68,12 @@ pub fn policies(run: &RunArgs, interactive: bool) -> (SandboxMode, ApprovalPolic
 
 /// The workspace directory: `-C DIR` or the current directory, which must exist.
 pub fn workspace(run: &RunArgs) -> Result<PathBuf> {
-    let dir = match &run.workspace {
+    workspace_dir(run.workspace.as_ref())
+}
+
+/// `given` (a `-C DIR`) or the current directory, which must exist.
+pub fn workspace_dir(given: Option<&PathBuf>) -> Result<PathBuf> {
+    let dir = match given {
         Some(d) => d.clone(),
         None => {
             std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?

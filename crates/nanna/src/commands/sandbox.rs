@@ -12,18 +12,7 @@ use crate::settings::Settings;
 
 /// Runs `args.command` under `args.mode`.
 pub fn run(settings: &Settings, args: &SandboxArgs) -> Result<()> {
-    let workspace = match &args.workspace {
-        Some(dir) => dir.clone(),
-        None => {
-            std::env::current_dir().map_err(|e| CliError::io("reading the current directory", e))?
-        }
-    };
-    if !workspace.is_dir() {
-        return Err(CliError::Config(format!(
-            "workspace `{}` is not a directory; pass an existing directory with -C",
-            workspace.display()
-        )));
-    }
+    let workspace = crate::task::workspace_dir(args.workspace.as_ref())?;
     let policy = settings.sandbox_policy(args.mode)?;
     let sandbox = Sandbox::new(policy, &workspace).map_err(|e| CliError::Other(e.to_string()))?;
     let (program, rest) = args
