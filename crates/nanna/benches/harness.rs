@@ -239,6 +239,27 @@ fn startup(bench: &Bench) {
         "process start → first chat request: median of 10 = {:.2} ms",
         median(first_chat)
     );
+    // With tools, the sandbox is probed (bubblewrap run once) beside the /api/show request.
+    let mut with_tools = Vec::new();
+    for _ in 0..10 {
+        let server = bench.server(Script::always_text("Hi."));
+        let url = server.url();
+        let start = Instant::now();
+        let out = bench
+            .nanna(Some(&url))
+            .args(["exec", "say hi"])
+            .output()
+            .expect("nanna runs");
+        assert!(out.status.success());
+        if let Some(chat) = server.requests().iter().find(|r| r.is_chat()) {
+            with_tools.push(ms(chat.received_at - start));
+        }
+        bench.shutdown(server);
+    }
+    println!(
+        "process start → first chat request with tools (sandbox probed): median of 10 = {:.2} ms",
+        median(with_tools)
+    );
 }
 
 fn fixed_prompt(bench: &Bench) {
