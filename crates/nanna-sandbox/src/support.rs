@@ -65,14 +65,29 @@ pub struct Protection {
 static PROBED: OnceLock<Arc<Support>> = OnceLock::new();
 
 impl Support {
-    /// This machine's support, probed on first use and then cached for the process.
+    /// This machine's support, probed on first use and then kept for the process. A
+    /// successful probe is also remembered on disk until the next boot (`ProbeCache`),
+    /// which saves bubblewrap's two runs at every start.
     pub fn probe() -> Arc<Support> {
         PROBED
             .get_or_init(|| {
                 let configured = std::env::var_os(BWRAP_ENV)
                     .filter(|v| !v.is_empty())
                     .map(PathBuf::from);
-                Arc::new(Self::detect(configured.as_deref()))
+                let cache = ProbeCache::for_user();
+                let found = find(configured.as_deref());
+                if let (Some(cache), Ok(path)) = (&cache, &found)
+                    && let Some(support) = cache.read(path)
+                {
+                    return Arc::new(support);
+                }
+                let support = Self::detect(configured.as_deref());
+                if let (Some(cache), Some(bw)) = (&cache, support.bubblewrap())
+                    && support.confined.is_ok()
+                {
+                    cache.write(bw);
+                }
+                Arc::new(support)
             })
             .clone()
     }
@@ -229,6 +244,87 @@ impl Support {
     }
 }
 
+/// A successful probe remembered on disk (`$XDG_CACHE_HOME/nanna/sandbox-probe`), valid
+/// for the same boot, kernel, user and bubblewrap binary (path, size, modification time).
+/// Only success is remembered: a stale entry (user namespaces turned off since) makes
+/// bubblewrap fail at the command, which then does not run; it never runs unconfined.
+struct ProbeCache {
+    file: PathBuf,
+}
+
+impl ProbeCache {
+    fn for_user() -> Option<Self> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })?;
+        Some(Self {
+            file: base.join("nanna/sandbox-probe"),
+        })
+    }
+
+    /// What the probe's validity depends on, as one line.
+    fn key(bwrap: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+        let meta = std::fs::metadata(bwrap).ok()?;
+        Some(format!(
+            "v1 boot={} kernel={} euid={} bwrap={} size={} mtime={}.{}",
+            boot.trim(),
+            kernel.trim(),
+            geteuid(),
+            bwrap.display(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ))
+    }
+
+    fn read(&self, bwrap: &Path) -> Option<Support> {
+        let key = Self::key(bwrap)?;
+        let text = std::fs::read_to_string(&self.file).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != key {
+            return None;
+        }
+        let version = lines.next()?.to_owned();
+        let disable_userns = lines.next()? == "disable-userns";
+        Some(Support {
+            bubblewrap: Ok(Bubblewrap {
+                path: bwrap.to_owned(),
+                version,
+                disable_userns,
+            }),
+            confined: Ok(()),
+            lifetime: Ok(()),
+            privileged: geteuid() == 0,
+        })
+    }
+
+    /// Best effort: a cache that cannot be written only costs the next start a probe.
+    fn write(&self, bw: &Bubblewrap) {
+        let (Some(key), Some(dir)) = (Self::key(&bw.path), self.file.parent()) else {
+            return;
+        };
+        let flag = if bw.disable_userns {
+            "disable-userns"
+        } else {
+            "-"
+        };
+        let text = format!("{key}\n{}\n{flag}\n", bw.version);
+        let _ = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(text.as_bytes())?;
+            tmp.persist(&self.file).map(|_| ()).map_err(|e| e.error)
+        });
+    }
+}
+
 fn geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -375,6 +471,31 @@ fn run_probe(bw: &Bubblewrap, args: &[String], seccomp: bool) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_successful_probe_is_remembered_for_the_same_binary_only() {
+        let Ok(bwrap) = find(None) else {
+            eprintln!("skipping: no bubblewrap");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ProbeCache {
+            file: dir.path().join("nanna/sandbox-probe"),
+        };
+        assert!(cache.read(&bwrap).is_none());
+        let bw = version(&bwrap).unwrap();
+        cache.write(&bw);
+        let remembered = cache.read(&bwrap).unwrap();
+        assert_eq!(remembered.bubblewrap(), Some(&bw));
+        assert!(remembered.check(SandboxMode::ReadOnly).is_ok());
+        // Another binary (or the same one changed) does not match.
+        let copy = dir.path().join("bwrap");
+        std::fs::copy(&bwrap, &copy).unwrap();
+        assert!(cache.read(&copy).is_none());
+        // A damaged file is ignored.
+        std::fs::write(&cache.file, "garbage").unwrap();
+        assert!(cache.read(&bwrap).is_none());
+    }
 
     #[test]
     fn a_missing_or_relative_bubblewrap_is_explained() {
