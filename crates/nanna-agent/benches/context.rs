@@ -20,8 +20,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use nanna_agent::{
-    Agent, AgentConfig, AgentEvent, ApprovalPolicy, CancellationToken, FixedApprover,
-    SandboxPolicy, SessionMeta, SessionStore, estimate_message,
+    Agent, AgentConfig, AgentEvent, ApprovalPolicy, CancellationToken, FixedApprover, SessionMeta,
+    SessionStore, estimate_message,
 };
 use nanna_model::{ChatMessage, ChatRequest, ModelProvider, OpenAiProvider};
 use nanna_testkit::llama::LlamaServer;
@@ -94,13 +94,10 @@ async fn main() {
     let mut config = AgentConfig::new("smol", dir.path());
     config.max_tokens = Some(MAX_TOKENS);
     config.temperature = Some(0.0);
-    config.sandbox = SandboxPolicy::ReadOnly;
+    config.sandbox = nanna_sandbox::Policy::new(nanna_sandbox::SandboxMode::ReadOnly);
     config.approval = ApprovalPolicy::Auto;
-    let tools_raw = {
-        let defs = ToolRegistry::with_builtins().definitions();
-        let bytes = serde_json::to_string(&defs).map_or(0, |s| s.len());
-        u32::try_from(bytes.div_ceil(3)).unwrap_or(u32::MAX)
-    };
+    // The tools a read-only session offers (what the agent sends), measured once.
+    let mut tools_raw = None;
     let approver = FixedApprover(nanna_agent::ApprovalDecision::Yes);
     // Everything ever appended, never compacted: the ideal's conversation.
     let mut full: Vec<ChatMessage> = Vec::new();
@@ -125,6 +122,11 @@ async fn main() {
         )
         .await
         .expect("agent");
+        let offered = agent.offered_tools();
+        let tools_raw = *tools_raw.get_or_insert_with(|| {
+            let bytes = serde_json::to_string(&offered).map_or(0, |s| s.len());
+            u32::try_from(bytes.div_ceil(3)).unwrap_or(u32::MAX)
+        });
         let input = request(turn);
         let user = ChatMessage::user(input.as_str());
         let heuristic = agent
@@ -139,7 +141,7 @@ async fn main() {
         }
         full.push(user);
         let mut ideal_request = ChatRequest::new("smol", full.clone());
-        ideal_request.tools = ToolRegistry::with_builtins().definitions();
+        ideal_request.tools = offered;
         let ideal_now = provider
             .count_prompt_tokens(&ideal_request)
             .await

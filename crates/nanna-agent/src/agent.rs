@@ -245,7 +245,7 @@ impl Agent {
     }
 
     /// The tools offered to the model: those the session's policy lets run.
-    fn offered(&self) -> Vec<ToolDefinition> {
+    pub fn offered_tools(&self) -> Vec<ToolDefinition> {
         let enforced = self.sandbox.check().is_ok();
         self.tools
             .names()
@@ -922,7 +922,7 @@ impl Agent {
     /// Sets the request's tools and the ledger's fixed cost for the current tool mode.
     fn configure_tools(&mut self) {
         if self.config.tools_enabled && self.native_tools {
-            self.request.tools = self.offered();
+            self.request.tools = self.offered_tools();
             let schema_bytes = serde_json::to_string(&self.request.tools).map_or(0, |s| s.len());
             self.ledger
                 .set_tools_raw(u32::try_from(schema_bytes.div_ceil(3)).unwrap_or(u32::MAX));
@@ -946,7 +946,7 @@ impl Agent {
             text.push_str(&note);
         }
         if self.config.tools_enabled && !self.native_tools {
-            text.push_str(&prompt::text_tool_instructions(&self.offered()));
+            text.push_str(&prompt::text_tool_instructions(&self.offered_tools()));
         }
         ChatMessage::system(text)
     }
