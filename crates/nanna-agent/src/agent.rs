@@ -378,11 +378,7 @@ impl Agent {
             }
             if finish_reason == FinishReason::Length {
                 on_event(AgentEvent::Warning {
-                    message: format!(
-                        "the model's reply was cut: it reached the output limit (max_tokens) or \
-                         the context window ({} tokens)",
-                        self.context_window
-                    ),
+                    message: self.cut_reply_message(reply.usage.as_ref()),
                 });
             }
             on_event(AgentEvent::TurnEnd {
@@ -871,6 +867,28 @@ impl Agent {
             after_counted: counted.is_some(),
             messages_compacted,
         });
+    }
+
+    /// Why a reply ended with `length`: the output limit or a full context window, told
+    /// apart by the server's counts where it gave them (both servers report `length` alike).
+    fn cut_reply_message(&self, usage: Option<&Usage>) -> String {
+        let window = self.context_window;
+        match (usage, self.config.max_tokens) {
+            (Some(u), Some(max)) if u.completion_tokens >= max => format!(
+                "the model's reply was cut at the output limit (max_tokens = {max}); raise it \
+                 with --max-tokens or `max_tokens` in the config"
+            ),
+            (Some(u), _) if u.prompt_tokens.saturating_add(u.completion_tokens) >= window => {
+                format!(
+                    "the model's reply was cut: the context window ({window} tokens) is full; \
+                     /compact or a larger context_window makes room"
+                )
+            }
+            _ => format!(
+                "the model's reply was cut: it reached the output limit (max_tokens) or the \
+                 context window ({window} tokens)"
+            ),
+        }
     }
 
     /// Learns from the server's count of the request made of the first `sent` messages, and

@@ -491,6 +491,50 @@ async fn truncated_reply_warns() {
     );
 }
 
+/// Both servers say `length` for the output limit and for a full window; the server's counts
+/// tell them apart, so the warning names the one that applied and its fix.
+#[tokio::test]
+async fn a_cut_reply_names_the_limit_that_cut_it() {
+    let ws = tempfile::tempdir().unwrap();
+    let server = server(
+        model(),
+        Script::new()
+            .turn(
+                Turn::text("half an ans")
+                    .with_fault(Fault::Length)
+                    .with_prompt_tokens(100)
+                    .with_output_tokens(16),
+            )
+            .turn(
+                Turn::text("half an ans")
+                    .with_fault(Fault::Length)
+                    .with_prompt_tokens(4000)
+                    .with_output_tokens(96),
+            ),
+    )
+    .await;
+    let mut cfg = config(ws.path());
+    cfg.max_tokens = Some(16);
+    cfg.context_window = 4096;
+    let mut first = agent(&server, cfg.clone()).await;
+    let (_, events) = run(&mut first, "q", &AUTO).await;
+    let cut = warnings(&events);
+    assert!(
+        cut.iter()
+            .any(|w| w.contains("output limit (max_tokens = 16)")),
+        "{cut:?}"
+    );
+    cfg.max_tokens = Some(512);
+    let mut second = agent(&server, cfg).await;
+    let (_, events) = run(&mut second, "q", &AUTO).await;
+    let cut = warnings(&events);
+    assert!(
+        cut.iter()
+            .any(|w| w.contains("context window (4096 tokens) is full")),
+        "{cut:?}"
+    );
+}
+
 #[tokio::test]
 async fn server_error_mid_stream_is_an_error_not_a_panic() {
     let ws = tempfile::tempdir().unwrap();
