@@ -13,7 +13,7 @@ use fixture::{Card, Fixture, GIB};
 use nanna_deploy::detect::{DetectOptions, detect, detect_offline};
 use nanna_deploy::engine::EngineChoice;
 use nanna_deploy::host::{HostRoot, ProbeEnv};
-use nanna_deploy::recommend::GpuChoice;
+use nanna_deploy::{Accelerator, GpuChoice};
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();

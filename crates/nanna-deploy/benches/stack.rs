@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use nanna_deploy::engine::{Engine, EngineChoice, EngineKind};
 use nanna_deploy::host::{HostRoot, ProbeEnv};
-use nanna_deploy::recommend::GpuChoice;
 use nanna_deploy::stack::apply::{self, UpOptions};
 use nanna_deploy::stack::images::{self, BuildRequest};
 use nanna_deploy::stack::ops;
 use nanna_deploy::stack::spec::{Layout, StackSettings};
+use nanna_deploy::{Accelerator, GpuChoice};
 
 const OLLAMA: &str = "localhost/nanna-bench-ollama:1";
 const ASSISTANT: &str = "localhost/nanna-bench-assistant:1";
@@ -305,7 +305,7 @@ fn main() {
             // Library: up to healthy, then no-op ups.
             let name = format!("bench{}r{run}", std::process::id() % 10_000);
             let mut options = UpOptions::new(settings(&name, workspace.path()));
-            options.gpu = GpuChoice::None;
+            options.gpu = GpuChoice::Only(Accelerator::None);
             options.settings.layout = Layout::Network;
             let start = Instant::now();
             runtime

@@ -40,12 +40,13 @@
 
 use serde::Serialize;
 
+use crate::accelerator::{Accelerator, GpuChoice};
 use crate::engine::{
     self, Engine, EngineChoice, EngineError, EngineInfo, EngineKind, InstalledEngines, ProbeAttempt,
 };
-use crate::gpu::{self, FormFactor, GpuInventory, GpuVendor, amd};
+use crate::gpu::{self, FormFactor, GpuInventory, amd};
 use crate::host::ProbeEnv;
-use crate::recommend::{self, Accelerator, GpuChoice, GpuUnavailable, Recommendation};
+use crate::recommend::{self, GpuUnavailable, Recommendation};
 use crate::resources::{self, HostResources};
 
 /// Version of the JSON schema documented in this module.
@@ -221,11 +222,7 @@ fn assemble(
         engine: connected.as_ref().map(Engine::info),
         engine_probe: EngineReport {
             probed: options.probe_engine,
-            choice: match options.engine {
-                EngineChoice::Auto => "auto",
-                EngineChoice::Podman => "podman",
-                EngineChoice::Docker => "docker",
-            },
+            choice: options.engine.as_str(),
             installed,
             attempts,
         },
@@ -266,9 +263,9 @@ fn collect_warnings(
     }
 
     if let Some(nvidia) = &inventory.nvidia
-        && inventory.has_vendor(GpuVendor::Nvidia)
+        && inventory.has_vendor(Accelerator::Nvidia)
     {
-        match recommend::usability(inventory, GpuVendor::Nvidia) {
+        match recommend::usability(inventory, Accelerator::Nvidia) {
             Err(reason) => warnings.push(Warning::new(
                 "nvidia_driver_not_loaded",
                 reason,
@@ -361,9 +358,9 @@ fn collect_warnings(
         }
     }
 
-    if inventory.has_vendor(GpuVendor::Intel)
+    if inventory.has_vendor(Accelerator::Intel)
         && !inventory
-            .of_vendor(GpuVendor::Intel)
+            .of_vendor(Accelerator::Intel)
             .any(|gpu| gpu.render_node.is_some())
     {
         warnings.push(Warning::new(
@@ -399,11 +396,11 @@ fn collect_warnings(
         let chosen = match recommendation.gpu {
             Accelerator::None => "the CPU".to_string(),
             other => {
-                let on_discrete = discrete.iter().any(|g| g.vendor.as_str() == other.as_str());
+                let on_discrete = discrete.iter().any(|g| g.vendor == other);
                 let name = inventory
                     .gpus
                     .iter()
-                    .find(|g| g.vendor.as_str() == other.as_str())
+                    .find(|g| g.vendor == other)
                     .map_or(other.as_str(), |g| g.vendor.display_name());
                 format!(
                     "the {} {name} GPU",

@@ -175,6 +175,50 @@ fn push_components(queue: &mut VecDeque<OsString>, path: &Path) {
     }
 }
 
+/// One line of `/etc/group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// Group name.
+    pub name: String,
+    /// Group id.
+    pub gid: u32,
+    /// Users listed as members.
+    pub members: Vec<String>,
+}
+
+/// Parses `/etc/group` text (`name:password:gid:member,member`); malformed lines are skipped.
+pub fn parse_groups(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?.trim();
+            let gid = fields.nth(1)?.trim().parse().ok()?;
+            let members = fields
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            (!name.is_empty()).then(|| GroupEntry {
+                name: name.to_string(),
+                gid,
+                members,
+            })
+        })
+        .collect()
+}
+
+impl HostRoot {
+    /// The host's groups (`/etc/group` below the root); empty when unreadable.
+    pub fn groups(&self) -> Vec<GroupEntry> {
+        self.read_to_string("/etc/group")
+            .map(|text| parse_groups(&text))
+            .unwrap_or_default()
+    }
+}
+
 /// Who runs the probe: used to tell whether device groups (`render`, `video`) are granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserIdentity {
@@ -239,6 +283,12 @@ pub struct ProbeEnv {
     pub engine_timeout: Duration,
     /// How long a vendor tool (`nvidia-smi`) may run.
     pub tool_timeout: Duration,
+    /// `$HOME` of the user (refused as a workspace: it holds keys and credentials).
+    pub home: Option<PathBuf>,
+    /// Where `nanna-deploy` remembers which engine each stack runs on
+    /// (`$XDG_STATE_HOME/nanna-deploy`, else `~/.local/state/nanna-deploy`); `None` keeps
+    /// no memory (tests).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Default time an engine socket gets to answer `GET /version`.
@@ -259,15 +309,19 @@ impl ProbeEnv {
             user: UserIdentity::default(),
             engine_timeout: DEFAULT_ENGINE_TIMEOUT,
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            home: None,
+            state_dir: None,
         }
     }
 
     /// The probe environment of this process: `$NANNA_HOST_ROOT` (default `/`),
-    /// `$NANNA_TOOL_PATH` or `$PATH`, `$DOCKER_HOST`, `$CONTAINER_HOST`, `$XDG_RUNTIME_DIR`.
+    /// `$NANNA_TOOL_PATH` or `$PATH`, `$DOCKER_HOST`, `$CONTAINER_HOST`, `$XDG_RUNTIME_DIR`,
+    /// `$HOME` and `$XDG_STATE_HOME`.
     pub fn from_process() -> Self {
         let host_root = non_empty_var("NANNA_HOST_ROOT")
             .map(HostRoot::new)
             .unwrap_or_default();
+        let home = non_empty_var("HOME").map(PathBuf::from);
         Self {
             host_root,
             tool_path: std::env::var_os("NANNA_TOOL_PATH")
@@ -279,6 +333,11 @@ impl ProbeEnv {
             user: UserIdentity::of_process(),
             engine_timeout: DEFAULT_ENGINE_TIMEOUT,
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            home: home.clone(),
+            state_dir: non_empty_var("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| home.map(|h| h.join(".local/state")))
+                .map(|dir| dir.join("nanna-deploy")),
         }
     }
 

@@ -1,22 +1,28 @@
-//! Nanna Coder deployment: detection of GPUs and container engines, and the container recipe
-//! (image, devices, groups, environment) the model server needs on this machine.
+//! Nanna Coder deployment: detection of GPUs and container engines, the container recipe
+//! the model server needs on this machine, and the stack (model server + assistant) on
+//! Podman or Docker.
 //!
-//! Entry points: [`detect::detect`] (everything, optionally probing engine sockets),
-//! [`detect::detect_offline`] (no sockets), [`engine::connect`] (a ready engine client) and
-//! [`recommend::Recommendation`] (what to give the model-server container).
+//! Entry points: [`detect::detect`] / [`detect::detect_offline`] (what the host has),
+//! [`stack::locate`] / [`stack::connect`] (an engine), and the stack operations
+//! [`stack::up`], [`stack::down`], [`stack::status`]... which take a [`stack::StackContext`]
+//! and report progress as [`DeployEvent`]s. The library never prints; the `nanna-deploy`
+//! binary renders.
 
-pub mod cli;
+pub mod accelerator;
 pub mod detect;
 pub mod engine;
+pub mod event;
 pub mod gpu;
 pub mod host;
 pub mod recommend;
-pub mod report;
-pub mod resources;
+mod resources;
 pub mod stack;
 
+pub use accelerator::{Accelerator, GpuChoice};
 pub use detect::{DetectError, DetectOptions, Detection, Warning, detect, detect_offline};
-pub use engine::{Engine, EngineChoice, EngineError, EngineKind, connect};
-pub use gpu::{Gpu, GpuInventory, GpuVendor};
+pub use engine::{Engine, EngineChoice, EngineError, EngineKind};
+pub use event::{DeployEvent, Reporter};
+pub use gpu::{Gpu, GpuInventory};
 pub use host::{HostRoot, ProbeEnv};
-pub use recommend::{Accelerator, GpuChoice, Recommendation};
+pub use recommend::Recommendation;
+pub use resources::HostResources;

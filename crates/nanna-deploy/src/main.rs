@@ -1,15 +1,33 @@
-//! `nanna-deploy`: the command-line dispatcher. Logic lives in the library.
+//! `nanna-deploy`: parses the command line, renders what the library reports (lines and
+//! progress bars, or JSON with `--json`) and maps the outcome to an exit code. One module
+//! per subcommand under `commands/`; the logic lives in the library.
+
+mod commands;
+mod render;
+mod terminal;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nanna_deploy::cli::{self, DetectArgs};
 use tracing_subscriber::EnvFilter;
 
-/// Deploy and inspect Nanna Coder's local model server.
+use crate::commands::Session;
+use crate::render::Output;
+
+/// Deploy and inspect Nanna Coder's local model server and assistant.
 #[derive(Debug, Parser)]
-#[command(name = "nanna-deploy", version, about)]
+#[command(
+    name = "nanna-deploy",
+    version,
+    about,
+    after_help = "Exit codes: 0 done, 1 error (or `status` of an incomplete or unhealthy stack), 2 bad usage, 130/143 interrupted by SIGINT/SIGTERM (after rolling back).
+With --json: the result, or the error as {\"error\": {\"code\", \"message\", \"fix\"}}, is one JSON line on stdout; progress events are JSON lines on stderr."
+)]
 struct Cli {
+    /// Print JSON: the result (or the error) as one line on stdout, events as JSON lines on
+    /// stderr.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -17,10 +35,30 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Detect GPUs and the container engine, and say what the model server should run with.
-    Detect(DetectArgs),
-    /// The stack commands (up, down, restart, status, logs, update, shell, images).
-    #[command(flatten)]
-    Stack(nanna_deploy::stack::cli::StackCommand),
+    Detect(commands::detect::Args),
+    /// Start the stack (model server + assistant), or bring it in line with the flags.
+    #[command(visible_alias = "start", after_help = commands::up::HELP)]
+    Up(Box<commands::up::Args>),
+    /// Remove the stack's containers, pod and network (and with --volumes its models).
+    #[command(visible_alias = "stop", after_help = commands::down::HELP)]
+    Down(commands::down::Args),
+    /// Restart the stack's containers and wait until they answer.
+    Restart(commands::restart::Args),
+    /// Show each service's state, health, image, ports and GPU devices, and what is missing.
+    #[command(after_help = commands::status::HELP)]
+    Status(commands::status::Args),
+    /// Print a service's logs (both services, prefixed, by default).
+    #[command(after_help = commands::logs::HELP)]
+    Logs(commands::logs::Args),
+    /// Recreate only the services whose image or settings changed (models volume kept).
+    #[command(after_help = commands::update::HELP)]
+    Update(Box<commands::update::Args>),
+    /// Open `nanna chat` (or CMD) inside a service's container.
+    #[command(after_help = commands::shell::HELP)]
+    Shell(commands::shell::Args),
+    /// Load or build images.
+    #[command(subcommand)]
+    Images(commands::images::Command),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +69,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let output = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,8 +80,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        Command::Detect(args) => runtime.block_on(cli::run_detect(args)),
-        Command::Stack(command) => runtime.block_on(nanna_deploy::stack::cli::run(command)),
-    }
+    runtime.block_on(async {
+        let session = Session::start(&output);
+        let result = match cli.command {
+            Command::Detect(args) => commands::detect::run(args, &output, &session).await,
+            Command::Up(args) => commands::up::run(*args, &output, &session).await,
+            Command::Down(args) => commands::down::run(args, &output, &session).await,
+            Command::Restart(args) => commands::restart::run(args, &output, &session).await,
+            Command::Status(args) => commands::status::run(args, &output, &session).await,
+            Command::Logs(args) => commands::logs::run(args, &output, &session).await,
+            Command::Update(args) => commands::update::run(*args, &output, &session).await,
+            Command::Shell(args) => commands::shell::run(args, &output, &session).await,
+            Command::Images(command) => commands::images::run(command, &output, &session).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(error) => output.error(&error, session.failure_code(&error)),
+        }
+    })
 }

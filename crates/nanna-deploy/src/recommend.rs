@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::accelerator::{Accelerator, GpuChoice};
 use crate::engine::EngineKind;
-use crate::gpu::{FormFactor, Gpu, GpuInventory, GpuVendor, amd};
+use crate::gpu::{FormFactor, Gpu, GpuInventory, amd};
 use crate::resources::HostResources;
 
 /// Model-server image for NVIDIA, Intel and CPU.
@@ -15,69 +16,6 @@ pub const IMAGE_DEFAULT: &str = "docker.io/ollama/ollama:latest";
 pub const IMAGE_ROCM: &str = "docker.io/ollama/ollama:rocm";
 /// CDI device name that exposes every NVIDIA GPU (Podman).
 pub const NVIDIA_CDI_ALL: &str = "nvidia.com/gpu=all";
-
-/// What the user asked for with `--gpu` / `$GPU_SUPPORT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum GpuChoice {
-    /// The best usable GPU: discrete before integrated, NVIDIA, then AMD, then Intel.
-    #[default]
-    Auto,
-    /// NVIDIA (CUDA).
-    #[value(alias = "cuda")]
-    Nvidia,
-    /// AMD (ROCm).
-    #[value(alias = "rocm")]
-    Amd,
-    /// Intel (Vulkan).
-    #[value(alias = "vulkan")]
-    Intel,
-    /// No GPU: run on the CPU.
-    #[value(alias = "cpu")]
-    None,
-}
-
-/// The accelerator a recommendation uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Accelerator {
-    /// NVIDIA GPUs.
-    Nvidia,
-    /// AMD GPUs.
-    Amd,
-    /// Intel GPU.
-    Intel,
-    /// CPU only.
-    None,
-}
-
-impl Accelerator {
-    /// Lower-case name as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Nvidia => "nvidia",
-            Self::Amd => "amd",
-            Self::Intel => "intel",
-            Self::None => "none",
-        }
-    }
-
-    fn vendor(self) -> Option<GpuVendor> {
-        match self {
-            Self::Nvidia => Some(GpuVendor::Nvidia),
-            Self::Amd => Some(GpuVendor::Amd),
-            Self::Intel => Some(GpuVendor::Intel),
-            Self::None => None,
-        }
-    }
-
-    fn from_vendor(vendor: GpuVendor) -> Self {
-        match vendor {
-            GpuVendor::Nvidia => Self::Nvidia,
-            GpuVendor::Amd => Self::Amd,
-            GpuVendor::Intel => Self::Intel,
-        }
-    }
-}
 
 /// A host device to map into the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -175,12 +113,15 @@ impl Recommendation {
 }
 
 /// Whether GPUs of `vendor` can be used, or why not (a sentence naming the fix).
-pub fn usability(inventory: &GpuInventory, vendor: GpuVendor) -> Result<(), String> {
+pub fn usability(inventory: &GpuInventory, vendor: Accelerator) -> Result<(), String> {
+    if vendor == Accelerator::None {
+        return Ok(());
+    }
     let name = vendor.display_name();
     if !inventory.has_vendor(vendor) {
         return Err(format!(
             "no {name} GPU was found (looked at /sys/class/drm/card*/device/vendor{})",
-            if vendor == GpuVendor::Nvidia {
+            if vendor == Accelerator::Nvidia {
                 " and nvidia-smi"
             } else {
                 ""
@@ -188,7 +129,7 @@ pub fn usability(inventory: &GpuInventory, vendor: GpuVendor) -> Result<(), Stri
         ));
     }
     match vendor {
-        GpuVendor::Nvidia => {
+        Accelerator::Nvidia => {
             if !nvidia_driver_usable(inventory) {
                 let bound = inventory
                     .of_vendor(vendor)
@@ -202,7 +143,7 @@ pub fn usability(inventory: &GpuInventory, vendor: GpuVendor) -> Result<(), Stri
             }
             Ok(())
         }
-        GpuVendor::Amd => {
+        Accelerator::Amd => {
             if inventory.amd.as_ref().is_some_and(|amd| amd.kfd_present) {
                 Ok(())
             } else {
@@ -214,7 +155,7 @@ pub fn usability(inventory: &GpuInventory, vendor: GpuVendor) -> Result<(), Stri
                 )
             }
         }
-        GpuVendor::Intel => {
+        Accelerator::Intel | Accelerator::None => {
             if inventory
                 .of_vendor(vendor)
                 .any(|gpu| gpu.render_node.is_some())
@@ -239,7 +180,7 @@ pub(crate) fn nvidia_driver_usable(inventory: &GpuInventory) -> bool {
             || (nvidia.nvidia_smi_error.is_none()
                 && nvidia.nvidia_smi.is_some()
                 && inventory
-                    .of_vendor(GpuVendor::Nvidia)
+                    .of_vendor(Accelerator::Nvidia)
                     .any(|gpu| gpu.uuid.is_some()))
     })
 }
@@ -254,9 +195,10 @@ pub fn auto_choice(inventory: &GpuInventory) -> Option<&Gpu> {
             FormFactor::Integrated => 2,
         };
         let vendor = match gpu.vendor {
-            GpuVendor::Nvidia => 0,
-            GpuVendor::Amd => 1,
-            GpuVendor::Intel => 2,
+            Accelerator::Nvidia => 0,
+            Accelerator::Amd => 1,
+            Accelerator::Intel => 2,
+            Accelerator::None => 3,
         };
         (form, vendor)
     };
@@ -264,7 +206,7 @@ pub fn auto_choice(inventory: &GpuInventory) -> Option<&Gpu> {
         .gpus
         .iter()
         .filter(|gpu| usability(inventory, gpu.vendor).is_ok())
-        .filter(|gpu| gpu.vendor != GpuVendor::Intel || gpu.render_node.is_some())
+        .filter(|gpu| gpu.vendor != Accelerator::Intel || gpu.render_node.is_some())
         .min_by_key(|gpu| rank(gpu))
 }
 
@@ -291,10 +233,7 @@ pub fn recommend(
         GpuChoice::Auto => match auto_choice(inventory) {
             Some(best) => {
                 let label = describe(best);
-                (
-                    Accelerator::from_vendor(best.vendor),
-                    format!("auto: {label} is the best usable GPU"),
-                )
+                (best.vendor, format!("auto: {label} is the best usable GPU"))
             }
             None if inventory.gpus.is_empty() => (
                 Accelerator::None,
@@ -305,15 +244,11 @@ pub fn recommend(
                 "auto: no GPU found is usable (see warnings), using the CPU".to_string(),
             ),
         },
-        GpuChoice::None => (Accelerator::None, "--gpu none: CPU only".to_string()),
-        forced => {
-            let accelerator = match forced {
-                GpuChoice::Nvidia => Accelerator::Nvidia,
-                GpuChoice::Amd => Accelerator::Amd,
-                _ => Accelerator::Intel,
-            };
-            let vendor = accelerator.vendor().unwrap_or(GpuVendor::Intel);
-            usability(inventory, vendor).map_err(|reason| GpuUnavailable {
+        GpuChoice::Only(Accelerator::None) => {
+            (Accelerator::None, "--gpu none: CPU only".to_string())
+        }
+        GpuChoice::Only(accelerator) => {
+            usability(inventory, accelerator).map_err(|reason| GpuUnavailable {
                 requested: accelerator.as_str(),
                 reason,
             })?;
@@ -346,9 +281,10 @@ fn build(
     gpu: Accelerator,
     reason: String,
 ) -> Recommendation {
-    let chosen: Vec<&Gpu> = match gpu.vendor() {
-        Some(vendor) => inventory.of_vendor(vendor).collect(),
-        None => Vec::new(),
+    let chosen: Vec<&Gpu> = if gpu.is_gpu() {
+        inventory.of_vendor(gpu).collect()
+    } else {
+        Vec::new()
     };
     let mut recommendation = Recommendation {
         gpu,
@@ -387,7 +323,7 @@ fn build(
                 DeviceMapping::same_path("/dev/kfd"),
                 DeviceMapping::same_path("/dev/dri"),
             ];
-            recommendation.group_add = vec!["video".to_string(), "render".to_string()];
+            recommendation.group_add = amd::DEVICE_GROUPS.map(str::to_string).to_vec();
             let overrides: Vec<(&str, &str)> = chosen
                 .iter()
                 .filter_map(|gpu| gpu.gfx_target.as_deref())

@@ -5,9 +5,10 @@ mod common;
 use common::fixture::{Card, Fixture, GIB};
 use nanna_deploy::detect::{DetectError, Detection, detect_offline};
 use nanna_deploy::engine::EngineKind;
-use nanna_deploy::gpu::{FormFactor, GpuVendor};
+use nanna_deploy::gpu::FormFactor;
 use nanna_deploy::host::{HostRoot, ProbeEnv, UserIdentity};
-use nanna_deploy::recommend::{self, Accelerator, GpuChoice};
+use nanna_deploy::recommend;
+use nanna_deploy::{Accelerator, GpuChoice};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -47,7 +48,7 @@ fn one_nvidia_gpu_with_driver_and_cdi() {
     assert_eq!(d.inventory.gpus.len(), 1);
     let gpu = &d.inventory.gpus[0];
     assert_eq!(gpu.card.as_deref(), Some("card1"));
-    assert_eq!(gpu.vendor, GpuVendor::Nvidia);
+    assert_eq!(gpu.vendor, Accelerator::Nvidia);
     assert_eq!(gpu.device_id.as_deref(), Some("0x2684"));
     assert_eq!(gpu.pci_address.as_deref(), Some("0000:01:00.0"));
     assert_eq!(gpu.driver.as_deref(), Some("nvidia"));
@@ -180,7 +181,7 @@ fn nvidia_without_driver_falls_back_and_forcing_it_fails() {
     // No nvidia-smi either, but that follows from the missing driver: one warning, not two.
     assert_eq!(codes(&d), vec!["nvidia_driver_not_loaded"]);
 
-    let error = run(&fx, GpuChoice::Nvidia).unwrap_err();
+    let error = run(&fx, GpuChoice::Only(Accelerator::Nvidia)).unwrap_err();
     let DetectError::Gpu(unavailable) = &error else {
         panic!("expected a GPU error, got {error}");
     };
@@ -208,7 +209,7 @@ fn two_nvidia_gpus_are_matched_to_nvidia_smi_by_pci_address() {
     assert_eq!(d.inventory.gpus[0].uuid.as_deref(), Some("GPU-aaaa"));
     assert_eq!(d.inventory.gpus[1].uuid.as_deref(), Some("GPU-bbbb"));
     assert_eq!(d.inventory.gpus[1].memory_bytes, Some(24576 * MIB));
-    assert_eq!(d.inventory.gpus[1].vendor, GpuVendor::Nvidia);
+    assert_eq!(d.inventory.gpus[1].vendor, Accelerator::Nvidia);
     let rec = &d.recommendation;
     assert_eq!(rec.gpu, Accelerator::Nvidia);
     assert_eq!(rec.gpu_pci_addresses, vec!["0000:01:00.0", "0000:0a:00.0"]);
@@ -294,7 +295,7 @@ fn amd_with_kfd() {
     );
     let d = detect_offline(&env, GpuChoice::Auto).unwrap();
     let gpu = &d.inventory.gpus[0];
-    assert_eq!(gpu.vendor, GpuVendor::Amd);
+    assert_eq!(gpu.vendor, Accelerator::Amd);
     assert_eq!(gpu.memory_bytes, Some(24 * GIB));
     assert_eq!(gpu.gfx_target.as_deref(), Some("gfx1100"));
     assert_eq!(gpu.form_factor, FormFactor::Discrete);
@@ -357,7 +358,7 @@ fn amd_without_kfd() {
     assert!(!d.inventory.amd.as_ref().unwrap().kfd_present);
     assert_eq!(d.recommendation.gpu, Accelerator::None);
     assert!(codes(&d).contains(&"amd_kfd_missing"));
-    let error = run(&fx, GpuChoice::Amd).unwrap_err();
+    let error = run(&fx, GpuChoice::Only(Accelerator::Amd)).unwrap_err();
     assert!(error.to_string().contains("/dev/kfd is missing"), "{error}");
 }
 
@@ -388,7 +389,7 @@ fn intel_only() {
     );
     let d = run(&fx, GpuChoice::Auto).unwrap();
     let gpu = &d.inventory.gpus[0];
-    assert_eq!(gpu.vendor, GpuVendor::Intel);
+    assert_eq!(gpu.vendor, Accelerator::Intel);
     assert_eq!(gpu.form_factor, FormFactor::Integrated);
     assert_eq!(gpu.render_node.as_deref(), Some("/dev/dri/renderD128"));
     assert_eq!(gpu.memory_bytes, None);
@@ -439,7 +440,7 @@ fn hybrid_laptop_prefers_the_discrete_gpu() {
     );
     assert!(warning.fix.as_deref().unwrap().contains("--gpu intel"));
 
-    let forced = run(&fx, GpuChoice::Intel).unwrap();
+    let forced = run(&fx, GpuChoice::Only(Accelerator::Intel)).unwrap();
     assert_eq!(forced.recommendation.gpu, Accelerator::Intel);
     let warning = forced
         .warnings
@@ -462,12 +463,19 @@ fn no_gpu_at_all() {
     assert_eq!(d.recommendation.gpu, Accelerator::None);
     assert_eq!(d.recommendation.image, "docker.io/ollama/ollama:latest");
     assert!(d.warnings.is_empty());
-    for choice in [GpuChoice::Nvidia, GpuChoice::Amd, GpuChoice::Intel] {
+    for choice in [
+        GpuChoice::Only(Accelerator::Nvidia),
+        GpuChoice::Only(Accelerator::Amd),
+        GpuChoice::Only(Accelerator::Intel),
+    ] {
         let error = run(&fx, choice).unwrap_err();
         assert!(error.to_string().contains("was found"), "{error}");
     }
     assert_eq!(
-        run(&fx, GpuChoice::None).unwrap().recommendation.gpu,
+        run(&fx, GpuChoice::Only(Accelerator::None))
+            .unwrap()
+            .recommendation
+            .gpu,
         Accelerator::None
     );
 }

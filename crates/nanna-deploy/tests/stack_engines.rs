@@ -6,230 +6,16 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bollard::query_parameters::TagImageOptions;
 use common::fixture::{Card, Fixture};
-use nanna_deploy::engine::{Engine, EngineChoice, EngineKind};
+use common::stack::*;
+use nanna_deploy::engine::{Engine, EngineKind};
 use nanna_deploy::host::{HostRoot, ProbeEnv, UserIdentity};
-use nanna_deploy::recommend::GpuChoice;
-use nanna_deploy::stack::apply::{self, UpOptions};
-use nanna_deploy::stack::health::{self, Health};
-use nanna_deploy::stack::images::{self, BuildRequest};
-use nanna_deploy::stack::plan::Step;
-use nanna_deploy::stack::spec::{ExtraDevice, Layout, Service, StackSettings};
-use nanna_deploy::stack::{StackError, ops};
-
-const OLLAMA_BASE: &str = "localhost/nanna-test-ollama:it-base";
-const OLLAMA_REV2: &str = "localhost/nanna-test-ollama:it-rev2";
-const ASSISTANT: &str = "localhost/nanna-test-assistant:it";
-
-fn require() -> bool {
-    std::env::var("NANNA_TEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
-}
-
-fn socket_var(kind: EngineKind) -> &'static str {
-    match kind {
-        EngineKind::Podman => "NANNA_TEST_PODMAN_SOCKET",
-        EngineKind::Docker => "NANNA_TEST_DOCKER_SOCKET",
-    }
-}
-
-fn probe_env(kind: EngineKind, socket: &str) -> ProbeEnv {
-    let mut env = ProbeEnv::isolated(HostRoot::system());
-    match kind {
-        EngineKind::Podman => env.container_host = Some(format!("unix://{socket}")),
-        EngineKind::Docker => env.docker_host = Some(format!("unix://{socket}")),
-    }
-    env.engine_timeout = Duration::from_secs(20);
-    env
-}
-
-/// The engine of `kind`, or `None` (test skipped) when its socket variable is unset.
-async fn engine(kind: EngineKind) -> Option<(Engine, ProbeEnv)> {
-    let var = socket_var(kind);
-    let Some(socket) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
-        if require() {
-            panic!("{var} is unset but NANNA_TEST_REQUIRE_ENGINES=1");
-        }
-        println!("skipping: set {var} (see .ci/engines.sh)");
-        return None;
-    };
-    let env = probe_env(kind, &socket);
-    let choice = match kind {
-        EngineKind::Podman => EngineChoice::Podman,
-        EngineKind::Docker => EngineChoice::Docker,
-    };
-    let engine = nanna_deploy::stack::connect(choice, &env)
-        .await
-        .unwrap_or_else(|e| panic!("{var}={socket} does not answer: {e}"));
-    assert_eq!(engine.kind, kind);
-    Some((engine, env))
-}
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-/// `target/debug/<name>`, built with `cargo build -p <package>` when missing.
-fn binary(name: &str, package: &str) -> PathBuf {
-    let path = target_dir().join("debug").join(name);
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", package, "--bin", name])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p {package} failed");
-    }
-    path
-}
-
-/// Image archives, written once per test process.
-fn archives() -> &'static BTreeMap<&'static str, PathBuf> {
-    static ARCHIVES: OnceLock<BTreeMap<&'static str, PathBuf>> = OnceLock::new();
-    ARCHIVES.get_or_init(|| {
-        // Same inputs, same bytes: concurrent writers are harmless (write, then rename).
-        let dir = target_dir().join("nanna-deploy-it-images");
-        std::fs::create_dir_all(&dir).unwrap();
-        let llm = binary("nanna-scripted-llm", "nanna-testkit");
-        let nanna = binary("nanna", "nanna");
-        let busybox = Path::new("/bin/busybox");
-        let mut requests = vec![
-            (
-                OLLAMA_BASE,
-                BuildRequest {
-                    binary: Some(llm.clone()),
-                    tag: Some(OLLAMA_BASE.to_string()),
-                    ports: vec![11434],
-                    files: if busybox.is_file() {
-                        vec![(busybox.to_path_buf(), "/bin/test".to_string())]
-                    } else {
-                        Vec::new()
-                    },
-                    ..Default::default()
-                },
-            ),
-            (
-                ASSISTANT,
-                BuildRequest {
-                    binary: Some(nanna),
-                    ..Default::default()
-                },
-            ),
-        ];
-        let mut rev2 = requests[0].1.clone();
-        rev2.tag = Some(OLLAMA_REV2.to_string());
-        rev2.env
-            .insert("NANNA_TEST_REVISION".to_string(), "2".to_string());
-        requests.push((OLLAMA_REV2, rev2));
-        let mut out = BTreeMap::new();
-        for (name, request) in requests {
-            let mut spec = images::spec_for(&request).unwrap();
-            spec.reference = name.to_string();
-            let path = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
-            let partial = dir.join(format!(
-                "{}.{}.part",
-                name.replace(['/', ':'], "_"),
-                std::process::id()
-            ));
-            let file = std::fs::File::create(&partial).unwrap();
-            nanna_image::write_docker_archive(&spec, std::io::BufWriter::new(file)).unwrap();
-            std::fs::rename(&partial, &path).unwrap();
-            out.insert(name, path);
-        }
-        out
-    })
-}
-
-/// Loads the test images into `engine` once per process.
-async fn ensure_images(engine: &Engine) {
-    static LOADED: Mutex<Vec<EngineKind>> = Mutex::new(Vec::new());
-    let archives = tokio::task::spawn_blocking(archives).await.unwrap();
-    if LOADED.lock().unwrap().contains(&engine.kind) {
-        return;
-    }
-    for path in archives.values() {
-        images::load(engine, path).await.unwrap();
-    }
-    LOADED.lock().unwrap().push(engine.kind);
-}
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "it{prefix}{}x{}",
-        std::process::id() % 100_000,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Removes the stack (with volumes) when dropped, so a failing test cleans up.
-struct Cleanup {
-    kind: EngineKind,
-    stack: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let kind = self.kind;
-        let stack = self.stack.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Some((engine, _)) = engine(kind).await {
-                    let _ = ops::down(&engine, &stack, true).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn settings(stack: &str, layout: Layout, ollama_image: &str) -> StackSettings {
-    let workspace = std::env::temp_dir();
-    let mut s = StackSettings::new(stack, workspace);
-    s.layout = layout;
-    s.ollama_image = Some(ollama_image.to_string());
-    s.assistant_image = ASSISTANT.to_string();
-    s.listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    s.assistant_listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    s
-}
-
-fn options(settings: StackSettings) -> UpOptions {
-    let mut options = UpOptions::new(settings);
-    options.gpu = GpuChoice::None;
-    options.timeout = Duration::from_secs(90);
-    options.pull_timeout = Duration::from_secs(5);
-    options
-}
-
-async fn assert_nothing_left(engine: &Engine, stack: &str) {
-    let left = apply::actual(engine, stack).await.unwrap();
-    assert!(left.is_empty(), "objects left behind: {left:?}");
-}
+use nanna_deploy::stack::spec::{ExtraDevice, Layout, Service};
+use nanna_deploy::stack::{self, DownOptions, Health, ImageRole, StackContext, StackError, Step};
+use nanna_deploy::{Accelerator, GpuChoice};
 
 /// up → healthy → assistant reaches the model server → status → logs → device checks →
 /// model pull → update after an image change recreates only that service → up is a no-op
@@ -238,12 +24,11 @@ async fn flow(kind: EngineKind, layout: Layout) {
     let Some((engine, env)) = engine(kind).await else {
         return;
     };
-    ensure_images(&engine).await;
+    ensure_images(&engine, &env).await;
+    let ctx = StackContext::quiet(&engine, &env);
     let stack = unique(if layout == Layout::Pod { "p" } else { "n" });
-    let _cleanup = Cleanup {
-        kind,
-        stack: stack.clone(),
-    };
+    let _cleanup = Cleanup::new(&engine, &stack);
+    let ws = workspace();
     let flow_image = format!("localhost/nanna-test-ollama:{stack}");
     let (repo, tag) = flow_image.rsplit_once(':').unwrap();
     let tag_as = |source: &'static str| {
@@ -264,13 +49,13 @@ async fn flow(kind: EngineKind, layout: Layout) {
     };
     tag_as(OLLAMA_BASE).await;
 
-    let mut s = settings(&stack, layout, &flow_image);
+    let mut s = settings(&stack, layout, &flow_image, ws.path());
     s.extra_devices = vec![ExtraDevice::parse("/dev/null:/dev/fake-gpu").unwrap()];
     s.model = Some("llama3.1:8b".to_string());
     let opts = options(s.clone());
 
     // up: everything created, healthy, device visible inside.
-    let report = apply::up(&engine, &env, &opts).await.unwrap();
+    let report = stack::up(&ctx, &opts).await.unwrap();
     assert!(report.changed);
     assert_eq!(
         report.plan.created_services(),
@@ -286,10 +71,10 @@ async fn flow(kind: EngineKind, layout: Layout) {
     // alias or the pod's localhost).
     let assistant_addr = s.assistant_listen;
     assert_eq!(
-        health::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
+        stack::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
         Health::Healthy
     );
-    let body = reqwest_like_get(assistant_addr, "/health").await;
+    let body = http_get(assistant_addr, "/health").await;
     assert!(body.contains("\"model_server\":\"reachable\""), "{body}");
     let expected_url = match layout {
         Layout::Network => format!("http://nanna-{stack}-ollama:11434"),
@@ -298,7 +83,12 @@ async fn flow(kind: EngineKind, layout: Layout) {
     assert!(body.contains(&expected_url), "{body}");
 
     // status --json
-    let status = ops::status(&engine, &stack).await.unwrap();
+    let status = stack::status(&ctx, &stack).await.unwrap();
+    assert!(status.is_healthy(), "{status:?}");
+    assert!(
+        status.missing.is_empty() && status.extra.is_empty(),
+        "{status:?}"
+    );
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["services"].as_array().unwrap().len(), 2);
     for service in json["services"].as_array().unwrap() {
@@ -308,63 +98,62 @@ async fn flow(kind: EngineKind, layout: Layout) {
     assert_eq!(json["services"][0]["service"], "ollama");
     assert_eq!(json["services"][0]["devices"][0], "/dev/fake-gpu");
     assert_eq!(json["services"][0]["image"], flow_image.as_str());
+    // The published ports, in the pod layout too (the pod publishes them).
+    assert_eq!(
+        json["services"][0]["ports"][0],
+        format!("127.0.0.1:{}->11434/tcp", s.listen.port()).as_str(),
+        "{json}"
+    );
     match layout {
         Layout::Pod => assert_eq!(json["pod"], format!("nanna-{stack}").as_str()),
-        Layout::Network => {
-            assert_eq!(json["networks"][0], format!("nanna-{stack}").as_str());
-            assert_eq!(
-                json["services"][0]["ports"][0],
-                format!("127.0.0.1:{}->11434/tcp", s.listen.port()).as_str()
-            );
-        }
+        Layout::Network => assert_eq!(json["networks"][0], format!("nanna-{stack}").as_str()),
     }
 
     // logs
-    let mut out = Vec::new();
-    ops::logs(
-        &engine,
+    let mut lines = Vec::new();
+    stack::logs(
+        &ctx,
         &stack,
         Some(Service::Ollama),
         false,
         Some(50),
-        &mut out,
+        &mut |l| lines.push(l),
     )
     .await
     .unwrap();
-    let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("11434"), "ollama logs: {text}");
-    let mut out = Vec::new();
-    ops::logs(&engine, &stack, None, false, None, &mut out)
+    assert!(
+        lines.iter().any(|l| l.line.contains("11434")),
+        "ollama logs: {lines:?}"
+    );
+    let mut lines = Vec::new();
+    stack::logs(&ctx, &stack, None, false, None, &mut |l| lines.push(l))
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("ollama   |"), "{text}");
+    assert!(
+        lines.iter().any(|l| l.service == Service::Assistant),
+        "{lines:?}"
+    );
 
     // Commands in the containers (what `shell SERVICE -- CMD` runs).
     let mut out = Vec::new();
-    let code = ops::exec(
-        &engine,
+    let test = |path: &str| vec!["test".to_string(), "-e".to_string(), path.to_string()];
+    let code = stack::exec(
+        &ctx,
         &stack,
         Service::Ollama,
-        vec!["test".into(), "-e".into(), "/dev/fake-gpu".into()],
+        test("/dev/fake-gpu"),
         &mut out,
     )
     .await
     .unwrap();
     assert_eq!(code, 0);
-    let code = ops::exec(
-        &engine,
-        &stack,
-        Service::Ollama,
-        vec!["test".into(), "-e".into(), "/dev/nope".into()],
-        &mut out,
-    )
-    .await
-    .unwrap();
+    let code = stack::exec(&ctx, &stack, Service::Ollama, test("/dev/nope"), &mut out)
+        .await
+        .unwrap();
     assert_eq!(code, 1);
     let mut out = Vec::new();
-    let code = ops::exec(
-        &engine,
+    let code = stack::exec(
+        &ctx,
         &stack,
         Service::Assistant,
         vec!["nanna".into(), "--version".into()],
@@ -379,32 +168,53 @@ async fn flow(kind: EngineKind, layout: Layout) {
         String::from_utf8_lossy(&out)
     );
 
+    // Issue 9: the containers are confined, seen from the engine and attacked from inside.
+    confined(&engine, &ctx, &stack).await;
+
     // A device that is not in the container is reported, never ignored.
-    let spec = apply::desired(&engine, &env, &s, GpuChoice::None).unwrap();
+    let spec = stack::desired(&engine, &env, &s, GpuChoice::Only(Accelerator::None)).unwrap();
     let mut ollama = spec.service(Service::Ollama).unwrap().clone();
     ollama.check_paths = vec!["/dev/not-there".to_string()];
-    let error = health::verify_devices(&engine, &ollama).await.unwrap_err();
+    let error = stack::verify_devices(&engine, &ollama).await.unwrap_err();
     assert!(matches!(error, StackError::GpuNotVisible { .. }), "{error}");
 
-    // Pulling through the model server's API, with progress lines.
-    health::pull_model(s.listen, "llama3.1:8b", false)
+    // Pulling through the model server's API (nanna-model's client), with progress events.
+    let events = nanna_deploy::event::Recorder::new();
+    let pulling = StackContext {
+        events: &events,
+        ..StackContext::quiet(&engine, &env)
+    };
+    stack::pull_model(&pulling, s.listen, "llama3.1:8b")
         .await
         .unwrap();
-    let error = health::pull_model(s.listen, "no-such-model:1b", false)
+    assert!(
+        events.events().iter().any(|e| matches!(
+            e,
+            nanna_deploy::DeployEvent::Progress {
+                current: Some(_),
+                total: Some(_),
+                ..
+            }
+        )),
+        "{:?}",
+        events.events()
+    );
+    let error = stack::pull_model(&ctx, s.listen, "no-such-model:1b")
         .await
         .unwrap_err();
     assert!(matches!(error, StackError::Pull { .. }), "{error}");
+    assert!(error.to_string().contains("file does not exist"), "{error}");
 
     // A no-op up.
     let ids_before = container_ids(&engine, &stack).await;
-    let again = apply::up(&engine, &env, &opts).await.unwrap();
+    let again = stack::up(&ctx, &opts).await.unwrap();
     assert!(!again.changed, "{:?}", again.plan);
     assert!(again.plan.is_noop());
     assert_eq!(container_ids(&engine, &stack).await, ids_before);
 
     // The model server's image changes: update recreates only it.
     tag_as(OLLAMA_REV2).await;
-    let updated = apply::update(&engine, &env, &stack, &options(s.clone()))
+    let updated = stack::update(&ctx, &stack, &options(s.clone()))
         .await
         .unwrap();
     assert!(updated.changed);
@@ -419,39 +229,74 @@ async fn flow(kind: EngineKind, layout: Layout) {
     );
     assert_ne!(ids_after[&Service::Ollama], ids_before[&Service::Ollama]);
     assert_eq!(
-        health::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
+        stack::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
         Health::Healthy
     );
     // And up with the same settings is a no-op again.
-    assert!(!apply::up(&engine, &env, &opts).await.unwrap().changed);
+    assert!(!stack::up(&ctx, &opts).await.unwrap().changed);
 
     // A changed setting recreates only the service that uses it.
     let mut changed = s.clone();
     changed.context_length = 4096;
-    let report = apply::up(&engine, &env, &options(changed.clone()))
-        .await
-        .unwrap();
+    let report = stack::up(&ctx, &options(changed.clone())).await.unwrap();
     assert_eq!(report.plan.created_services(), vec![Service::Ollama]);
 
     // restart keeps the containers and comes back healthy.
     let before_restart = container_ids(&engine, &stack).await;
-    ops::restart(&engine, &stack, Duration::from_secs(60), false)
-        .await
-        .unwrap();
+    stack::restart(
+        &ctx,
+        &stack,
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     assert_eq!(container_ids(&engine, &stack).await, before_restart);
     assert_eq!(
-        health::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
+        stack::probe(Service::Assistant, assistant_addr, Duration::from_secs(5)).await,
         Health::Healthy
     );
 
+    // Issue 17 item 6: a container removed by hand is reported missing.
+    let assistant = format!("nanna-{stack}-assistant");
+    engine
+        .client
+        .remove_container(
+            &assistant,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let status = stack::status(&ctx, &stack).await.unwrap();
+    assert!(!status.is_healthy());
+    assert_eq!(status.missing, vec![format!("container {assistant}")]);
+    let missing = status
+        .services
+        .iter()
+        .find(|s| s.service == Service::Assistant)
+        .expect("the missing service is listed");
+    assert_eq!(missing.state, "missing");
+    // up brings it back.
+    let report = stack::up(&ctx, &options(changed)).await.unwrap();
+    assert_eq!(report.plan.created_services(), vec![Service::Assistant]);
+
     // down keeps the models volume unless asked.
-    let down = ops::down(&engine, &stack, false).await.unwrap();
+    let down = stack::down(&ctx, &stack, &DownOptions::default())
+        .await
+        .unwrap();
     assert_eq!(down.containers.len(), 2);
     assert_eq!(down.kept_volumes, vec![format!("nanna-{stack}-models")]);
-    let left = apply::actual(&engine, &stack).await.unwrap();
+    let left = stack::actual(&engine, &stack).await.unwrap();
     assert!(left.containers.is_empty() && left.networks.is_empty() && left.pods.is_empty());
     assert_eq!(left.volumes.len(), 1);
-    let down = ops::down(&engine, &stack, true).await.unwrap();
+    let all = DownOptions {
+        volumes: true,
+        ..DownOptions::default()
+    };
+    let down = stack::down(&ctx, &stack, &all).await.unwrap();
     assert_eq!(down.volumes, vec![format!("nanna-{stack}-models")]);
     assert_nothing_left(&engine, &stack).await;
     let _ = engine
@@ -464,30 +309,101 @@ async fn flow(kind: EngineKind, layout: Layout) {
         .await;
 }
 
+/// Issue 9, "the deployed containers": inspected on the engine, then attacked from inside
+/// the assistant with busybox.
+async fn confined(engine: &Engine, ctx: &StackContext<'_>, stack: &str) {
+    let assistant = format!("nanna-{stack}-assistant");
+    let ollama = format!("nanna-{stack}-ollama");
+    for name in [&assistant, &ollama] {
+        let info = engine.client.inspect_container(name, None).await.unwrap();
+        let host = info.host_config.unwrap();
+        // Docker keeps "ALL"; Podman lists each capability of its default set.
+        let drop = host.cap_drop.unwrap_or_default();
+        let all = drop.iter().any(|c| c.eq_ignore_ascii_case("all"))
+            || [
+                "CHOWN",
+                "DAC_OVERRIDE",
+                "FOWNER",
+                "KILL",
+                "NET_RAW",
+                "SETUID",
+                "SETGID",
+                "SYS_CHROOT",
+            ]
+            .iter()
+            .all(|cap| drop.iter().any(|c| c.trim_start_matches("CAP_") == *cap));
+        assert!(all, "{name}: cap_drop {drop:?}");
+        let security = host.security_opt.unwrap_or_default();
+        assert!(
+            security.iter().any(|o| o.starts_with("no-new-privileges")),
+            "{name}: security_opt {security:?}"
+        );
+        if name == &assistant {
+            assert_eq!(host.readonly_rootfs, Some(true), "{name}");
+            let user = info.config.unwrap().user.unwrap_or_default();
+            assert!(
+                !user.is_empty() && !user.starts_with('0'),
+                "{name}: user {user:?}"
+            );
+        }
+        let stop = engine
+            .client
+            .inspect_container(name, None)
+            .await
+            .unwrap()
+            .config
+            .unwrap()
+            .stop_timeout;
+        let want = if name == &ollama { 2 } else { 10 };
+        assert_eq!(
+            stop,
+            Some(want),
+            "{name}: the stop grace is set, the same on both engines"
+        );
+    }
+    let run = |cmd: &str| {
+        let cmd: Vec<String> = ["/bin/busybox", "sh", "-c", cmd]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            let code = stack::exec(ctx, stack, Service::Assistant, cmd, &mut out)
+                .await
+                .unwrap();
+            (code, String::from_utf8_lossy(&out).into_owned())
+        }
+    };
+    let (code, out) = run("echo pwned > /pwned").await;
+    assert_ne!(code, 0, "wrote to the root filesystem: {out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    let (code, out) = run("echo fine > /tmp/ok && cat /tmp/ok").await;
+    assert_eq!((code, out.trim()), (0, "fine"), "the tmpfs is writable");
+    let (code, out) = run("/bin/busybox id -u").await;
+    assert_eq!(code, 0);
+    assert_ne!(out.trim(), "0", "the assistant runs as root");
+    let (_, status) = run("cat /proc/self/status").await;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000000000", "{status}");
+}
+
 async fn container_ids(engine: &Engine, stack: &str) -> BTreeMap<Service, String> {
-    apply::actual(engine, stack)
+    stack::actual(engine, stack)
         .await
         .unwrap()
         .containers
         .into_iter()
         .filter_map(|c| c.service.map(|s| (s, c.id)))
         .collect()
-}
-
-/// GET over plain TCP (HTTP/1.0), returning the body.
-async fn reqwest_like_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,34 +426,68 @@ async fn preflight_errors(kind: EngineKind) {
     let Some((engine, env)) = engine(kind).await else {
         return;
     };
-    ensure_images(&engine).await;
+    ensure_images(&engine, &env).await;
+    let ctx = StackContext::quiet(&engine, &env);
     let stack = unique("e");
-    let _cleanup = Cleanup {
-        kind,
-        stack: stack.clone(),
-    };
+    let _cleanup = Cleanup::new(&engine, &stack);
+    let ws = workspace();
+    let settings = |image: &str| settings(&stack, Layout::Network, image, ws.path());
 
-    // Port in use.
+    // Address in use.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut s = settings(&stack, Layout::Network, OLLAMA_BASE);
+    let mut s = settings(OLLAMA_BASE);
     s.listen = taken.local_addr().unwrap();
-    let error = apply::up(&engine, &env, &options(s)).await.unwrap_err();
+    let error = stack::up(&ctx, &options(s)).await.unwrap_err();
     assert!(matches!(error, StackError::PortInUse { .. }), "{error}");
     assert!(error.to_string().contains("--listen"), "{error}");
     assert_nothing_left(&engine, &stack).await;
+
+    // Issue 9: the same port on another loopback address is not a clash.
+    let mut s = settings(OLLAMA_BASE);
+    s.listen = SocketAddr::from(([127, 0, 0, 2], taken.local_addr().unwrap().port()));
+    s.assistant = false;
+    let report = stack::up(&ctx, &options(s.clone())).await.unwrap();
+    assert!(report.changed);
+    assert_eq!(
+        stack::probe(Service::Ollama, s.listen, Duration::from_secs(5)).await,
+        Health::Healthy
+    );
+    let all = DownOptions {
+        volumes: true,
+        ..DownOptions::default()
+    };
+    stack::down(&ctx, &stack, &all).await.unwrap();
     drop(taken);
 
-    // Image absent and not pullable.
-    let s = settings(&stack, Layout::Network, "localhost/nanna-test-absent:nope");
-    let error = apply::up(&engine, &env, &options(s)).await.unwrap_err();
+    // Images absent and not pullable: a local reference is never pulled, and the fix
+    // fits the image (issue 17 item 10).
+    let s = settings("localhost/nanna-test-absent:nope");
+    let error = stack::up(&ctx, &options(s)).await.unwrap_err();
+    match &error {
+        StackError::ImageUnavailable { role, reason, .. } => {
+            assert_eq!(*role, ImageRole::ModelServer);
+            assert!(reason.contains("never pulled"), "{error}");
+        }
+        other => panic!("expected an absent image, got {other}"),
+    }
+    let fix = error.fix().unwrap();
+    assert!(fix.contains("--image-archive"), "{fix}");
+    assert!(fix.contains("makes only the assistant image"), "{fix}");
+    let mut s = settings(OLLAMA_BASE);
+    s.assistant_image = "localhost/nanna-test-absent-assistant:nope".to_string();
+    let error = stack::up(&ctx, &options(s)).await.unwrap_err();
     assert!(
-        matches!(error, StackError::ImageUnavailable { .. }),
+        matches!(
+            error,
+            StackError::ImageUnavailable {
+                role: ImageRole::Assistant,
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(
-        error
-            .to_string()
-            .contains("load it with --image-archive or build it with `nanna-deploy images build`"),
+        error.to_string().contains("nanna-deploy images build"),
         "{error}"
     );
     assert_nothing_left(&engine, &stack).await;
@@ -550,10 +500,11 @@ async fn preflight_errors(kind: EngineKind) {
         name: Some("root".into()),
         gids: vec![0],
     };
-    for gpu in [GpuChoice::Nvidia, GpuChoice::Amd, GpuChoice::Intel] {
-        let mut o = options(settings(&stack, Layout::Network, OLLAMA_BASE));
-        o.gpu = gpu;
-        let error = apply::up(&engine, &fixture_env, &o).await.unwrap_err();
+    let fixture_ctx = StackContext::quiet(&engine, &fixture_env);
+    for gpu in [Accelerator::Nvidia, Accelerator::Amd, Accelerator::Intel] {
+        let mut o = options(settings(OLLAMA_BASE));
+        o.gpu = GpuChoice::Only(gpu);
+        let error = stack::up(&fixture_ctx, &o).await.unwrap_err();
         assert!(matches!(error, StackError::Detect(_)), "{gpu:?}: {error}");
     }
     assert_nothing_left(&engine, &stack).await;
@@ -564,9 +515,10 @@ async fn preflight_errors(kind: EngineKind) {
     nv.nvidia_driver(1);
     let mut nv_env = ProbeEnv::isolated(HostRoot::new(nv.root()));
     nv_env.user = fixture_env.user.clone();
-    let mut o = options(settings(&stack, Layout::Network, OLLAMA_BASE));
-    o.gpu = GpuChoice::Nvidia;
-    match (kind, apply::up(&engine, &nv_env, &o).await) {
+    let nv_ctx = StackContext::quiet(&engine, &nv_env);
+    let mut o = options(settings(OLLAMA_BASE));
+    o.gpu = GpuChoice::Only(Accelerator::Nvidia);
+    match (kind, stack::up(&nv_ctx, &o).await) {
         (EngineKind::Podman, Err(error)) => {
             assert!(matches!(error, StackError::NvidiaNeedsCdi), "{error}")
         }
@@ -584,13 +536,9 @@ async fn preflight_errors(kind: EngineKind) {
 
     // The pod layout on Docker.
     if kind == EngineKind::Docker {
-        let error = apply::up(
-            &engine,
-            &env,
-            &options(settings(&stack, Layout::Pod, OLLAMA_BASE)),
-        )
-        .await
-        .unwrap_err();
+        let mut s = settings(OLLAMA_BASE);
+        s.layout = Layout::Pod;
+        let error = stack::up(&ctx, &options(s)).await.unwrap_err();
         assert!(
             error.to_string().contains("--type pod needs Podman"),
             "{error}"
@@ -598,10 +546,10 @@ async fn preflight_errors(kind: EngineKind) {
     }
 
     // A failure part-way (a device that is not a device node) removes what was created.
-    let mut s = settings(&stack, Layout::Network, OLLAMA_BASE);
+    let mut s = settings(OLLAMA_BASE);
     s.assistant = false;
     s.extra_devices = vec![ExtraDevice::parse("/etc/hostname:/dev/fake").unwrap()];
-    let error = apply::up(&engine, &env, &options(s)).await.unwrap_err();
+    let error = stack::up(&ctx, &options(s)).await.unwrap_err();
     match &error {
         StackError::PartWay { removed, left, .. } => {
             assert!(left.is_empty(), "{error}");
@@ -612,10 +560,36 @@ async fn preflight_errors(kind: EngineKind) {
     }
     assert_nothing_left(&engine, &stack).await;
 
+    // Issue 17 item 2: a model server that exits at once fails within seconds, with its
+    // exit code and last log lines, and is rolled back.
+    let mut o = options(settings(CRASHER));
+    o.timeout = Duration::from_secs(120);
+    let error = stack::up(&ctx, &o).await.unwrap_err();
+    match &error {
+        StackError::PartWay { cause, left, .. } => {
+            assert!(
+                matches!(
+                    cause.as_ref(),
+                    StackError::Exited {
+                        exit_code: Some(3),
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+            assert!(left.is_empty(), "{error}");
+        }
+        other => panic!("expected the crash to be reported, got {other}"),
+    }
+    let text = error.to_string();
+    assert!(text.contains("exit code 3"), "{text}");
+    assert!(text.contains(CRASH_LINE), "{text}");
+    assert_nothing_left(&engine, &stack).await;
+
     // Dry run touches nothing.
-    let mut o = options(settings(&stack, Layout::Network, OLLAMA_BASE));
+    let mut o = options(settings(OLLAMA_BASE));
     o.dry_run = true;
-    let report = apply::up(&engine, &env, &o).await.unwrap();
+    let report = stack::up(&ctx, &o).await.unwrap();
     assert!(!report.changed);
     assert_eq!(
         report.plan.created_services(),
@@ -623,8 +597,8 @@ async fn preflight_errors(kind: EngineKind) {
     );
     assert_nothing_left(&engine, &stack).await;
 
-    // status/logs of a stack that does not exist.
-    let error = ops::status(&engine, &stack).await.unwrap_err();
+    // status of a stack that does not exist.
+    let error = stack::status(&ctx, &stack).await.unwrap_err();
     assert!(matches!(error, StackError::NoStack { .. }), "{error}");
 }
 
@@ -644,12 +618,12 @@ async fn an_unreachable_engine_is_a_clear_error() {
     let mut env = ProbeEnv::isolated(HostRoot::new(dir.path()));
     env.docker_host = Some(format!("unix://{}/missing.sock", dir.path().display()));
     env.engine_timeout = Duration::from_millis(500);
-    let error = nanna_deploy::stack::connect(EngineChoice::Auto, &env)
+    let error = stack::connect(nanna_deploy::EngineChoice::Auto, &env)
         .await
         .unwrap_err();
     assert!(matches!(error, StackError::Engine(_)), "{error}");
     let text = error.to_string();
     assert!(text.contains("no container engine answered"), "{text}");
     assert!(text.contains("missing.sock"), "{text}");
-    assert!(text.contains("To fix"), "{text}");
+    assert!(text.contains("To fix") || text.contains("start"), "{text}");
 }

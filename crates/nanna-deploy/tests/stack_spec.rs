@@ -10,14 +10,15 @@ use bollard::Docker;
 use common::fixture::{Card, Fixture, GIB};
 use nanna_deploy::engine::{Engine, EngineKind};
 use nanna_deploy::host::{HostRoot, ProbeEnv, UserIdentity};
-use nanna_deploy::recommend::{Accelerator, GpuChoice};
 use nanna_deploy::stack::StackError;
-use nanna_deploy::stack::apply::{desired, docker_body, libpod_create_body, libpod_pod_body};
-use nanna_deploy::stack::plan::{Actual, ActualContainer, ActualPod, Step, plan};
+use nanna_deploy::stack::bodies::{docker_body, libpod_create_body, libpod_pod_body};
+use nanna_deploy::stack::desired;
+use nanna_deploy::stack::plan::{Actual, ActualContainer, ActualNetwork, ActualPod, Step, plan};
 use nanna_deploy::stack::spec::{
     ExtraDevice, LABEL_HASH, LABEL_SERVICE, LABEL_STACK, Layout, MountSpec, Service, SpecError,
     StackSettings, StackSpec,
 };
+use nanna_deploy::{Accelerator, GpuChoice};
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -349,7 +350,7 @@ fn podman_nvidia_without_cdi_is_refused_but_docker_is_fine() {
         Host::NvidiaNoCdi,
         EngineKind::Podman,
         Layout::Network,
-        GpuChoice::None,
+        GpuChoice::Only(Accelerator::None),
     )
     .unwrap();
     assert_eq!(
@@ -360,7 +361,11 @@ fn podman_nvidia_without_cdi_is_refused_but_docker_is_fine() {
 
 #[test]
 fn a_forced_gpu_the_host_lacks_is_an_error() {
-    for gpu in [GpuChoice::Nvidia, GpuChoice::Amd, GpuChoice::Intel] {
+    for gpu in [
+        GpuChoice::Only(Accelerator::Nvidia),
+        GpuChoice::Only(Accelerator::Amd),
+        GpuChoice::Only(Accelerator::Intel),
+    ] {
         let error = spec_for(Host::Cpu, EngineKind::Docker, Layout::Network, gpu).unwrap_err();
         assert!(matches!(error, StackError::Detect(_)), "{gpu:?}: {error}");
         assert!(error.to_string().contains("cannot be used"), "{error}");
@@ -406,7 +411,7 @@ fn overrides_and_extra_devices() {
             &engine(EngineKind::Docker),
             &env_for(&fx),
             &bad,
-            GpuChoice::None
+            GpuChoice::Only(Accelerator::None)
         ),
         Err(StackError::Spec(SpecError::InvalidName { .. }))
     ));
@@ -417,7 +422,7 @@ fn overrides_and_extra_devices() {
             &engine(EngineKind::Docker),
             &env_for(&fx),
             &clash,
-            GpuChoice::None
+            GpuChoice::Only(Accelerator::None)
         ),
         Err(StackError::Spec(SpecError::PortClash { .. }))
     ));
@@ -477,7 +482,14 @@ fn actual_for(spec: &StackSpec, image_ids: &BTreeMap<String, String>) -> Actual 
                 created: 1,
             })
             .collect(),
-        networks: spec.network.iter().map(|n| n.name.clone()).collect(),
+        networks: spec
+            .network
+            .iter()
+            .map(|n| ActualNetwork {
+                id: format!("net-{}", n.name),
+                name: n.name.clone(),
+            })
+            .collect(),
         volumes: vec![spec.volume.name.clone()],
         pods: spec
             .pod

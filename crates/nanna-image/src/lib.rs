@@ -29,5 +29,5 @@ mod spec;
 
 pub use archive::{BuiltImage, write_docker_archive, write_oci_archive};
 pub use error::ImageError;
-pub use load::load_archive;
+pub use load::{PROGRESS_EVERY, load_archive, load_archive_with_progress};
 pub use spec::ImageSpec;

@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
-use super::{FormFactor, Gpu, GpuVendor};
+use super::{FormFactor, Gpu};
+use crate::accelerator::Accelerator;
 use crate::host::ProbeEnv;
 
 const KFD_NODE: &str = "/dev/kfd";
 const KFD_TOPOLOGY: &str = "/sys/class/kfd/kfd/topology/nodes";
 /// Groups that grant access to `/dev/kfd` and the render nodes.
-pub const DEVICE_GROUPS: [&str; 2] = ["render", "video"];
+pub const DEVICE_GROUPS: [&str; 2] = ["video", "render"];
 /// An AMD GPU reporting less VRAM than this is taken for an APU's carve-out when the KFD
 /// topology does not say.
 pub(crate) const APU_VRAM_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
@@ -50,7 +51,7 @@ pub(crate) fn probe(env: &ProbeEnv, gpus: &mut [Gpu]) -> AmdStatus {
             .render_minor
             .map(|minor| format!("/dev/dri/renderD{minor}"));
         let matched = gpus.iter_mut().find(|gpu| {
-            gpu.vendor == GpuVendor::Amd && render.is_some() && gpu.render_node == render
+            gpu.vendor == Accelerator::Amd && render.is_some() && gpu.render_node == render
         });
         if let Some(gpu) = matched {
             gpu.gfx_target = Some(gfx);
@@ -149,24 +150,17 @@ fn missing_groups(env: &ProbeEnv) -> Vec<String> {
     if user.is_root() {
         return Vec::new();
     }
-    let Ok(groups) = env.host_root.read_to_string("/etc/group") else {
-        return Vec::new();
-    };
     let mut missing = Vec::new();
-    for line in groups.lines() {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.len() < 3 || !DEVICE_GROUPS.contains(&fields[0]) {
+    for group in env.host_root.groups() {
+        if !DEVICE_GROUPS.contains(&group.name.as_str()) {
             continue;
         }
-        let gid_matches = fields[2]
-            .parse::<u32>()
-            .is_ok_and(|gid| user.gids.contains(&gid));
-        let listed = match (&user.name, fields.get(3)) {
-            (Some(name), Some(members)) => members.split(',').any(|m| m.trim() == name),
-            _ => false,
-        };
-        if !gid_matches && !listed {
-            missing.push(fields[0].to_string());
+        let listed = user
+            .name
+            .as_ref()
+            .is_some_and(|name| group.members.contains(name));
+        if !user.gids.contains(&group.gid) && !listed {
+            missing.push(group.name);
         }
     }
     missing

@@ -7,54 +7,13 @@ pub mod nvidia;
 use serde::Serialize;
 use tracing::debug;
 
+use crate::accelerator::{Accelerator, parse_hex_id};
 use crate::host::ProbeEnv;
 
 pub use amd::AmdStatus;
 pub use nvidia::NvidiaStatus;
 
 const DRM_CLASS: &str = "/sys/class/drm";
-
-/// A GPU vendor nanna can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GpuVendor {
-    /// PCI vendor 0x10de.
-    Nvidia,
-    /// PCI vendor 0x1002.
-    Amd,
-    /// PCI vendor 0x8086.
-    Intel,
-}
-
-impl GpuVendor {
-    /// The vendor with this PCI vendor id (`0x10de`, any case), if nanna supports it.
-    pub fn from_pci_id(id: &str) -> Option<Self> {
-        match parse_hex_id(id)? {
-            0x10de => Some(Self::Nvidia),
-            0x1002 => Some(Self::Amd),
-            0x8086 => Some(Self::Intel),
-            _ => None,
-        }
-    }
-
-    /// Lower-case name as used in JSON (`nvidia`, `amd`, `intel`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Nvidia => "nvidia",
-            Self::Amd => "amd",
-            Self::Intel => "intel",
-        }
-    }
-
-    /// Display name (`NVIDIA`, `AMD`, `Intel`).
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Self::Nvidia => "NVIDIA",
-            Self::Amd => "AMD",
-            Self::Intel => "Intel",
-        }
-    }
-}
 
 /// Whether a GPU shares the CPU's memory (integrated) or has its own (discrete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,7 +33,7 @@ pub struct Gpu {
     /// DRM card name (`card1`), or `null` for a GPU only `nvidia-smi` reported.
     pub card: Option<String>,
     /// Vendor.
-    pub vendor: GpuVendor,
+    pub vendor: Accelerator,
     /// PCI device id as sysfs writes it (`0x2684`), when known.
     pub device_id: Option<String>,
     /// Marketing name (from `nvidia-smi`), when known.
@@ -129,12 +88,12 @@ pub struct GpuInventory {
 
 impl GpuInventory {
     /// The GPUs of one vendor.
-    pub fn of_vendor(&self, vendor: GpuVendor) -> impl Iterator<Item = &Gpu> {
+    pub fn of_vendor(&self, vendor: Accelerator) -> impl Iterator<Item = &Gpu> {
         self.gpus.iter().filter(move |gpu| gpu.vendor == vendor)
     }
 
     /// Whether any GPU of `vendor` was found.
-    pub fn has_vendor(&self, vendor: GpuVendor) -> bool {
+    pub fn has_vendor(&self, vendor: Accelerator) -> bool {
         self.of_vendor(vendor).next().is_some()
     }
 }
@@ -165,9 +124,9 @@ pub fn scan(env: &ProbeEnv) -> GpuInventory {
         }
     }
 
-    let has_nvidia = gpus.iter().any(|gpu| gpu.vendor == GpuVendor::Nvidia);
+    let has_nvidia = gpus.iter().any(|gpu| gpu.vendor == Accelerator::Nvidia);
     let nvidia = nvidia::probe(env, &mut gpus, has_nvidia);
-    let amd = if gpus.iter().any(|gpu| gpu.vendor == GpuVendor::Amd) {
+    let amd = if gpus.iter().any(|gpu| gpu.vendor == Accelerator::Amd) {
         Some(amd::probe(env, &mut gpus))
     } else {
         None
@@ -194,7 +153,7 @@ fn read_card(env: &ProbeEnv, card: &str) -> Result<Gpu, IgnoredCard> {
             warn: false,
         });
     };
-    let Some(vendor) = GpuVendor::from_pci_id(&vendor_text) else {
+    let Some(vendor) = Accelerator::from_pci_vendor(&vendor_text) else {
         let reason = match parse_hex_id(&vendor_text) {
             Some(id) => format!("unsupported GPU vendor 0x{id:04x}"),
             None => format!("unparseable vendor id {vendor_text:?}"),
@@ -218,24 +177,25 @@ fn read_card(env: &ProbeEnv, card: &str) -> Result<Gpu, IgnoredCard> {
         .map(|name| format!("/dev/dri/{name}"));
     let boot_vga = host.read_trimmed(format!("{device}/boot_vga")).as_deref() == Some("1");
     let memory_bytes = match vendor {
-        GpuVendor::Amd => host
+        Accelerator::Amd => host
             .read_trimmed(format!("{device}/mem_info_vram_total"))
             .and_then(|text| text.parse::<u64>().ok()),
         _ => None,
     };
     let form_factor = match vendor {
-        GpuVendor::Nvidia => FormFactor::Discrete,
-        GpuVendor::Intel => match pci_address.as_deref() {
+        Accelerator::Nvidia => FormFactor::Discrete,
+        Accelerator::Intel => match pci_address.as_deref() {
             Some(address) if address.ends_with("00:02.0") => FormFactor::Integrated,
             Some(_) => FormFactor::Discrete,
             None => FormFactor::Unknown,
         },
         // Refined by the KFD topology in `amd::probe`; VRAM size is the fallback signal.
-        GpuVendor::Amd => match memory_bytes {
+        Accelerator::Amd => match memory_bytes {
             Some(bytes) if bytes < amd::APU_VRAM_LIMIT => FormFactor::Integrated,
             Some(_) => FormFactor::Discrete,
             None => FormFactor::Unknown,
         },
+        Accelerator::None => FormFactor::Unknown,
     };
     Ok(Gpu {
         card: Some(card.to_string()),
@@ -251,19 +211,6 @@ fn read_card(env: &ProbeEnv, card: &str) -> Result<Gpu, IgnoredCard> {
         uuid: None,
         gfx_target: None,
     })
-}
-
-/// Parses `0x10de`, `0X10DE` or `10de` as a hexadecimal id.
-pub(crate) fn parse_hex_id(text: &str) -> Option<u32> {
-    let text = text.trim();
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .unwrap_or(text);
-    if digits.is_empty() || digits.len() > 8 {
-        return None;
-    }
-    u32::from_str_radix(digits, 16).ok()
 }
 
 /// Normalises a PCI address to `dddd:bb:dd.f` lower case (`nvidia-smi` writes an 8-digit
@@ -287,18 +234,6 @@ pub(crate) fn normalize_pci_address(address: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vendor_ids_parse_in_any_case() {
-        assert_eq!(GpuVendor::from_pci_id("0x10de"), Some(GpuVendor::Nvidia));
-        assert_eq!(GpuVendor::from_pci_id("0x10DE\n"), Some(GpuVendor::Nvidia));
-        assert_eq!(GpuVendor::from_pci_id("0x1002"), Some(GpuVendor::Amd));
-        assert_eq!(GpuVendor::from_pci_id("8086"), Some(GpuVendor::Intel));
-        assert_eq!(GpuVendor::from_pci_id("0x1af4"), None);
-        assert_eq!(GpuVendor::from_pci_id("banana"), None);
-        assert_eq!(parse_hex_id(""), None);
-        assert_eq!(parse_hex_id("0x"), None);
-    }
 
     #[test]
     fn pci_addresses_normalise() {

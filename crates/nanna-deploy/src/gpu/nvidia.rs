@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::debug;
 
-use super::{FormFactor, Gpu, GpuVendor, normalize_pci_address};
+use super::{FormFactor, Gpu, normalize_pci_address};
+use crate::accelerator::Accelerator;
 use crate::host::ProbeEnv;
 
 /// Directories searched for CDI specs (Container Device Interface).
@@ -83,7 +84,7 @@ pub(crate) fn probe(env: &ProbeEnv, gpus: &mut Vec<Gpu>, has_card: bool) -> Opti
             }
         }
     }
-    if !has_card && !gpus.iter().any(|gpu| gpu.vendor == GpuVendor::Nvidia) && !driver_loaded {
+    if !has_card && !gpus.iter().any(|gpu| gpu.vendor == Accelerator::Nvidia) && !driver_loaded {
         // nvidia-smi is installed but reports nothing and there is no driver: no NVIDIA here.
         return None;
     }
@@ -242,7 +243,7 @@ pub fn parse_smi(output: &str) -> Vec<SmiGpu> {
 fn merge_smi(gpus: &mut Vec<Gpu>, reported: Vec<SmiGpu>) {
     for smi in reported {
         let existing = gpus.iter_mut().find(|gpu| {
-            gpu.vendor == GpuVendor::Nvidia
+            gpu.vendor == Accelerator::Nvidia
                 && smi.pci_address.is_some()
                 && gpu.pci_address.as_deref().and_then(normalize_pci_address) == smi.pci_address
         });
@@ -254,7 +255,7 @@ fn merge_smi(gpus: &mut Vec<Gpu>, reported: Vec<SmiGpu>) {
             }
             None => gpus.push(Gpu {
                 card: None,
-                vendor: GpuVendor::Nvidia,
+                vendor: Accelerator::Nvidia,
                 device_id: None,
                 name: Some(smi.name),
                 pci_address: smi.pci_address,

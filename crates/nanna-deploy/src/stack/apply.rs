@@ -1,40 +1,34 @@
-//! `up` and `update`: check everything first, then create what the plan says (removing what
-//! this run created if a step fails), wait for health, verify GPU devices, pull the model.
+//! `up` and `update`: check everything first, then, as the stack's one writer, create what
+//! the plan says (removing what this run created if a step fails or a signal arrives), wait
+//! for health while watching the containers, verify GPU devices, pull the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bollard::models::{
-    ContainerCreateBody, DeviceMapping as BollardDevice, DeviceRequest, EndpointSettings,
-    HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
-};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-    RemoveContainerOptions, RemoveVolumeOptions,
-};
-use http::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
-use super::health::{self, DeviceCheck};
-use super::http::{Endpoint, request};
-use super::images;
-use super::plan::{Actual, ActualContainer, ActualPod, Plan, Step, plan};
-use super::podman::{Libpod, Placement};
+use super::bodies::{Placement, docker_body};
+use super::error::ImageRole;
+use super::lock::{DEFAULT_LOCK_WAIT, WriterLock};
+use super::plan::{Actual, ActualNetwork, Plan, Step, plan};
+use super::podman::Libpod;
+use super::probe::DeviceCheck;
 use super::spec::{
-    self, ContainerSpec, LABEL_HASH, LABEL_OBJECT, LABEL_SERVICE, LABEL_SETTINGS, LABEL_STACK,
-    Layout, MountSpec, Service, StackSettings, StackSpec,
+    self, ASSISTANT_STOP_TIMEOUT, ContainerSpec, HostFacts, LABEL_SETTINGS, Service, StackSettings,
+    StackSpec,
 };
-use super::{StackError, api, bollard_message, is_not_found};
-use crate::detect;
+use super::state::{self, Created, Stored};
+use super::wait::{self, Target};
+use super::{StackContext, StackError, images, model, probe, record, validate};
+use crate::accelerator::{Accelerator, GpuChoice};
+use crate::detect::{self, Warning};
 use crate::engine::{Engine, EngineKind};
+use crate::event::DeployEvent;
 use crate::host::ProbeEnv;
-use crate::recommend::{Accelerator, GpuChoice};
 
-/// Everything `up` needs besides the engine.
+/// Everything `up` needs besides the context.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
     /// The stack's settings.
@@ -43,18 +37,18 @@ pub struct UpOptions {
     pub gpu: GpuChoice,
     /// Archives to load before anything else.
     pub image_archives: Vec<PathBuf>,
-    /// Print the plan, change nothing.
+    /// Compute the plan, change nothing.
     pub dry_run: bool,
     /// How long services get to become healthy.
     pub timeout: Duration,
     /// How long a pull of an absent image may take.
     pub pull_timeout: Duration,
-    /// Print progress on stderr.
-    pub progress: bool,
+    /// How long to wait for another run that holds the stack.
+    pub lock_wait: Duration,
 }
 
 impl UpOptions {
-    /// Options for `settings` with default timeouts, `--gpu auto`, no progress output.
+    /// Options for `settings` with default timeouts and `--gpu auto`.
     pub fn new(settings: StackSettings) -> Self {
         Self {
             settings,
@@ -63,7 +57,7 @@ impl UpOptions {
             dry_run: false,
             timeout: Duration::from_secs(120),
             pull_timeout: images::DEFAULT_PULL_TIMEOUT,
-            progress: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
     }
 }
@@ -85,134 +79,10 @@ pub struct UpReport {
     pub loaded: Vec<String>,
     /// The model pulled, if any.
     pub model_pulled: Option<String>,
+    /// Things to know about the deployment (e.g. a model server reachable from the network).
+    pub warnings: Vec<Warning>,
     /// Wall time in milliseconds.
     pub elapsed_ms: u128,
-}
-
-/// Settings stored on each container (label [`LABEL_SETTINGS`]) for `update`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Stored {
-    settings: StackSettings,
-    gpu: String,
-}
-
-fn gpu_name(choice: GpuChoice) -> &'static str {
-    match choice {
-        GpuChoice::Auto => "auto",
-        GpuChoice::Nvidia => "nvidia",
-        GpuChoice::Amd => "amd",
-        GpuChoice::Intel => "intel",
-        GpuChoice::None => "none",
-    }
-}
-
-fn gpu_from_name(name: &str) -> GpuChoice {
-    match name {
-        "nvidia" => GpuChoice::Nvidia,
-        "amd" => GpuChoice::Amd,
-        "intel" => GpuChoice::Intel,
-        "none" => GpuChoice::None,
-        _ => GpuChoice::Auto,
-    }
-}
-
-fn strip_digest(id: &str) -> &str {
-    id.strip_prefix("sha256:").unwrap_or(id)
-}
-
-fn label_filter(stack: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])])
-}
-
-/// Everything the engine has for stack `stack` (found by its label).
-pub async fn actual(engine: &Engine, stack: &str) -> Result<Actual, StackError> {
-    let containers = engine
-        .client
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(label_filter(stack)),
-            ..Default::default()
-        }))
-        .await
-        .map_err(api("list containers"))?;
-    // A pod's infra container carries the pod's labels (object `pod`): not ours to manage.
-    let containers = containers
-        .into_iter()
-        .filter(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_OBJECT))
-                .is_none_or(|object| object == "container")
-        })
-        .map(|c| {
-            let labels: BTreeMap<String, String> =
-                c.labels.unwrap_or_default().into_iter().collect();
-            ActualContainer {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
-                service: labels
-                    .get(LABEL_SERVICE)
-                    .and_then(|s| Service::from_label(s)),
-                settings_hash: labels.get(LABEL_HASH).cloned(),
-                image_id: strip_digest(c.image_id.as_deref().unwrap_or_default()).to_string(),
-                image: c.image.unwrap_or_default(),
-                state: c
-                    .state
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-                    .to_lowercase(),
-                labels,
-                created: c.created.unwrap_or_default(),
-            }
-        })
-        .collect();
-    let networks = engine
-        .client
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(label_filter(stack)),
-        }))
-        .await
-        .map_err(api("list networks"))?
-        .into_iter()
-        .filter_map(|n| n.name)
-        .collect();
-    let volumes = engine
-        .client
-        .list_volumes(Some(ListVolumesOptions {
-            filters: Some(label_filter(stack)),
-        }))
-        .await
-        .map_err(api("list volumes"))?
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect();
-    let pods = if engine.kind == EngineKind::Podman {
-        Libpod::new(engine)?
-            .list_pods(stack)
-            .await?
-            .into_iter()
-            .map(|p| ActualPod {
-                settings_hash: p.labels.as_ref().and_then(|l| l.get(LABEL_HASH).cloned()),
-                name: p.name,
-                status: p.status,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(Actual {
-        containers,
-        networks,
-        volumes,
-        pods,
-    })
 }
 
 /// The desired stack for `settings` on `engine`, with the GPU recipe for `gpu` (detected
@@ -224,10 +94,7 @@ pub fn desired(
     settings: &StackSettings,
     gpu: GpuChoice,
 ) -> Result<StackSpec, StackError> {
-    spec::validate_name(&settings.name)?;
-    if settings.layout == Layout::Pod && engine.kind == EngineKind::Docker {
-        return Err(spec::SpecError::PodOnDocker.into());
-    }
+    spec::check(settings, engine.kind, env.home.as_deref())?;
     let detection = detect::detect_offline(env, gpu)?;
     let rec = &detection.recommendation;
     if rec.gpu == Accelerator::Nvidia
@@ -240,51 +107,74 @@ pub fn desired(
     {
         return Err(StackError::NvidiaNeedsCdi);
     }
-    let groups = env
-        .host_root
-        .read_to_string("/etc/group")
-        .map(|text| spec::parse_groups(&text))
-        .unwrap_or_default();
-    Ok(spec::desired(settings, engine.kind, rec, &groups)?)
+    let facts = HostFacts {
+        groups: env
+            .host_root
+            .groups()
+            .into_iter()
+            .map(|g| (g.name, g.gid))
+            .collect(),
+        workspace_owner: std::fs::metadata(&settings.workspace).ok().map(|meta| {
+            use std::os::unix::fs::MetadataExt;
+            (meta.uid(), meta.gid())
+        }),
+        home: env.home.clone(),
+    };
+    Ok(spec::desired(settings, engine.kind, rec, &facts)?)
 }
 
 /// Brings the stack to `options.settings` (see the module docs). With `dry_run` it only
 /// computes the plan.
-pub async fn up(
-    engine: &Engine,
-    env: &ProbeEnv,
-    options: &UpOptions,
-) -> Result<UpReport, StackError> {
+pub async fn up(ctx: &StackContext<'_>, options: &UpOptions) -> Result<UpReport, StackError> {
     let start = Instant::now();
+    let engine = ctx.engine;
+    let mut settings = options.settings.clone();
+    spec::check(&settings, engine.kind, ctx.env.home.as_deref())?;
+    if settings.assistant && !options.dry_run {
+        settings.workspace = validate::workspace(&settings.workspace, ctx.env.home.as_deref())?;
+    }
+    let warnings = validate::exposure_warnings(&settings);
+    for warning in &warnings {
+        ctx.events.report(DeployEvent::Warning {
+            code: warning.code,
+            message: warning.message.clone(),
+            fix: warning.fix.clone(),
+        });
+    }
     let mut loaded = Vec::new();
     if !options.dry_run {
         for archive in &options.image_archives {
-            if options.progress {
-                eprintln!("loading {} ...", archive.display());
-            }
-            loaded.extend(images::load(engine, archive).await?);
+            loaded.extend(images::load(ctx, archive).await?);
         }
     }
-    let spec = desired(engine, env, &options.settings, options.gpu)?;
-    let references: Vec<String> = spec.services.iter().map(|s| s.image.clone()).collect();
+    let spec = desired(engine, ctx.env, &settings, options.gpu)?;
+    let mut report = UpReport {
+        plan: Plan::default(),
+        changed: false,
+        image_ids: BTreeMap::new(),
+        devices: None,
+        loaded,
+        model_pulled: None,
+        warnings,
+        elapsed_ms: 0,
+        spec,
+    };
     if options.dry_run {
-        let image_ids = images::present(engine, &references).await?;
-        let current = actual(engine, &spec.stack).await?;
-        let plan = plan(&spec, &current, &image_ids);
-        return Ok(UpReport {
-            spec,
-            plan,
-            changed: false,
-            image_ids,
-            devices: None,
-            loaded,
-            model_pulled: None,
-            elapsed_ms: start.elapsed().as_millis(),
-        });
+        let references: Vec<String> = report
+            .spec
+            .services
+            .iter()
+            .map(|s| s.image.clone())
+            .collect();
+        report.image_ids = images::present(engine, &references).await?;
+        let current = state::actual(engine, &report.spec.stack).await?;
+        report.plan = plan(&report.spec, &current, &report.image_ids);
+        report.elapsed_ms = start.elapsed().as_millis();
+        return Ok(report);
     }
-    if let Some(ollama) = spec.service(Service::Ollama) {
+    if let Some(ollama) = report.spec.service(Service::Ollama) {
         for device in &ollama.devices {
-            if !env.host_root.exists(&device.path_on_host) {
+            if !ctx.env.host_root.exists(&device.path_on_host) {
                 return Err(StackError::DeviceMissing {
                     path: device.path_on_host.clone(),
                     gpu: ollama.gpu.as_str().to_string(),
@@ -292,133 +182,134 @@ pub async fn up(
             }
         }
     }
-    let image_ids =
-        images::ensure(engine, &references, options.pull_timeout, options.progress).await?;
-    let current = actual(engine, &spec.stack).await?;
-    let plan = plan(&spec, &current, &image_ids);
-    check_ports(&spec, &current, &plan)?;
+    let references: Vec<(String, ImageRole)> = report
+        .spec
+        .services
+        .iter()
+        .map(|s| {
+            let role = match s.service {
+                Service::Ollama => ImageRole::ModelServer,
+                Service::Assistant => ImageRole::Assistant,
+            };
+            (s.image.clone(), role)
+        })
+        .collect();
+    report.image_ids = images::ensure(ctx, &references, options.pull_timeout).await?;
 
-    let stored = serde_json::to_string(&Stored {
-        settings: options.settings.clone(),
-        gpu: gpu_name(options.gpu).to_string(),
-    })
-    .unwrap_or_default();
-    let mut run = Run::new(engine)?;
-    if let Err(error) = run.execute(&spec, &plan, &stored, options.progress).await {
-        return Err(run.rollback(error).await);
+    let stack = report.spec.stack.clone();
+    let mut lock = WriterLock::acquire(ctx, &stack, "up", options.lock_wait).await?;
+    let result = as_writer(ctx, &mut lock, options, &settings, &mut report).await;
+    lock.release(ctx).await;
+    result?;
+    report.elapsed_ms = start.elapsed().as_millis();
+    Ok(report)
+}
+
+/// The part of `up` that runs while holding the stack's lock.
+async fn as_writer(
+    ctx: &StackContext<'_>,
+    lock: &mut WriterLock,
+    options: &UpOptions,
+    settings: &StackSettings,
+    report: &mut UpReport,
+) -> Result<(), StackError> {
+    let engine = ctx.engine;
+    let spec = &report.spec;
+    let mut current = state::actual(engine, &spec.stack).await?;
+    let mut steps = plan(spec, &current, &report.image_ids);
+    if !steps.is_noop() {
+        // Changes ahead: claim the stack on the engine too, then look again, since another
+        // writer may have changed it while this run waited.
+        lock.claim(ctx, &spec.stack, options.lock_wait).await?;
+        current = state::actual(engine, &spec.stack).await?;
+        steps = plan(spec, &current, &report.image_ids);
     }
-    let devices = match finish(engine, &spec, &plan, options).await {
-        Ok(devices) => devices,
-        Err(error) => return Err(run.rollback(error).await),
-    };
-    let mut model_pulled = None;
-    if let (Some(model), Some(ollama)) = (&options.settings.model, spec.service(Service::Ollama))
-        && !has_model(ollama.probe_addr, model).await
-    {
-        if options.progress {
-            eprintln!("pulling model {model} ...");
+    report.plan = steps.clone();
+    if steps.is_noop() {
+        report.devices = finish(ctx, spec, &steps, options).await?;
+    } else {
+        check_ports(spec, &current, &steps)?;
+        let existed = !current.is_empty();
+        record::remember(ctx.env, &spec.stack, engine)?;
+        let stored = serde_json::to_string(&Stored {
+            settings: settings.clone(),
+            gpu: options.gpu,
+        })
+        .unwrap_or_default();
+        let mut run = Run::new(ctx)?;
+        let outcome = match run.execute(spec, &steps, &stored).await {
+            Ok(()) => finish(ctx, spec, &steps, options).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(devices) => report.devices = devices,
+            Err(error) => {
+                let error = run.rollback(error).await;
+                if !existed
+                    && error.rollback().is_some_and(|(_, left)| left.is_empty())
+                    && run.replaced.is_empty()
+                {
+                    let _ = record::forget(ctx.env, &spec.stack, engine);
+                }
+                return Err(error);
+            }
         }
-        health::pull_model(ollama.probe_addr, model, options.progress).await?;
-        model_pulled = Some(model.clone());
+        report.changed = true;
     }
-    Ok(UpReport {
-        changed: !plan.is_noop(),
-        spec,
-        plan,
-        image_ids,
-        devices,
-        loaded,
-        model_pulled,
-        elapsed_ms: start.elapsed().as_millis(),
-    })
+    if let (Some(model), Some(ollama)) = (&settings.model, spec.service(Service::Ollama))
+        && !model::has_model(ollama.probe_addr, model).await
+    {
+        model::pull_model(ctx, ollama.probe_addr, model).await?;
+        report.model_pulled = Some(model.clone());
+    }
+    Ok(())
 }
 
 /// Re-applies the settings the stack was last created with, after loading `options`'
 /// archives and pulling newer images where a registry answers: recreates only the services
 /// whose image id or settings changed; the models volume is kept.
 pub async fn update(
-    engine: &Engine,
-    env: &ProbeEnv,
+    ctx: &StackContext<'_>,
     stack: &str,
     options: &UpOptions,
 ) -> Result<UpReport, StackError> {
-    let current = actual(engine, stack).await?;
-    let stored = current
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let text = c.labels.get(LABEL_SETTINGS)?;
-            serde_json::from_str::<Stored>(text)
-                .ok()
-                .map(|s| (c.created, s))
-        })
-        .max_by_key(|(created, _)| *created)
-        .map(|(_, s)| s)
-        .ok_or_else(|| StackError::NoStack {
-            stack: stack.to_string(),
-            engine: engine.kind.as_str().to_string(),
-        })?;
+    let engine = ctx.engine;
+    let current = state::actual(engine, stack).await?;
+    let stored = Stored::newest(&current).ok_or_else(|| StackError::NoStack {
+        stack: stack.to_string(),
+        engine: engine.kind.as_str().to_string(),
+    })?;
     let mut options = options.clone();
     options.settings = stored.settings;
-    options.gpu = gpu_from_name(&stored.gpu);
+    options.gpu = stored.gpu;
     if !options.dry_run {
         for archive in std::mem::take(&mut options.image_archives) {
-            images::load(engine, &archive).await?;
+            images::load(ctx, &archive).await?;
         }
-        let spec = desired(engine, env, &options.settings, options.gpu)?;
+        let spec = desired(engine, ctx.env, &options.settings, options.gpu)?;
         for service in &spec.services {
-            if service.image.starts_with("localhost/") {
+            if images::is_local_reference(&service.image) {
                 continue;
             }
-            if let Err(reason) = images::pull(engine, &service.image, options.pull_timeout).await
-                && options.progress
-            {
-                eprintln!(
-                    "note: could not pull a newer {} ({reason}); using the local image",
-                    service.image
-                );
+            if let Err(reason) = images::pull(ctx, &service.image, options.pull_timeout).await {
+                if ctx.cancel.is_cancelled() {
+                    return Err(StackError::Interrupted);
+                }
+                ctx.events.report(DeployEvent::Warning {
+                    code: "image_not_updated",
+                    message: format!("could not pull a newer {} ({reason})", service.image),
+                    fix: Some("the local image is used".to_string()),
+                });
             }
         }
     }
-    up(engine, env, &options).await
+    up(ctx, &options).await
 }
 
-async fn has_model(addr: SocketAddr, model: &str) -> bool {
-    let Ok((status, body)) = request(
-        &Endpoint::tcp(addr),
-        Method::GET,
-        "/api/tags",
-        None,
-        Duration::from_secs(5),
-    )
-    .await
-    else {
-        return false;
-    };
-    if !status.is_success() {
-        return false;
-    }
-    let wanted = if model.contains(':') {
-        model.to_string()
-    } else {
-        format!("{model}:latest")
-    };
-    serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("models").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| {
-            m.get("name")
-                .or_else(|| m.get("model"))
-                .and_then(Value::as_str)
-        })
-        .any(|name| name == wanted || name == model)
-}
-
-/// Health for every service, then devices of a (re)started model server.
+/// Health for every service (watching its container), then devices of a (re)started model
+/// server.
 async fn finish(
-    engine: &Engine,
+    ctx: &StackContext<'_>,
     spec: &StackSpec,
     plan: &Plan,
     options: &UpOptions,
@@ -426,30 +317,38 @@ async fn finish(
     let deadline = Instant::now() + options.timeout;
     let mut devices = None;
     for service in &spec.services {
-        let left = deadline.saturating_duration_since(Instant::now());
-        health::wait_healthy(engine, service, left, options.progress).await?;
-        let touched = plan.steps.iter().any(|s| match s {
-            Step::CreateContainer { name, .. } | Step::StartContainer { name, .. } => {
-                name == &service.name
-            }
-            _ => false,
-        });
+        let created = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::CreateContainer { name, .. } if name == &service.name));
+        let touched = created
+            || plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::StartContainer { name, .. } if name == &service.name));
+        let target = Target {
+            service: service.service,
+            container: &service.name,
+            probe_addr: service.probe_addr,
+            fresh: created,
+        };
+        wait::healthy(ctx, &target, deadline, options.timeout).await?;
         if service.service == Service::Ollama && touched {
-            devices = health::verify_devices(engine, service).await?;
+            devices = probe::verify_devices(ctx.engine, service).await?;
         }
     }
     Ok(devices)
 }
 
-/// Fails when a host port the plan will publish is taken by something other than this
-/// stack's own containers.
+/// Fails when a host address the plan will publish is taken by something other than this
+/// stack's own containers. Addresses compare with their IP: 127.0.0.2:8080 does not clash
+/// with 127.0.0.1:8080.
 fn check_ports(spec: &StackSpec, current: &Actual, plan: &Plan) -> Result<(), StackError> {
-    let held: Vec<u16> = current
+    let held: Vec<SocketAddr> = current
         .containers
         .iter()
         .filter_map(|c| c.labels.get(spec::LABEL_PROBE))
         .filter_map(|addr| addr.parse::<SocketAddr>().ok())
-        .map(|addr| addr.port())
         .collect();
     let creates_pod = plan
         .steps
@@ -493,7 +392,12 @@ fn check_ports(spec: &StackSpec, current: &Actual, plan: &Plan) -> Result<(), St
         }
     }
     for (addr, what, flag) in to_check {
-        if addr.port() == 0 || held.contains(&addr.port()) {
+        // The stack's own container publishes it now: recreating it frees the address.
+        let probe = spec::probe_address(addr);
+        if held
+            .iter()
+            .any(|h| *h == probe || validate::addresses_clash(*h, addr))
+        {
             continue;
         }
         if TcpListener::bind(addr).is_err() {
@@ -505,14 +409,14 @@ fn check_ports(spec: &StackSpec, current: &Actual, plan: &Plan) -> Result<(), St
 
 /// An object this run created (for rollback).
 #[derive(Debug, Clone)]
-enum Created {
+enum Made {
     Container(String),
     Pod(String),
     Network(String),
     Volume(String),
 }
 
-impl Created {
+impl Made {
     fn describe(&self) -> String {
         match self {
             Self::Container(n) => format!("container {n}"),
@@ -524,25 +428,44 @@ impl Created {
 }
 
 /// One execution of a plan, remembering what it created and removed.
-struct Run<'a> {
-    engine: &'a Engine,
+struct Run<'a, 'b> {
+    ctx: &'a StackContext<'b>,
     libpod: Option<Libpod>,
-    created: Vec<Created>,
+    made: Vec<Made>,
     replaced: Vec<String>,
+    /// The object being created when the engine stopped answering (it may exist).
+    in_flight: Option<Made>,
 }
 
-impl<'a> Run<'a> {
-    fn new(engine: &'a Engine) -> Result<Self, StackError> {
-        let libpod = match engine.kind {
-            EngineKind::Podman => Some(Libpod::new(engine)?),
+impl<'a, 'b> Run<'a, 'b> {
+    fn new(ctx: &'a StackContext<'b>) -> Result<Self, StackError> {
+        let libpod = match ctx.engine.kind {
+            EngineKind::Podman => Some(Libpod::new(ctx.engine)?),
             EngineKind::Docker => None,
         };
         Ok(Self {
-            engine,
+            ctx,
             libpod,
-            created: Vec::new(),
+            made: Vec::new(),
             replaced: Vec::new(),
+            in_flight: None,
         })
+    }
+
+    fn step(&self, action: &'static str, object: &'static str, name: &str, detail: Option<String>) {
+        self.ctx.events.report(DeployEvent::Step {
+            action,
+            object,
+            name: name.to_string(),
+            detail,
+        });
+    }
+
+    fn record(&mut self, created: Created, made: Made) {
+        self.in_flight = None;
+        if created == Created::New {
+            self.made.push(made);
+        }
     }
 
     async fn execute(
@@ -550,74 +473,68 @@ impl<'a> Run<'a> {
         spec: &StackSpec,
         plan: &Plan,
         stored: &str,
-        progress: bool,
     ) -> Result<(), StackError> {
-        let say = |text: String| {
-            if progress {
-                eprintln!("{text}");
-            }
-        };
+        let engine = self.ctx.engine;
         for step in &plan.steps {
+            // Between steps, never inside one: an interrupted API call could leave an
+            // object this run does not know it made.
+            if self.ctx.cancel.is_cancelled() {
+                return Err(StackError::Interrupted);
+            }
             match step {
                 Step::RemoveContainer { name, reason } => {
-                    say(format!("removing container {name} ({reason})"));
-                    remove_container(self.engine, name).await?;
+                    self.step("remove", "container", name, Some(reason.clone()));
+                    let grace = spec
+                        .services
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .map_or(ASSISTANT_STOP_TIMEOUT, |s| s.stop_timeout);
+                    state::remove_container(engine, name, Duration::from_secs(grace.into()))
+                        .await?;
                     if reason != "not part of the stack any more" {
                         self.replaced.push(name.clone());
                     }
                 }
                 Step::RemovePod { name, reason } => {
-                    say(format!("removing pod {name} ({reason})"));
+                    self.step("remove", "pod", name, Some(reason.clone()));
                     if let Some(libpod) = &self.libpod {
                         libpod.remove_pod(name).await?;
                     }
                 }
-                Step::RemoveNetwork { name } => {
-                    say(format!("removing network {name}"));
-                    match self.engine.client.remove_network(name).await {
-                        Ok(()) => {}
-                        Err(e) if is_not_found(&e) => {}
-                        Err(e) => return Err(api(format!("remove network {name}"))(e)),
-                    }
+                Step::RemoveNetwork { name, id } => {
+                    self.step("remove", "network", name, None);
+                    let network = ActualNetwork {
+                        id: id.clone(),
+                        name: name.clone(),
+                    };
+                    state::remove_network(engine, &network).await?;
                 }
                 Step::CreateNetwork { name } => {
-                    say(format!("creating network {name}"));
+                    self.step("create", "network", name, None);
                     let labels = spec
                         .network
                         .as_ref()
                         .map(|n| n.labels.clone())
                         .unwrap_or_default();
-                    self.engine
-                        .client
-                        .create_network(NetworkCreateRequest {
-                            name: name.clone(),
-                            driver: Some("bridge".to_string()),
-                            labels: Some(labels.into_iter().collect()),
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(api(format!("create network {name}")))?;
-                    self.created.push(Created::Network(name.clone()));
+                    self.in_flight = Some(Made::Network(name.clone()));
+                    let created = state::ensure_network(engine, name, &spec.stack, &labels).await?;
+                    self.record(created, Made::Network(name.clone()));
                 }
                 Step::CreatePod { name } => {
-                    say(format!("creating pod {name}"));
+                    self.step("create", "pod", name, None);
                     if let (Some(libpod), Some(pod)) = (&self.libpod, &spec.pod) {
-                        libpod.create_pod(pod).await?;
-                        self.created.push(Created::Pod(name.clone()));
+                        self.in_flight = Some(Made::Pod(name.clone()));
+                        let created = libpod.create_pod(pod, &spec.stack).await?;
+                        self.record(created, Made::Pod(name.clone()));
                     }
                 }
                 Step::CreateVolume { name } => {
-                    say(format!("creating volume {name}"));
-                    self.engine
-                        .client
-                        .create_volume(VolumeCreateRequest {
-                            name: Some(name.clone()),
-                            labels: Some(spec.volume.labels.clone().into_iter().collect()),
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(api(format!("create volume {name}")))?;
-                    self.created.push(Created::Volume(name.clone()));
+                    self.step("create", "volume", name, None);
+                    self.in_flight = Some(Made::Volume(name.clone()));
+                    let created =
+                        state::ensure_volume(engine, name, &spec.stack, &spec.volume.labels)
+                            .await?;
+                    self.record(created, Made::Volume(name.clone()));
                 }
                 Step::CreateContainer {
                     service,
@@ -627,26 +544,21 @@ impl<'a> Run<'a> {
                     let Some(container) = spec.service(*service) else {
                         continue;
                     };
-                    say(format!(
-                        "creating container {name} ({reason}) from {}",
-                        container.image
-                    ));
-                    self.create_container(spec, container, stored).await?;
-                    self.created.push(Created::Container(name.clone()));
-                    say(format!("starting {name}"));
-                    self.engine
-                        .client
-                        .start_container(name, None)
-                        .await
-                        .map_err(api(format!("start container {name}")))?;
+                    self.step(
+                        "create",
+                        "container",
+                        name,
+                        Some(format!("{reason}; image {}", container.image)),
+                    );
+                    self.in_flight = Some(Made::Container(name.clone()));
+                    let created = self.create_container(spec, container, stored).await?;
+                    self.record(created, Made::Container(name.clone()));
+                    self.step("start", "container", name, None);
+                    state::start_container(engine, name).await?;
                 }
                 Step::StartContainer { name, .. } => {
-                    say(format!("starting {name}"));
-                    self.engine
-                        .client
-                        .start_container(name, None)
-                        .await
-                        .map_err(api(format!("start container {name}")))?;
+                    self.step("start", "container", name, None);
+                    state::start_container(engine, name).await?;
                 }
                 Step::Keep { .. } => {}
             }
@@ -659,14 +571,28 @@ impl<'a> Run<'a> {
         spec: &StackSpec,
         container: &ContainerSpec,
         stored: &str,
-    ) -> Result<(), StackError> {
-        let mut labels = container.labels.clone();
-        labels.insert(LABEL_SETTINGS.to_string(), stored.to_string());
+    ) -> Result<Created, StackError> {
         let mut container = container.clone();
-        container.labels = labels;
+        container
+            .labels
+            .insert(LABEL_SETTINGS.to_string(), stored.to_string());
+        let engine = self.ctx.engine;
         match &self.libpod {
             Some(libpod) => {
-                libpod.create_container(&container, placement(spec)).await?;
+                if libpod
+                    .create_container(&container, Placement::of(spec))
+                    .await?
+                {
+                    Ok(Created::New)
+                } else {
+                    state::same_container(
+                        engine,
+                        &container.name,
+                        &spec.stack,
+                        &container.settings_hash,
+                    )
+                    .await
+                }
             }
             None => {
                 let network = spec
@@ -674,56 +600,87 @@ impl<'a> Run<'a> {
                     .as_ref()
                     .map(|n| n.name.clone())
                     .unwrap_or_default();
-                self.engine
-                    .client
-                    .create_container(
-                        Some(CreateContainerOptions {
-                            name: Some(container.name.clone()),
-                            ..Default::default()
-                        }),
-                        docker_body(&container, &network),
-                    )
-                    .await
-                    .map_err(api(format!("create container {}", container.name)))?;
+                state::create_docker_container(
+                    engine,
+                    &container.name,
+                    &spec.stack,
+                    &container.settings_hash,
+                    docker_body(&container, &network),
+                )
+                .await
             }
         }
-        Ok(())
     }
 
     /// Removes what this run created, newest first, and wraps `cause` with what happened.
-    async fn rollback(self, cause: StackError) -> StackError {
+    /// An engine that does not answer is not waited on object by object: everything is
+    /// reported as left, with the way to clean up.
+    async fn rollback(&self, cause: StackError) -> StackError {
+        self.ctx.events.report(DeployEvent::RollingBack {
+            reason: cause
+                .problem()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        });
+        let engine = self.ctx.engine;
         let mut removed = Vec::new();
         let mut left = Vec::new();
-        for object in self.created.iter().rev() {
+        let reachable =
+            !matches!(cause, StackError::EngineGone { .. }) || state::answers(engine).await;
+        // The object being created when the engine stopped answering may exist; after any
+        // other failure it does not (and its name may belong to someone else).
+        let in_flight = self
+            .in_flight
+            .as_ref()
+            .filter(|_| matches!(cause, StackError::EngineGone { .. }));
+        let mut made = self.made.clone();
+        if let Some(object) = in_flight {
+            made.push(object.clone());
+        }
+        for object in made.iter().rev() {
+            let maybe = in_flight.is_some_and(|f| f.describe() == object.describe());
+            if !reachable {
+                left.push(format!(
+                    "{}{} (the engine does not answer; once it is back, `nanna-deploy down` removes it)",
+                    object.describe(),
+                    if maybe { ", if it was created" } else { "" }
+                ));
+                continue;
+            }
             let result = match object {
-                Created::Container(name) => remove_container(self.engine, name).await,
-                Created::Pod(name) => match &self.libpod {
+                Made::Container(name) => {
+                    state::remove_container(engine, name, Duration::ZERO).await
+                }
+                Made::Pod(name) => match &self.libpod {
                     Some(libpod) => libpod.remove_pod(name).await,
                     None => Ok(()),
                 },
-                Created::Network(name) => self
-                    .engine
-                    .client
-                    .remove_network(name)
-                    .await
-                    .map_err(api(format!("remove network {name}"))),
-                Created::Volume(name) => self
-                    .engine
-                    .client
-                    .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
-                    .await
-                    .map_err(api(format!("remove volume {name}"))),
+                Made::Network(name) => {
+                    let network = ActualNetwork {
+                        id: String::new(),
+                        name: name.clone(),
+                    };
+                    state::remove_network(engine, &network).await
+                }
+                Made::Volume(name) => state::remove_volume(engine, name).await,
             };
             match result {
+                Ok(()) if maybe => {}
                 Ok(()) => removed.push(object.describe()),
-                Err(e) => left.push(format!("{} (could not remove it: {e})", object.describe())),
+                Err(e) => left.push(format!(
+                    "{} (could not remove it: {})",
+                    object.describe(),
+                    e.problem()
+                )),
             }
         }
         for name in &self.replaced {
             if !self
-                .created
+                .made
                 .iter()
-                .any(|c| matches!(c, Created::Container(n) if n == name))
+                .any(|c| matches!(c, Made::Container(n) if n == name))
             {
                 left.push(format!(
                     "container {name} was removed to be recreated and is missing now; run `nanna-deploy up` again"
@@ -739,137 +696,5 @@ impl<'a> Run<'a> {
             removed,
             left,
         }
-    }
-}
-
-/// Removes a container (forcefully, with its anonymous volumes); absent is fine.
-pub(crate) async fn remove_container(engine: &Engine, name: &str) -> Result<(), StackError> {
-    match engine
-        .client
-        .remove_container(
-            name,
-            Some(RemoveContainerOptions {
-                force: true,
-                v: true,
-                ..Default::default()
-            }),
-        )
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(StackError::Api {
-            action: format!("remove container {name}"),
-            message: bollard_message(&e),
-        }),
-    }
-}
-
-/// The libpod `containers/create` body (SpecGenerator) for `container` of `stack`: in its
-/// pod, or on its network with aliases and published ports; CDI devices as `devices`.
-pub fn libpod_create_body(stack: &StackSpec, container: &ContainerSpec) -> Value {
-    super::podman::container_body(container, placement(stack))
-}
-
-/// The libpod `pods/create` body of the stack's pod, if it has one.
-pub fn libpod_pod_body(stack: &StackSpec) -> Option<Value> {
-    stack.pod.as_ref().map(super::podman::pod_body)
-}
-
-fn placement(spec: &StackSpec) -> Placement<'_> {
-    match (&spec.pod, &spec.network) {
-        (Some(pod), _) => Placement::Pod(&pod.name),
-        (None, Some(network)) => Placement::Network(&network.name),
-        (None, None) => Placement::Network("podman"),
-    }
-}
-
-/// The Docker Engine API `containers/create` body for `spec` on `network` (empty: the
-/// engine's default network).
-pub fn docker_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
-    let mut port_bindings = HashMap::new();
-    let mut exposed = Vec::new();
-    for port in &spec.ports {
-        let key = format!("{}/tcp", port.container_port);
-        exposed.push(key.clone());
-        port_bindings.insert(
-            key,
-            Some(vec![PortBinding {
-                host_ip: Some(port.host_ip.clone()),
-                host_port: Some(if port.host_port == 0 {
-                    String::new()
-                } else {
-                    port.host_port.to_string()
-                }),
-            }]),
-        );
-    }
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| match m {
-            MountSpec::Volume { source, target } => Mount {
-                target: Some(target.clone()),
-                source: Some(source.clone()),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            },
-            MountSpec::Bind { source, target } => Mount {
-                target: Some(target.clone()),
-                source: Some(source.clone()),
-                typ: Some(MountType::BIND),
-                ..Default::default()
-            },
-        })
-        .collect();
-    let devices: Vec<BollardDevice> = spec
-        .devices
-        .iter()
-        .map(|d| BollardDevice {
-            path_on_host: Some(d.path_on_host.clone()),
-            path_in_container: Some(d.path_in_container.clone()),
-            cgroup_permissions: Some(d.cgroup_permissions.clone()),
-        })
-        .collect();
-    let device_requests: Vec<DeviceRequest> = spec
-        .device_requests
-        .iter()
-        .map(|r| DeviceRequest {
-            driver: Some(r.driver.clone()),
-            count: Some(r.count),
-            capabilities: Some(r.capabilities.clone()),
-            ..Default::default()
-        })
-        .collect();
-    let host_config = HostConfig {
-        port_bindings: Some(port_bindings),
-        mounts: Some(mounts),
-        devices: Some(devices),
-        device_requests: (!device_requests.is_empty()).then_some(device_requests),
-        group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
-        restart_policy: Some(RestartPolicy {
-            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-            maximum_retry_count: None,
-        }),
-        network_mode: (!network.is_empty()).then(|| network.to_string()),
-        ..Default::default()
-    };
-    let networking_config = (!network.is_empty()).then(|| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            network.to_string(),
-            EndpointSettings {
-                aliases: Some(spec.aliases.clone()),
-                ..Default::default()
-            },
-        )])),
-    });
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(spec.labels.clone().into_iter().collect()),
-        exposed_ports: Some(exposed),
-        host_config: Some(host_config),
-        networking_config,
-        ..Default::default()
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::query_parameters::CreateImageOptions;
@@ -11,8 +12,10 @@ use futures::StreamExt;
 use nanna_image::{BuiltImage, ImageSpec};
 use serde::Serialize;
 
-use super::{StackError, bollard_message, is_not_found};
+use super::error::{ImageRole, bollard_message, is_not_found};
+use super::{StackContext, StackError};
 use crate::engine::Engine;
+use crate::event::{DeployEvent, ProgressThrottle, Transfer};
 
 /// How long a pull of an absent image may take before it counts as unpullable.
 pub const DEFAULT_PULL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,62 +25,105 @@ pub async fn image_id(engine: &Engine, reference: &str) -> Result<Option<String>
     match engine.client.inspect_image(reference).await {
         Ok(image) => Ok(image.id),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(StackError::Api {
-            action: format!("inspect image {reference}"),
-            message: bollard_message(&e),
-        }),
+        Err(e) => Err(StackError::engine_call(
+            engine,
+            format!("inspect image {reference}"),
+            &e,
+        )),
     }
 }
 
-/// Pulls `reference` within `timeout`.
-pub async fn pull(engine: &Engine, reference: &str, timeout: Duration) -> Result<(), String> {
+/// Whether `reference` names an image that exists only locally: its first component is
+/// `localhost`, which both engines would otherwise take for a registry on localhost:80
+/// (the reference grammar of distribution/reference: a first component with a `.` or `:`,
+/// or `localhost`, is a registry host).
+pub fn is_local_reference(reference: &str) -> bool {
+    reference
+        .split_once('/')
+        .is_some_and(|(first, _)| first == "localhost" || first.starts_with("localhost:"))
+}
+
+/// Pulls `reference` within `timeout`, reporting per-layer progress.
+pub async fn pull(
+    ctx: &StackContext<'_>,
+    reference: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let options = CreateImageOptions {
         from_image: Some(reference.to_string()),
         ..Default::default()
     };
-    let mut stream = engine.client.create_image(Some(options), None, None);
+    let transfer = Transfer::ImagePull(reference.to_string());
+    let mut stream = ctx.engine.client.create_image(Some(options), None, None);
+    let mut throttle = ProgressThrottle::new();
     let drain = async {
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| bollard_message(&e))?;
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 return Err(detail);
             }
+            let (current, total) = info.progress_detail.map_or((None, None), |d| {
+                (
+                    d.current.map(|c| c.max(0) as u64),
+                    d.total.map(|t| t.max(0) as u64),
+                )
+            });
+            let status = info.status.unwrap_or_default();
+            if throttle.pass(&info.id, &status, current, total) {
+                ctx.events.report(DeployEvent::Progress {
+                    transfer: transfer.clone(),
+                    item: info.id,
+                    status,
+                    current,
+                    total,
+                });
+            }
         }
         Ok(())
     };
-    match tokio::time::timeout(timeout, drain).await {
-        Ok(result) => result,
-        Err(_) => Err(format!("no progress within {} s", timeout.as_secs())),
+    tokio::select! {
+        result = tokio::time::timeout(timeout, drain) => match result {
+            Ok(result) => result,
+            Err(_) => Err(format!("no progress within {}", super::fmt_duration(timeout))),
+        },
+        () = ctx.cancel.cancelled() => Err("interrupted".to_string()),
     }
 }
 
-/// The ids of `references`, pulling absent ones (each within `pull_timeout`). Fails on the
-/// first image that is neither present nor pullable.
-pub async fn ensure(
-    engine: &Engine,
-    references: &[String],
+/// The ids of `references`, pulling absent ones (each within `pull_timeout`); references
+/// under `localhost/` are never pulled. Fails on the first image that is neither present
+/// nor pullable, with the fix for its role.
+pub(crate) async fn ensure(
+    ctx: &StackContext<'_>,
+    references: &[(String, ImageRole)],
     pull_timeout: Duration,
-    progress: bool,
 ) -> Result<BTreeMap<String, String>, StackError> {
+    let engine = ctx.engine;
     let mut ids = BTreeMap::new();
-    for reference in references {
+    for (reference, role) in references {
         if ids.contains_key(reference) {
             continue;
         }
+        let unavailable = |reason: String| StackError::ImageUnavailable {
+            image: reference.clone(),
+            engine: engine.kind.as_str().to_string(),
+            reason,
+            role: *role,
+        };
         let id = match image_id(engine, reference).await? {
             Some(id) => id,
+            None if is_local_reference(reference) => {
+                return Err(unavailable(
+                    "a localhost/ reference names a local image, which is never pulled".to_string(),
+                ));
+            }
             None => {
-                if progress {
-                    eprintln!("pulling {reference} ...");
-                }
-                let unavailable = |reason: String| StackError::ImageUnavailable {
-                    image: reference.clone(),
-                    engine: engine.kind.as_str().to_string(),
-                    reason,
-                };
-                pull(engine, reference, pull_timeout)
+                pull(ctx, reference, pull_timeout)
                     .await
                     .map_err(unavailable)?;
+                if ctx.cancel.is_cancelled() {
+                    return Err(StackError::Interrupted);
+                }
                 image_id(engine, reference).await?.ok_or_else(|| {
                     unavailable("the pull reported success but the image is not there".to_string())
                 })?
@@ -102,9 +148,41 @@ pub async fn present(
     Ok(ids)
 }
 
-/// Loads a docker-archive or OCI-archive tarball; returns what the engine loaded.
-pub async fn load(engine: &Engine, archive: &Path) -> Result<Vec<String>, StackError> {
-    Ok(nanna_image::load_archive(&engine.client, archive).await?)
+/// Loads a docker-archive or OCI-archive tarball, reporting the bytes sent; returns what
+/// the engine loaded.
+pub async fn load(ctx: &StackContext<'_>, archive: &Path) -> Result<Vec<String>, StackError> {
+    let transfer = Transfer::ImageLoad(archive.display().to_string());
+    let events = ctx.events;
+    let throttle = Mutex::new(ProgressThrottle::new());
+    let item = Some(archive.file_name().map_or_else(
+        || archive.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    ));
+    let progress = |sent: u64, total: u64| {
+        let pass = throttle
+            .lock()
+            .map(|mut t| t.pass(&item, "loading", Some(sent), Some(total)))
+            .unwrap_or(true);
+        if pass {
+            events.report(DeployEvent::Progress {
+                transfer: transfer.clone(),
+                item: item.clone(),
+                status: "loading".to_string(),
+                current: Some(sent),
+                total: Some(total),
+            });
+        }
+    };
+    let load = nanna_image::load_archive_with_progress(&ctx.engine.client, archive, &progress);
+    let loaded = tokio::select! {
+        loaded = load => loaded?,
+        () = ctx.cancel.cancelled() => return Err(StackError::Interrupted),
+    };
+    events.report(DeployEvent::Done {
+        transfer,
+        result: loaded.clone(),
+    });
+    Ok(loaded)
 }
 
 /// What `images build` should build.
@@ -193,7 +271,10 @@ pub fn spec_for(request: &BuildRequest) -> Result<ImageSpec, StackError> {
 }
 
 /// Builds the image as a docker-archive in a temporary file and loads it into the engine.
-pub async fn build(engine: &Engine, request: &BuildRequest) -> Result<BuildReport, StackError> {
+pub async fn build(
+    ctx: &StackContext<'_>,
+    request: &BuildRequest,
+) -> Result<BuildReport, StackError> {
     let spec = spec_for(request)?;
     let dir = tempfile_dir()?;
     let archive = dir.join("image.tar");
@@ -220,7 +301,7 @@ pub async fn build(engine: &Engine, request: &BuildRequest) -> Result<BuildRepor
             }
         }
     };
-    let loaded = load(engine, &archive).await;
+    let loaded = load(ctx, &archive).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(BuildReport {
         reference: built.reference,

@@ -1,233 +1,138 @@
 //! The Nanna stack: an Ollama model server and the assistant (`nanna serve`) in containers,
 //! on a user-defined network or in a Podman pod, managed through the engine's API.
 //!
-//! [`spec::desired`] computes the containers the settings call for (pure);
-//! [`plan::plan`] compares them with what the engine has (found by the `dev.nanna.*`
-//! labels); [`apply::up`] checks, creates, starts, waits for health and verifies GPU
-//! devices; [`ops`] has `down`, `status`, `logs`, `restart` and `shell`; [`images`] loads
-//! and builds images.
+//! Layers, each using only the ones below it:
+//!
+//! - pure: [`spec`] (the desired state: one value a renderer reads), [`validate`] (input
+//!   checks shared by every command), [`plan`] (desired vs actual), [`bodies`] (engine
+//!   request bodies rendered from the spec);
+//! - engine state: `state` (find by label, inspect, create by name without duplicates,
+//!   stop and remove, exec) and `podman` (libpod: pods, CDI devices);
+//! - `probe` (health probes, device checks), `images`, `model` (the model server through
+//!   `nanna-model`), `lock` (one writer per stack), `record` (which engine a stack runs
+//!   on), `wait` (health waits that watch the containers);
+//! - commands: `apply` ([`up`], [`update`]) and `ops` ([`down`], [`status`], [`logs`],
+//!   [`restart`], [`exec`], [`attach`]).
+//!
+//! Nothing here prints: progress goes to the context's [`Reporter`] as
+//! [`DeployEvent`](crate::event::DeployEvent)s, failures come back as [`StackError`]s.
 
-pub mod apply;
-pub mod cli;
-pub mod connect;
-pub mod health;
-pub(crate) mod http;
-pub mod images;
-pub mod ops;
+mod apply;
+pub mod bodies;
+mod error;
+mod images;
+mod lock;
+mod model;
+mod ops;
 pub mod plan;
-pub(crate) mod podman;
+mod podman;
+mod probe;
+mod record;
 pub mod spec;
+mod state;
+pub mod validate;
+mod wait;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use apply::{UpOptions, UpReport, up, update};
-pub use connect::connect;
-pub use ops::{DownReport, StackStatus, down, exec, logs, restart, shell, status};
+use tokio_util::sync::CancellationToken;
+
+pub use apply::{UpOptions, UpReport, desired, up, update};
+pub use error::{ImageRole, StackError};
+pub use images::{
+    BuildReport, BuildRequest, DEFAULT_PULL_TIMEOUT, build, image_id, is_local_reference, load,
+    spec_for,
+};
+pub use lock::{DEFAULT_LOCK_WAIT, LABEL_CLAIM};
+pub use model::pull_model;
+pub use ops::{
+    DownOptions, DownReport, LogLine, ServiceStatus, StackStatus, attach, default_command, down,
+    exec, exit_code, logs, resize, restart, status,
+};
 pub use plan::{Plan, Step};
+pub use probe::{DeviceCheck, Health, health_path, probe, verify_devices};
+pub use record::{EngineRecord, StackRecord, locate};
 pub use spec::{Layout, Service, StackSettings, StackSpec};
+pub use state::{Attached, ExecRequest, actual};
 
-use crate::detect::DetectError;
-use crate::engine::EngineError;
+use crate::engine::{self, Engine, EngineChoice};
+use crate::event::Reporter;
+use crate::host::ProbeEnv;
 
-/// Text every "image absent" error ends with.
-pub const IMAGE_HINT: &str =
-    "load it with --image-archive or build it with `nanna-deploy images build`";
+/// How long one engine request may take before bollard gives up waiting for its answer
+/// (stopping a container waits its grace; loading a large image takes a while).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What went wrong while managing a stack; every message says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    /// No engine answered.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// GPU detection or a forced `--gpu` failed.
-    #[error(transparent)]
-    Detect(#[from] DetectError),
-    /// The settings cannot make a stack.
-    #[error(transparent)]
-    Spec(#[from] spec::SpecError),
-    /// An engine API call failed.
-    #[error("{action} failed: {message}")]
-    Api {
-        /// What was being done (`create container nanna-x-ollama`).
-        action: String,
-        /// The engine's answer.
-        message: String,
-    },
-    /// A host port is taken.
-    #[error(
-        "{addr} (for {what}) is already in use on this host: stop what listens there or choose another address ({flag} ADDR:PORT)"
-    )]
-    PortInUse {
-        /// The address.
-        addr: SocketAddr,
-        /// Which service.
-        what: String,
-        /// The flag that changes it.
-        flag: &'static str,
-    },
-    /// An image is neither present nor pullable.
-    #[error(
-        "image {image} is not present on the {engine} engine and could not be pulled ({reason}): {IMAGE_HINT}"
-    )]
-    ImageUnavailable {
-        /// The reference.
-        image: String,
-        /// The engine.
-        engine: String,
-        /// Why the pull failed.
-        reason: String,
-    },
-    /// A device to pass through does not exist on the host.
-    #[error(
-        "device {path} (for --gpu {gpu}) does not exist on this host: check the driver is loaded, or use --gpu none for CPU only"
-    )]
-    DeviceMissing {
-        /// Host path.
-        path: String,
-        /// Accelerator.
-        gpu: String,
-    },
-    /// NVIDIA on Podman needs a CDI spec.
-    #[error(
-        "NVIDIA GPUs on Podman need a CDI spec for nvidia.com/gpu in /etc/cdi or /var/run/cdi, and there is none: run `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` (NixOS: hardware.nvidia-container-toolkit.enable = true), or use --engine docker with the NVIDIA runtime, or --gpu none"
-    )]
-    NvidiaNeedsCdi,
-    /// A requested GPU is not visible in the running container.
-    #[error(
-        "the GPU was requested but {missing:?} is not visible inside {container} ({method}); refusing to run on the CPU silently. Check the engine's GPU support (NVIDIA container toolkit / CDI, device permissions), or use --gpu none"
-    )]
-    GpuNotVisible {
-        /// Container name.
-        container: String,
-        /// Paths missing.
-        missing: Vec<String>,
-        /// How it was checked.
-        method: String,
-    },
-    /// A service did not become healthy in time.
-    #[error("{service} did not become healthy within {} s: {last}. Last log lines:\n{logs}\nRaise --timeout, or see `nanna-deploy logs {service}`", .timeout.as_secs())]
-    Unhealthy {
-        /// Service name.
-        service: String,
-        /// The wait.
-        timeout: Duration,
-        /// The last probe result.
-        last: String,
-        /// Tail of its logs.
-        logs: String,
-    },
-    /// A service container exited.
-    #[error("{service} exited ({detail}). Last log lines:\n{logs}")]
-    Exited {
-        /// Service name.
-        service: String,
-        /// Exit code or state.
-        detail: String,
-        /// Tail of its logs.
-        logs: String,
-    },
-    /// The stack has no objects on this engine.
-    #[error(
-        "no stack named {stack:?} on the {engine} engine: start it with `nanna-deploy up --name {stack}`"
-    )]
-    NoStack {
-        /// Stack name.
-        stack: String,
-        /// Engine.
-        engine: String,
-    },
-    /// The stack has no container for a service.
-    #[error("stack {stack:?} has no {service} container (was it started with --no-assistant?)")]
-    NoService {
-        /// Stack name.
-        stack: String,
-        /// Service.
-        service: String,
-    },
-    /// Building or loading an image failed.
-    #[error(transparent)]
-    Image(#[from] nanna_image::ImageError),
-    /// A local file operation failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// Pulling a model failed.
-    #[error(
-        "pulling model {model} failed: {message}. The containers keep running; check the name (e.g. qwen2.5-coder:7b) and that the model server can reach its registry, then run `nanna-deploy up --model NAME` again"
-    )]
-    Pull {
-        /// Model name.
-        model: String,
-        /// Why.
-        message: String,
-    },
-    /// A run failed part-way; what it created was removed (or could not be).
-    #[error("{cause}\n{}", rollback_text(.removed, .left))]
-    PartWay {
-        /// The failure.
-        cause: Box<StackError>,
-        /// Objects this run created and then removed.
-        removed: Vec<String>,
-        /// Objects that remain (with why).
-        left: Vec<String>,
-    },
-    /// `nanna` could not be found for `images build`.
-    #[error(
-        "cannot find the `nanna` binary beside nanna-deploy ({beside}) or on PATH: build it (`cargo build --release -p nanna`) or pass --binary PATH"
-    )]
-    NoBinary {
-        /// Where we looked first.
-        beside: String,
-    },
+/// What every stack operation works with: the engine, the host, where events go, and the
+/// signal to stop (SIGINT/SIGTERM in the binary). Operations that change the stack roll
+/// back what they created when `cancel` fires.
+pub struct StackContext<'a> {
+    /// The engine.
+    pub engine: &'a Engine,
+    /// The host (GPU detection, the user's home, where stacks are remembered).
+    pub env: &'a ProbeEnv,
+    /// Where events go.
+    pub events: &'a dyn Reporter,
+    /// Cancelled to stop the operation.
+    pub cancel: CancellationToken,
 }
 
-fn rollback_text(removed: &[String], left: &[String]) -> String {
-    let mut text = String::new();
-    if removed.is_empty() {
-        text.push_str("Nothing this run created needed removing.");
-    } else {
-        text.push_str(&format!(
-            "Removed what this run created: {}.",
-            removed.join(", ")
-        ));
-    }
-    if left.is_empty() {
-        text.push_str(" Nothing is left behind.");
-    } else {
-        text.push_str(&format!(" Left: {}.", left.join("; ")));
-    }
-    text
-}
-
-/// Turns a bollard error into [`StackError::Api`].
-pub(crate) fn api(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> StackError {
-    let action = action.into();
-    move |error| StackError::Api {
-        action,
-        message: bollard_message(&error),
-    }
-}
-
-/// The engine's message from a bollard error, without the status boilerplate.
-pub(crate) fn bollard_message(error: &bollard::errors::Error) -> String {
-    match error {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Whether a bollard error is a 404.
-pub(crate) fn is_not_found(error: &bollard::errors::Error) -> bool {
-    matches!(
-        error,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
+impl<'a> StackContext<'a> {
+    /// A context that reports nothing and is never cancelled.
+    pub fn quiet(engine: &'a Engine, env: &'a ProbeEnv) -> Self {
+        Self {
+            engine,
+            env,
+            events: &crate::event::Silent,
+            cancel: CancellationToken::new(),
         }
-    )
+    }
+}
+
+/// Connects to the engine `choice` selects through [`engine::connect`] (one `GET /_ping` per
+/// candidate; its error lists what was tried and how to start an engine), with a request
+/// timeout long enough for image loads and stops.
+pub async fn connect(choice: EngineChoice, env: &ProbeEnv) -> Result<Engine, StackError> {
+    let mut engine = engine::connect(choice, env).await?;
+    engine.client.set_timeout(REQUEST_TIMEOUT);
+    Ok(engine)
+}
+
+/// A duration as people read it, exactly: `5 s`, `1.5 s`, `250 ms`, `2 min 30 s`.
+pub fn fmt_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        return format!("{millis} ms");
+    }
+    let secs = duration.as_secs();
+    if secs >= 60 && duration.subsec_millis() == 0 {
+        let (minutes, rest) = (secs / 60, secs % 60);
+        return if rest == 0 {
+            format!("{minutes} min")
+        } else {
+            format!("{minutes} min {rest} s")
+        };
+    }
+    if duration.subsec_millis() == 0 {
+        format!("{secs} s")
+    } else {
+        let text = format!("{:.3}", duration.as_secs_f64());
+        format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_print_exactly() {
+        assert_eq!(fmt_duration(Duration::from_secs(5)), "5 s");
+        assert_eq!(fmt_duration(Duration::from_millis(4999)), "4.999 s");
+        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(fmt_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(fmt_duration(Duration::from_secs(300)), "5 min");
+        assert_eq!(fmt_duration(Duration::from_secs(150)), "2 min 30 s");
+    }
 }

@@ -37,6 +37,15 @@ impl ActualContainer {
     }
 }
 
+/// A network of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActualNetwork {
+    /// Id (Docker allows several networks of one name; ids are unique).
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
 /// A pod of the stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActualPod {
@@ -53,8 +62,8 @@ pub struct ActualPod {
 pub struct Actual {
     /// Containers.
     pub containers: Vec<ActualContainer>,
-    /// Network names.
-    pub networks: Vec<String>,
+    /// Networks.
+    pub networks: Vec<ActualNetwork>,
     /// Volume names.
     pub volumes: Vec<String>,
     /// Pods (Podman).
@@ -94,10 +103,12 @@ pub enum Step {
         /// Why.
         reason: String,
     },
-    /// Remove a network that the layout no longer uses.
+    /// Remove a network that the layout no longer uses, or a duplicate of the stack's.
     RemoveNetwork {
         /// Name.
         name: String,
+        /// Id (names can be ambiguous).
+        id: String,
     },
     /// Create the network.
     CreateNetwork {
@@ -197,15 +208,22 @@ pub fn plan(desired: &StackSpec, actual: &Actual, image_ids: &BTreeMap<String, S
             name: want.name.clone(),
         });
     }
+    // Keep one network of the wanted name (the first the engine lists); remove the others,
+    // including duplicates an older version could leave on Docker.
+    let kept = desired
+        .network
+        .as_ref()
+        .and_then(|want| actual.networks.iter().find(|n| n.name == want.name));
     for network in &actual.networks {
-        if desired.network.as_ref().is_none_or(|n| &n.name != network) {
+        if kept.is_none_or(|k| k.id != network.id) {
             creations.push(Step::RemoveNetwork {
-                name: network.clone(),
+                name: network.name.clone(),
+                id: network.id.clone(),
             });
         }
     }
     if let Some(want) = &desired.network
-        && !actual.networks.contains(&want.name)
+        && kept.is_none()
     {
         creations.push(Step::CreateNetwork {
             name: want.name.clone(),

@@ -9,21 +9,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::StackError;
-use super::http::{Endpoint, encode_query, request};
-use super::spec::{ContainerSpec, LABEL_STACK, MountSpec, PodSpec, RESTART_POLICY};
+use super::bodies::{Placement, container_body, pod_body};
+use super::spec::{ContainerSpec, LABEL_STACK, PodSpec};
 use crate::engine::Engine;
+use crate::engine::http_client::{self, Endpoint, HttpError, encode_query};
 
 const API: &str = "/v4.0.0/libpod";
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Where a libpod container goes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Placement<'a> {
-    /// On a user-defined network.
-    Network(&'a str),
-    /// In a pod.
-    Pod(&'a str),
-}
 
 /// A pod as libpod lists it.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +35,7 @@ pub(crate) struct PodSummary {
 #[derive(Debug, Clone)]
 pub(crate) struct Libpod {
     endpoint: Endpoint,
+    engine: String,
 }
 
 impl Libpod {
@@ -55,7 +48,10 @@ impl Libpod {
                 engine.socket
             ),
         })?;
-        Ok(Self { endpoint })
+        Ok(Self {
+            endpoint,
+            engine: engine.socket.clone(),
+        })
     }
 
     async fn call(
@@ -64,9 +60,9 @@ impl Libpod {
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, StackError> {
+    ) -> Result<(StatusCode, Value), StackError> {
         let body = body.map(|v| serde_json::to_vec(&v).unwrap_or_default());
-        let (status, bytes) = request(
+        let answer = http_client::request(
             &self.endpoint,
             method,
             &format!("{API}{path}"),
@@ -74,16 +70,36 @@ impl Libpod {
             TIMEOUT,
         )
         .await
-        .map_err(|e| StackError::Api {
-            action: action.to_string(),
-            message: e.to_string(),
+        .map_err(|error| match error {
+            HttpError::Connect { .. } | HttpError::Timeout { .. } => StackError::EngineGone {
+                engine: "podman".to_string(),
+                address: self.engine.clone(),
+                action: action.to_string(),
+                message: error.to_string(),
+            },
+            other => StackError::Api {
+                action: action.to_string(),
+                message: other.to_string(),
+            },
         })?;
-        let value: Value = if bytes.is_empty() {
+        let value: Value = if answer.body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&answer.body).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&answer.body).into_owned())
+            })
         };
+        Ok((answer.status, value))
+    }
+
+    async fn call_ok(
+        &self,
+        action: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, StackError> {
+        let (status, value) = self.call(action, method, path, body).await?;
         if status.is_success() {
             Ok(value)
         } else {
@@ -94,24 +110,46 @@ impl Libpod {
         }
     }
 
-    /// Creates the pod; returns its id.
-    pub(crate) async fn create_pod(&self, pod: &PodSpec) -> Result<String, StackError> {
+    /// Creates the pod; a pod of that name labelled as `stack`'s counts as existing (a
+    /// concurrent run made it).
+    pub(crate) async fn create_pod(
+        &self,
+        pod: &PodSpec,
+        stack: &str,
+    ) -> Result<super::state::Created, StackError> {
         let action = format!("create pod {}", pod.name);
-        let value = self
+        let (status, value) = self
             .call(&action, Method::POST, "/pods/create", Some(pod_body(pod)))
             .await?;
-        Ok(value
-            .get("Id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string())
+        if status.is_success() {
+            return Ok(super::state::Created::New);
+        }
+        if status == StatusCode::CONFLICT {
+            let owner = self
+                .list_pods(stack)
+                .await?
+                .into_iter()
+                .any(|p| p.name == pod.name);
+            return if owner {
+                Ok(super::state::Created::Existing)
+            } else {
+                Err(StackError::NameTaken {
+                    kind: "pod",
+                    name: pod.name.clone(),
+                })
+            };
+        }
+        Err(StackError::Api {
+            action,
+            message: libpod_message(status, &value),
+        })
     }
 
     /// The pods labelled with stack `stack`.
     pub(crate) async fn list_pods(&self, stack: &str) -> Result<Vec<PodSummary>, StackError> {
         let filters = json!({ "label": [format!("{LABEL_STACK}={stack}")] }).to_string();
         let path = format!("/pods/json?filters={}", encode_query(&filters));
-        let value = self.call("list pods", Method::GET, &path, None).await?;
+        let value = self.call_ok("list pods", Method::GET, &path, None).await?;
         if value.is_null() {
             return Ok(Vec::new());
         }
@@ -121,11 +159,41 @@ impl Libpod {
         })
     }
 
+    /// The host ports a pod publishes, as `host_ip:host_port->container_port/tcp`.
+    pub(crate) async fn pod_ports(&self, name: &str) -> Result<Vec<(u16, String)>, StackError> {
+        let path = format!("/pods/{}/json", encode_query(name));
+        let value = self
+            .call_ok(&format!("inspect pod {name}"), Method::GET, &path, None)
+            .await?;
+        let bindings = value
+            .pointer("/InfraConfig/PortBindings")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut ports = Vec::new();
+        for (port, list) in bindings {
+            let container_port = port
+                .split('/')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(0);
+            for binding in list.as_array().into_iter().flatten() {
+                let ip = binding.get("HostIp").and_then(Value::as_str).unwrap_or("");
+                let host = binding
+                    .get("HostPort")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                ports.push((container_port, format!("{ip}:{host}->{port}")));
+            }
+        }
+        Ok(ports)
+    }
+
     /// Removes a pod and its containers.
     pub(crate) async fn remove_pod(&self, name: &str) -> Result<(), StackError> {
         let path = format!("/pods/{}?force=true", encode_query(name));
         match self
-            .call(&format!("remove pod {name}"), Method::DELETE, &path, None)
+            .call_ok(&format!("remove pod {name}"), Method::DELETE, &path, None)
             .await
         {
             Ok(_) => Ok(()),
@@ -134,14 +202,15 @@ impl Libpod {
         }
     }
 
-    /// Creates a container from `spec`; returns its id.
+    /// Creates a container from `spec`: `Ok(true)` when created, `Ok(false)` when a
+    /// container of that name exists already (the caller checks whose it is).
     pub(crate) async fn create_container(
         &self,
         spec: &ContainerSpec,
         placement: Placement<'_>,
-    ) -> Result<String, StackError> {
+    ) -> Result<bool, StackError> {
         let action = format!("create container {}", spec.name);
-        let value = self
+        let (status, value) = self
             .call(
                 &action,
                 Method::POST,
@@ -149,11 +218,15 @@ impl Libpod {
                 Some(container_body(spec, placement)),
             )
             .await?;
-        Ok(value
-            .get("Id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string())
+        // A taken name is 500 "that name is already in use" on Podman 4.3 (409 elsewhere).
+        let message = libpod_message(status, &value);
+        if status.is_success() {
+            Ok(true)
+        } else if status == StatusCode::CONFLICT || message.contains("already in use") {
+            Ok(false)
+        } else {
+            Err(StackError::Api { action, message })
+        }
     }
 }
 
@@ -165,85 +238,4 @@ fn libpod_message(status: StatusCode, value: &Value) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| value.to_string());
     format!("HTTP {}: {text}", status.as_u16())
-}
-
-fn port_mappings(ports: &[super::spec::PortSpec]) -> Value {
-    Value::Array(
-        ports
-            .iter()
-            .map(|p| {
-                json!({
-                    "host_ip": p.host_ip,
-                    "host_port": p.host_port,
-                    "container_port": p.container_port,
-                    "protocol": "tcp",
-                })
-            })
-            .collect(),
-    )
-}
-
-/// The body of `POST /libpod/pods/create`.
-pub(crate) fn pod_body(pod: &PodSpec) -> Value {
-    json!({
-        "name": pod.name,
-        "labels": pod.labels,
-        "portmappings": port_mappings(&pod.ports),
-    })
-}
-
-/// The body of `POST /libpod/containers/create` (a SpecGenerator).
-pub(crate) fn container_body(spec: &ContainerSpec, placement: Placement<'_>) -> Value {
-    let mut volumes = Vec::new();
-    let mut mounts = Vec::new();
-    for mount in &spec.mounts {
-        match mount {
-            MountSpec::Volume { source, target } => {
-                volumes.push(json!({ "Name": source, "Dest": target }));
-            }
-            MountSpec::Bind { source, target } => {
-                mounts.push(json!({
-                    "destination": target,
-                    "type": "bind",
-                    "source": source,
-                    "options": ["rbind", "rw"],
-                }));
-            }
-        }
-    }
-    let mut devices: Vec<Value> = spec
-        .devices
-        .iter()
-        .map(|d| {
-            json!({ "path": format!("{}:{}:{}", d.path_on_host, d.path_in_container, d.cgroup_permissions) })
-        })
-        .collect();
-    devices.extend(spec.cdi_devices.iter().map(|cdi| json!({ "path": cdi })));
-    let mut body = json!({
-        "name": spec.name,
-        "image": spec.image,
-        "env": spec.env,
-        "labels": spec.labels,
-        "restart_policy": RESTART_POLICY,
-        "volumes": volumes,
-        "mounts": mounts,
-        "devices": devices,
-        "groups": spec.group_add,
-    });
-    if let Value::Object(map) = &mut body {
-        match placement {
-            Placement::Pod(pod) => {
-                map.insert("pod".to_string(), json!(pod));
-            }
-            Placement::Network(network) => {
-                map.insert("netns".to_string(), json!({ "nsmode": "bridge" }));
-                map.insert(
-                    "networks".to_string(),
-                    json!({ network: { "aliases": spec.aliases } }),
-                );
-                map.insert("portmappings".to_string(), port_mappings(&spec.ports));
-            }
-        }
-    }
-    body
 }

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::validate;
+use crate::accelerator::Accelerator;
 use crate::engine::EngineKind;
-use crate::recommend::{
-    Accelerator, DeviceMapping, GpuDeviceRequest, NVIDIA_CDI_ALL, Recommendation,
-};
+use crate::recommend::{DeviceMapping, GpuDeviceRequest, NVIDIA_CDI_ALL, Recommendation};
 
 /// Label naming the stack an object belongs to.
 pub const LABEL_STACK: &str = "dev.nanna.stack";
@@ -48,6 +48,16 @@ pub const MODELS_DIR: &str = "/root/.ollama";
 pub const WORKSPACE_DIR: &str = "/workspace";
 /// Restart policy of every container.
 pub const RESTART_POLICY: &str = "unless-stopped";
+/// Seconds the model server gets to exit after SIGTERM before SIGKILL: short, because it
+/// holds no state a kill can corrupt (models are written to a temporary file and renamed).
+pub const DEFAULT_STOP_TIMEOUT: u32 = 2;
+/// Seconds the assistant gets to exit after SIGTERM (`nanna serve` exits at once; a
+/// `nanna chat` started with `shell` may be writing a file).
+pub const ASSISTANT_STOP_TIMEOUT: u32 = 10;
+/// Where the assistant's tmpfs is mounted (its root filesystem is read-only).
+pub const ASSISTANT_TMPFS: &str = "/tmp";
+/// Options of the assistant's tmpfs: no device files, no set-uid programs, 256 MiB.
+pub const ASSISTANT_TMPFS_OPTIONS: &str = "rw,nosuid,nodev,size=268435456,mode=1777";
 
 /// How the containers are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -70,7 +80,19 @@ impl Layout {
 }
 
 /// A service of the stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     /// The Ollama model server.
@@ -150,6 +172,13 @@ pub struct StackSettings {
     pub model: Option<String>,
     /// Extra devices for the model server, beyond the GPU's (also checked after start).
     pub extra_devices: Vec<ExtraDevice>,
+    /// Seconds the model server gets to exit after SIGTERM before SIGKILL (`--stop-timeout`).
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: u32,
+}
+
+fn default_stop_timeout() -> u32 {
+    DEFAULT_STOP_TIMEOUT
 }
 
 impl StackSettings {
@@ -168,8 +197,37 @@ impl StackSettings {
             workspace,
             model: None,
             extra_devices: Vec::new(),
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
         }
     }
+}
+
+/// Facts about the host that shape the containers, read by the caller so that
+/// [`desired`] stays pure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// Host group name to id (`/etc/group`), to give device groups as host ids.
+    pub groups: BTreeMap<String, u32>,
+    /// Owner (uid, gid) of the workspace directory: the assistant runs as that user when it
+    /// is not root, so files it writes in `/workspace` belong to their owner.
+    pub workspace_owner: Option<(u32, u32)>,
+    /// The user's home directory (refused as a workspace).
+    pub home: Option<PathBuf>,
+}
+
+/// How a container is confined (issue 9: least privilege for what the stack runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecuritySpec {
+    /// Capabilities dropped (`ALL`).
+    pub cap_drop: Vec<String>,
+    /// `no-new-privileges`: set-uid programs and file capabilities grant nothing.
+    pub no_new_privileges: bool,
+    /// Read-only root filesystem.
+    pub read_only_rootfs: bool,
+    /// tmpfs mounts (path, options), for what must stay writable.
+    pub tmpfs: Vec<(String, String)>,
+    /// `uid:gid` to run as; `None` keeps the image's user.
+    pub user: Option<String>,
 }
 
 /// A port published on the host.
@@ -244,6 +302,10 @@ pub struct ContainerSpec {
     pub gpu: Accelerator,
     /// Paths that must exist inside the container once it runs (GPU devices).
     pub check_paths: Vec<String>,
+    /// Capabilities, privileges, root filesystem and user.
+    pub security: SecuritySpec,
+    /// Seconds between SIGTERM and SIGKILL when the container is stopped.
+    pub stop_timeout: u32,
     /// Hash of everything above but the labels; stored in [`LABEL_HASH`].
     pub settings_hash: String,
     /// Where the service answers HTTP from the host (`127.0.0.1:11434`).
@@ -323,39 +385,44 @@ pub enum SpecError {
         "--type pod needs Podman, but the engine is Docker, which has no pods. Use --type network (works on both engines) or --engine podman"
     )]
     PodOnDocker,
-    /// Two services would publish the same host port.
+    /// Two services would publish the same host address.
     #[error(
-        "the model server and the assistant would both publish {addr}: give them different ports (--listen / --assistant-listen)"
+        "the model server and the assistant would both publish {addr}: give them different ports or addresses (--listen / --assistant-listen)"
     )]
     PortClash {
         /// The address.
         addr: SocketAddr,
     },
-    /// The workspace is not an absolute path.
-    #[error("workspace {path} must be an absolute path (--workspace)")]
-    RelativeWorkspace {
+    /// A host address cannot be published.
+    #[error("address {given:?} is not usable: {reason} (--listen / --assistant-listen)")]
+    InvalidAddress {
+        /// What was given.
+        given: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The workspace cannot be mounted.
+    #[error(
+        "workspace {path} is refused: {reason}. Pass --workspace with your project's directory"
+    )]
+    Workspace {
         /// The path given.
         path: String,
+        /// Why not.
+        reason: String,
     },
 }
 
-/// Checks a stack name.
-pub fn validate_name(name: &str) -> Result<(), SpecError> {
-    let ok = !name.is_empty()
-        && name.len() <= 40
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(SpecError::InvalidName {
-            name: name.to_string(),
-        })
+impl SpecError {
+    /// A stable identifier for programs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidName { .. } => "invalid_name",
+            Self::PodOnDocker => "pod_on_docker",
+            Self::PortClash { .. } => "port_clash",
+            Self::InvalidAddress { .. } => "invalid_address",
+            Self::Workspace { .. } => "invalid_workspace",
+        }
     }
 }
 
@@ -372,18 +439,6 @@ pub fn container_name(stack: &str, service: Service) -> String {
 /// Name of the models volume of stack `name`.
 pub fn volume_name(stack: &str) -> String {
     format!("nanna-{stack}-models")
-}
-
-/// Host group name to id, from `/etc/group` text.
-pub fn parse_groups(text: &str) -> BTreeMap<String, u32> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?.trim();
-            let gid = fields.nth(1)?.trim().parse().ok()?;
-            (!name.is_empty()).then(|| (name.to_string(), gid))
-        })
-        .collect()
 }
 
 fn hash_of(value: &impl Serialize) -> String {
@@ -408,28 +463,40 @@ pub fn probe_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Checks settings without touching anything: name, addresses, workspace, layout.
+pub fn check(
+    settings: &StackSettings,
+    engine: EngineKind,
+    home: Option<&std::path::Path>,
+) -> Result<(), SpecError> {
+    validate::stack_name(&settings.name)?;
+    if settings.layout == Layout::Pod && engine == EngineKind::Docker {
+        return Err(SpecError::PodOnDocker);
+    }
+    validate::check_listen(settings.listen)?;
+    if settings.assistant {
+        validate::check_listen(settings.assistant_listen)?;
+        if validate::addresses_clash(settings.listen, settings.assistant_listen) {
+            return Err(SpecError::PortClash {
+                addr: settings.assistant_listen,
+            });
+        }
+        validate::workspace_path(&settings.workspace, home)?;
+    }
+    Ok(())
+}
+
 /// Computes the desired stack for `settings` on an engine of kind `engine`, with the GPU
-/// recipe `rec` and the host's groups (`/etc/group`, to give device groups as host ids).
+/// recipe `rec` and what the caller read from the host (`facts`). This one value is all a
+/// renderer needs: the engine request bodies are made from it, and so can other formats.
 pub fn desired(
     settings: &StackSettings,
     engine: EngineKind,
     rec: &Recommendation,
-    host_groups: &BTreeMap<String, u32>,
+    facts: &HostFacts,
 ) -> Result<StackSpec, SpecError> {
-    validate_name(&settings.name)?;
-    if settings.layout == Layout::Pod && engine == EngineKind::Docker {
-        return Err(SpecError::PodOnDocker);
-    }
-    if settings.assistant && settings.listen.port() == settings.assistant_listen.port() {
-        return Err(SpecError::PortClash {
-            addr: settings.listen,
-        });
-    }
-    if !settings.workspace.is_absolute() {
-        return Err(SpecError::RelativeWorkspace {
-            path: settings.workspace.display().to_string(),
-        });
-    }
+    check(settings, engine, facts.home.as_deref())?;
+    let host_groups = &facts.groups;
     let stack = settings.name.as_str();
     let group = group_name(stack);
     let pod_layout = settings.layout == Layout::Pod;
@@ -559,6 +626,19 @@ pub fn desired(
         },
         gpu: rec.gpu,
         check_paths,
+        // Ollama's documented `docker run` lines need no capability for any GPU: NVIDIA
+        // devices come from the runtime hook (CDI or `--gpus`), AMD and Intel from device
+        // cgroup rules plus the video/render groups (ollama/ollama docs/docker.md). Its
+        // root filesystem stays writable: the image runs as root and its runners may
+        // unpack into it, which cannot be tested here without the real image.
+        security: SecuritySpec {
+            cap_drop: vec!["ALL".to_string()],
+            no_new_privileges: true,
+            read_only_rootfs: false,
+            tmpfs: Vec::new(),
+            user: None,
+        },
+        stop_timeout: settings.stop_timeout,
         settings_hash: String::new(),
         probe_addr: probe_address(settings.listen),
     };
@@ -574,7 +654,11 @@ pub fn desired(
         } else {
             format!("http://{ollama_name}:{OLLAMA_PORT}")
         };
-        let mut env = BTreeMap::from([("OLLAMA_URL".to_string(), model_url)]);
+        // The root filesystem is read-only: HOME (sessions, history, caches) goes to tmpfs.
+        let mut env = BTreeMap::from([
+            ("OLLAMA_URL".to_string(), model_url),
+            ("HOME".to_string(), ASSISTANT_TMPFS.to_string()),
+        ]);
         if let Some(model) = &settings.model {
             env.insert("NANNA_MODEL".to_string(), model.clone());
         }
@@ -604,6 +688,20 @@ pub fn desired(
             },
             gpu: Accelerator::None,
             check_paths: Vec::new(),
+            security: SecuritySpec {
+                cap_drop: vec!["ALL".to_string()],
+                no_new_privileges: true,
+                read_only_rootfs: true,
+                tmpfs: vec![(
+                    ASSISTANT_TMPFS.to_string(),
+                    ASSISTANT_TMPFS_OPTIONS.to_string(),
+                )],
+                user: facts
+                    .workspace_owner
+                    .filter(|(uid, _)| *uid != 0)
+                    .map(|(uid, gid)| format!("{uid}:{gid}")),
+            },
+            stop_timeout: ASSISTANT_STOP_TIMEOUT,
             settings_hash: String::new(),
             probe_addr: probe_address(settings.assistant_listen),
         };
@@ -642,21 +740,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_checked() {
-        assert!(validate_name("nanna").is_ok());
-        assert!(validate_name("t-1_a").is_ok());
-        assert!(validate_name("").is_err());
-        assert!(validate_name("-x").is_err());
-        assert!(validate_name("Upper").is_err());
-        assert!(validate_name("a/b").is_err());
-        assert!(validate_name(&"a".repeat(41)).is_err());
-    }
-
-    #[test]
-    fn groups_parse() {
-        let groups = parse_groups("root:x:0:\nvideo:x:44:alice\nbroken\nrender:x:105:\n");
-        assert_eq!(groups.get("video"), Some(&44));
-        assert_eq!(groups.get("render"), Some(&105));
-        assert_eq!(groups.len(), 3);
+    fn old_settings_without_a_stop_timeout_still_parse() {
+        let mut value = serde_json::to_value(StackSettings::new("x", PathBuf::from("/w"))).unwrap();
+        value.as_object_mut().unwrap().remove("stop_timeout");
+        let settings: StackSettings = serde_json::from_value(value).unwrap();
+        assert_eq!(settings.stop_timeout, DEFAULT_STOP_TIMEOUT);
     }
 }

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::detect::Detection;
-use crate::gpu::FormFactor;
-use crate::recommend::Accelerator;
+use nanna_deploy::Accelerator;
+use nanna_deploy::detect::Detection;
+use nanna_deploy::gpu::FormFactor;
 
 /// Formats a byte count as GiB with one decimal (`12.0 GiB`).
 pub fn gib(bytes: u64) -> String {

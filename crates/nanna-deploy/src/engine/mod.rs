@@ -10,16 +10,17 @@ use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tracing::debug;
 
 use crate::host::ProbeEnv;
 
+pub(crate) mod http_client;
+
+use self::http_client::{Endpoint, HttpError};
+
 /// The kind of container engine behind an API socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Podman's Docker-compatible API service.
@@ -60,6 +61,23 @@ pub enum EngineChoice {
 }
 
 impl EngineChoice {
+    /// Lower-case name (`auto`, `podman`, `docker`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Podman => "podman",
+            Self::Docker => "docker",
+        }
+    }
+
+    /// The choice that accepts only `kind`.
+    pub fn only(kind: EngineKind) -> Self {
+        match kind {
+            EngineKind::Podman => Self::Podman,
+            EngineKind::Docker => Self::Docker,
+        }
+    }
+
     fn accepts(self, kind: EngineKind) -> bool {
         matches!(
             (self, kind),
@@ -260,6 +278,8 @@ pub struct EngineProbe {
     /// The chosen engine: the first candidate, in [`candidates`] order, that answered with an
     /// acceptable kind.
     pub engine: Option<Engine>,
+    /// Every acceptable engine that answered, in [`candidates`] order (the chosen one first).
+    pub engines: Vec<Engine>,
     /// Every candidate and its outcome, in order.
     pub attempts: Vec<ProbeAttempt>,
 }
@@ -284,6 +304,14 @@ fn not_found_message(
     attempts: &[ProbeAttempt],
     installed: &InstalledEngines,
 ) -> String {
+    format!(
+        "{}\nTo fix: {}",
+        not_found_problem(choice, attempts),
+        start_hint(choice, installed)
+    )
+}
+
+fn not_found_problem(choice: EngineChoice, attempts: &[ProbeAttempt]) -> String {
     let mut text = format!("no {} answered.", choice.noun());
     if attempts.is_empty() {
         text.push_str(
@@ -298,9 +326,27 @@ fn not_found_message(
             ));
         }
     }
-    text.push_str("\nTo fix: ");
-    text.push_str(&start_hint(choice, installed));
     text
+}
+
+impl EngineError {
+    /// What was tried and what happened, without the advice.
+    pub fn problem(&self) -> String {
+        match self {
+            Self::NotFound {
+                choice, attempts, ..
+            } => not_found_problem(*choice, attempts),
+        }
+    }
+
+    /// How to install or start an engine, given what is installed.
+    pub fn fix(&self) -> String {
+        match self {
+            Self::NotFound {
+                choice, installed, ..
+            } => start_hint(*choice, installed),
+        }
+    }
 }
 
 /// Advice on installing or starting an engine, given what is installed.
@@ -419,7 +465,7 @@ pub async fn probe(choice: EngineChoice, env: &ProbeEnv) -> EngineProbe {
             .map(|candidate| try_address(&candidate.address, env.engine_timeout)),
     )
     .await;
-    let mut engine = None;
+    let mut engines: Vec<Engine> = Vec::new();
     let mut attempts = Vec::with_capacity(list.len());
     for (candidate, result) in list.into_iter().zip(results) {
         let outcome = match result {
@@ -432,9 +478,7 @@ pub async fn probe(choice: EngineChoice, env: &ProbeEnv) -> EngineProbe {
                     version: found.version.clone(),
                     api_version: found.api_version.clone(),
                 };
-                if engine.is_none() {
-                    engine = Some(found);
-                }
+                engines.push(found);
                 outcome
             }
             Err(outcome) => outcome,
@@ -442,7 +486,11 @@ pub async fn probe(choice: EngineChoice, env: &ProbeEnv) -> EngineProbe {
         debug!(address = %candidate.address, %outcome, "engine candidate");
         attempts.push(ProbeAttempt { candidate, outcome });
     }
-    EngineProbe { engine, attempts }
+    EngineProbe {
+        engine: engines.first().cloned(),
+        engines,
+        attempts,
+    }
 }
 
 /// Connects to the engine `choice` selects, or explains what was tried and how to fix it.
@@ -487,13 +535,10 @@ async fn try_address(address: &str, timeout: Duration) -> Result<Engine, ProbeOu
                 });
             }
             Ok(meta) if !meta.file_type().is_socket() => return Err(ProbeOutcome::NotASocket),
-            Ok(_) => Endpoint::Unix(path),
+            Ok(_) => Endpoint::Unix(path.into()),
         }
-    } else if let Some(rest) = address
-        .strip_prefix("tcp://")
-        .or_else(|| address.strip_prefix("http://"))
-    {
-        Endpoint::Tcp(tcp_authority(rest))
+    } else if let Some(endpoint) = Endpoint::parse(address) {
+        endpoint
     } else {
         return Err(ProbeOutcome::Unsupported {
             reason: format!(
@@ -508,7 +553,7 @@ async fn try_address(address: &str, timeout: Duration) -> Result<Engine, ProbeOu
     let identify = async {
         // `GET /_ping` answers in a few ms and its headers name the engine; `GET /version`
         // (~0.5 s on Podman, which gathers runtime details for it) only when they do not.
-        if let Some(found) = ping(&endpoint).await? {
+        if let Some(found) = ping(&endpoint, timeout).await? {
             return Ok(found);
         }
         debug!(%address, "/_ping headers do not identify the engine; asking /version");
@@ -541,27 +586,6 @@ async fn try_address(address: &str, timeout: Duration) -> Result<Engine, ProbeOu
     })
 }
 
-/// Where to send the raw `/_ping` request.
-enum Endpoint<'a> {
-    /// A unix socket path.
-    Unix(&'a str),
-    /// `host:port`.
-    Tcp(String),
-}
-
-/// `host:port` from the rest of a `tcp://` address (Docker's port 2375 when none is given).
-fn tcp_authority(rest: &str) -> String {
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
-    if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:2375")
-    }
-}
-
 /// An engine's kind, version and (unnegotiated) API version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Identity {
@@ -570,63 +594,27 @@ struct Identity {
     api_version: Option<String>,
 }
 
-/// Sends `GET /_ping` on a fresh connection and identifies the engine from the response
-/// headers; `Ok(None)` when they do not say enough (or the answer is not a success).
-async fn ping(endpoint: &Endpoint<'_>) -> Result<Option<Identity>, ProbeOutcome> {
-    let io_failed = |error: std::io::Error| ProbeOutcome::Failed {
-        error: error_chain(&error),
-    };
-    match endpoint {
-        Endpoint::Unix(path) => {
-            let io = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(io_failed)?;
-            ping_on(io, "localhost").await
-        }
-        Endpoint::Tcp(authority) => {
-            let io = tokio::net::TcpStream::connect(authority.as_str())
-                .await
-                .map_err(io_failed)?;
-            ping_on(io, authority).await
-        }
-    }
-}
-
-async fn ping_on<T>(io: T, host: &str) -> Result<Option<Identity>, ProbeOutcome>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let failed = |error: hyper::Error| ProbeOutcome::Failed {
-        error: format!("GET /_ping: {}", error_chain(&error)),
-    };
-    let request = http::Request::get("/_ping")
-        .header(http::header::HOST, host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| ProbeOutcome::Failed {
-            error: format!("cannot build GET /_ping for host {host:?}: {error}"),
-        })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+/// Sends `GET /_ping` and identifies the engine from the response headers; `Ok(None)` when
+/// they do not say enough (or the answer is not a success).
+async fn ping(endpoint: &Endpoint, timeout: Duration) -> Result<Option<Identity>, ProbeOutcome> {
+    let answer = http_client::request(endpoint, ::http::Method::GET, "/_ping", None, timeout)
         .await
-        .map_err(failed)?;
-    // Drive the connection here rather than in a spawned task, so that a timeout or an
-    // answer drops it together with the socket.
-    let mut connection = std::pin::pin!(connection);
-    let mut response = std::pin::pin!(sender.send_request(request));
-    let response = tokio::select! {
-        biased;
-        response = &mut response => response,
-        closed = &mut connection => match closed {
-            // The connection may end (`Connection: close`) right after delivering the answer.
-            Ok(()) => response.await,
-            Err(error) => Err(error),
-        },
-    }
-    .map_err(failed)?;
-    if !response.status().is_success() {
-        debug!(status = %response.status(), "GET /_ping did not succeed");
+        .map_err(|error| match error {
+            HttpError::Timeout { .. } => ProbeOutcome::TimedOut {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+            HttpError::Connect { source, .. } => ProbeOutcome::Failed {
+                error: error_chain(&source),
+            },
+            other => ProbeOutcome::Failed {
+                error: format!("GET /_ping: {other}"),
+            },
+        })?;
+    if !answer.status.is_success() {
+        debug!(status = %answer.status, "GET /_ping did not succeed");
         return Ok(None);
     }
-    Ok(identify_by_headers(response.headers()))
+    Ok(identify_by_headers(&answer.headers))
 }
 
 /// Identifies an engine from `GET /_ping` response headers: Podman sends
@@ -704,7 +692,8 @@ fn classify(version: &bollard::models::SystemVersion) -> (EngineKind, String) {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its causes, joined by `: `, with advice for a permission problem.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -876,14 +865,6 @@ mod tests {
         ] {
             assert_eq!(identify_by_headers(&headers(pairs)), None, "{pairs:?}");
         }
-    }
-
-    #[test]
-    fn tcp_addresses_get_a_port() {
-        assert_eq!(tcp_authority("127.0.0.1:2376"), "127.0.0.1:2376");
-        assert_eq!(tcp_authority("engine.local/"), "engine.local:2375");
-        assert_eq!(tcp_authority("[::1]:2376/x"), "[::1]:2376");
-        assert_eq!(tcp_authority("[::1]"), "[::1]:2375");
     }
 
     /// A fake engine on a unix socket: answers `/_ping` with `ping_headers` and `/version`
