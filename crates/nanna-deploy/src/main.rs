@@ -61,8 +61,45 @@ enum Command {
     Images(commands::images::Command),
 }
 
+/// A command line clap refuses: its own message, or with `--json` the same as a JSON error
+/// on stdout; exit 2 (0 for `--help` and `--version`).
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !std::env::args().any(|a| a == "--json") {
+        let _ = error.print();
+        return if informational {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    }
+    let message = error.render().to_string();
+    let first = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let value = serde_json::json!({ "error": {
+        "code": "usage",
+        "message": first,
+        "fix": "see `nanna-deploy --help` or `nanna-deploy COMMAND --help`",
+    }});
+    println!("{value}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),

@@ -18,6 +18,11 @@ fn deploy(args: &[&str], envs: &[(&str, &str)]) -> Output {
     ] {
         command.env_remove(var);
     }
+    // Remembered stacks go to a directory of this test's own.
+    command.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join(format!("nanna-deploy-cli-{}", std::process::id())),
+    );
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -95,6 +100,72 @@ fn an_unreachable_engine_fails_with_advice() {
         &[("DOCKER_HOST", &socket)],
     );
     assert_eq!(output.status.code(), Some(1));
+}
+
+fn json_error(output: &Output) -> serde_json::Value {
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", text(output)));
+    assert!(value["error"]["code"].is_string(), "{value}");
+    assert!(value["error"]["message"].is_string(), "{value}");
+    value
+}
+
+/// Issue 17 items 7 and 8: every subcommand checks names the same way, `ADDR:PORT` needs a
+/// port, the workspace is checked before any engine is asked, and with `--json` every
+/// failure is a JSON object on stdout.
+#[test]
+fn inputs_are_checked_alike_and_errors_are_json() {
+    let output = deploy(&["up", "--listen", "127.0.0.1:0", "--dry-run"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).1.contains("port 0"), "{:?}", text(&output));
+    let output = deploy(
+        &["up", "--listen", "127.0.0.1:0", "--dry-run", "--json"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error = json_error(&output);
+    assert_eq!(error["error"]["code"], "usage");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("port 0"),
+        "{error}"
+    );
+    for command in ["up", "down", "status", "logs", "restart", "update", "shell"] {
+        let output = deploy(&[command, "--name", "Bad Name"], &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command}: {:?}",
+            text(&output)
+        );
+        assert!(
+            text(&output).1.contains("is not valid"),
+            "{command}: {:?}",
+            text(&output)
+        );
+    }
+    for workspace in ["/", "/etc", "/usr"] {
+        let output = deploy(&["up", "--workspace", workspace, "--json"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{workspace}");
+        assert_eq!(json_error(&output)["error"]["code"], "invalid_workspace");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = format!("unix://{}/none.sock", dir.path().display());
+    let output = deploy(
+        &["status", "--engine", "docker", "--json"],
+        &[("DOCKER_HOST", &socket)],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = json_error(&output);
+    assert_eq!(error["error"]["code"], "engine_not_found");
+    assert!(
+        error["error"]["fix"]
+            .as_str()
+            .is_some_and(|f| !f.is_empty()),
+        "{error}"
+    );
 }
 
 #[test]
@@ -180,9 +251,51 @@ fn dry_run_and_errors_on_docker() {
         "{stderr}"
     );
 
+    // A model server on every address: a warning that says how to restrict access.
+    let public = [
+        "up",
+        "--engine",
+        "docker",
+        "--name",
+        &name,
+        "--gpu",
+        "none",
+        "--dry-run",
+        "--json",
+        "--workspace",
+        &ws,
+        "--listen",
+        "0.0.0.0:39434",
+    ];
+    let output = deploy(&public, &env);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
+    assert_eq!(value["warnings"][0]["code"], "listen_public", "{value}");
+    let fix = value["warnings"][0]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("DOCKER-USER") && fix.contains("ssh -L"),
+        "{fix}"
+    );
+    let human: Vec<&str> = public.iter().copied().filter(|a| *a != "--json").collect();
+    let output = deploy(&human, &env);
+    assert!(
+        text(&output).1.contains("Ollama has no authentication"),
+        "{:?}",
+        text(&output)
+    );
+
     let output = deploy(
         &[
-            "up", "--engine", "docker", "--name", &name, "--gpu", "none", "--type", "pod",
+            "up",
+            "--engine",
+            "docker",
+            "--name",
+            &name,
+            "--gpu",
+            "none",
+            "--type",
+            "pod",
+            "--workspace",
+            &ws,
         ],
         &env,
     );

@@ -103,6 +103,12 @@ pub fn settings_from(args: &Args) -> Result<StackSettings, StackError> {
         what: "find the workspace directory".to_string(),
         source,
     })?;
+    // Refused before any engine is asked: `/`, system directories, the home itself.
+    let workspace = if args.no_assistant {
+        workspace
+    } else {
+        validate::workspace(&workspace, probe_env(None).home.as_deref())?
+    };
     let mut settings = StackSettings::new(&args.target.name, workspace);
     settings.layout = args.layout;
     settings.ollama_image = args.ollama_image.clone();

@@ -534,6 +534,7 @@ pub(crate) fn is_transport(error: &bollard::errors::Error) -> bool {
         error,
         E::IOError { .. }
             | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
             | E::HttpClientError { .. }
             | E::RequestTimeoutError
             | E::SocketNotFoundError(_)

@@ -21,7 +21,7 @@ use bollard::models::VolumeCreateRequest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::state::{self, Call};
+use super::state;
 use super::{StackContext, StackError};
 use crate::event::DeployEvent;
 
@@ -42,19 +42,39 @@ struct Holder {
     command: String,
     /// Seconds since the epoch.
     since: u64,
+    /// This claim among the claims of one process (a library user may run several).
+    #[serde(default)]
+    token: String,
+}
+
+/// Claims this process holds now, by token: a claim naming this process but none of these
+/// was left by a run of this process that could not release it (its engine died).
+static ACTIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn active() -> std::sync::MutexGuard<'static, Vec<String>> {
+    ACTIVE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Holder {
     fn me(command: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let pid = std::process::id();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Self {
             host: hostname(),
             pid,
             start: process_start(pid).unwrap_or(0),
             command: command.to_string(),
-            since: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            since: now.as_secs(),
+            token: format!(
+                "{pid}-{}-{}",
+                now.as_nanos(),
+                COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
         }
     }
 
@@ -66,9 +86,16 @@ impl Holder {
         )
     }
 
-    /// Whether the holder was a process on this host that no longer runs.
+    /// Whether the holder was a process on this host that no longer runs, or a run of this
+    /// process that has ended.
     fn is_gone(&self) -> bool {
-        self.host == hostname() && process_start(self.pid) != Some(self.start)
+        if self.host != hostname() {
+            return false;
+        }
+        if process_start(self.pid) != Some(self.start) {
+            return true;
+        }
+        self.pid == std::process::id() && !active().contains(&self.token)
     }
 }
 
@@ -89,8 +116,17 @@ fn process_start(pid: u32) -> Option<u64> {
 #[derive(Debug)]
 pub(crate) struct WriterLock {
     _file: File,
-    claim: Option<String>,
+    /// The claim volume and its token, once claimed.
+    claim: Option<(String, String)>,
     command: String,
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        if let Some((_, token)) = &self.claim {
+            active().retain(|t| t != token);
+        }
+    }
 }
 
 /// Where the lock files live: `$XDG_RUNTIME_DIR/nanna-deploy`, else `/run/nanna-deploy` for
@@ -226,7 +262,15 @@ impl WriterLock {
                 })
                 .await;
             let holder_text = match created {
-                Ok(volume) => volume.labels.get(LABEL_CLAIM).cloned(),
+                Ok(volume) if volume.labels.contains_key(LABEL_CLAIM) => {
+                    volume.labels.get(LABEL_CLAIM).cloned()
+                }
+                Ok(_) => engine
+                    .client
+                    .inspect_volume(&name)
+                    .await
+                    .ok()
+                    .and_then(|v| v.labels.get(LABEL_CLAIM).cloned()),
                 Err(error) if super::error::is_conflict(&error) => engine
                     .client
                     .inspect_volume(&name)
@@ -242,19 +286,18 @@ impl WriterLock {
                 }
             };
             if holder_text.as_deref() == Some(mine.as_str()) {
-                self.claim = Some(name);
+                active().push(me.token.clone());
+                self.claim = Some((name, me.token.clone()));
                 return Ok(());
             }
             let holder: Option<Holder> = holder_text
                 .as_deref()
                 .and_then(|text| serde_json::from_str(text).ok());
-            match &holder {
-                // A holder on this host that has exited (killed before it could release).
-                Some(h) if h.is_gone() => {
-                    state::remove_volume(engine, &name).await?;
-                    continue;
-                }
-                _ => {}
+            // A holder on this host that has ended (killed before it could release), or a
+            // claim whose label the engine lost (it died before writing it down).
+            if holder.as_ref().is_none_or(Holder::is_gone) {
+                state::remove_volume(engine, &name).await?;
+                continue;
             }
             let described = holder
                 .as_ref()
@@ -283,13 +326,8 @@ impl WriterLock {
 
     /// Gives the claim back (the local lock goes with the value).
     pub(crate) async fn release(self, ctx: &StackContext<'_>) {
-        if let Some(name) = &self.claim {
-            let _ = ctx
-                .engine
-                .client
-                .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                .await
-                .on(ctx.engine, format!("remove volume {name}"));
+        if let Some((name, _)) = &self.claim {
+            let _ = state::remove_volume(ctx.engine, name).await;
         }
     }
 }
@@ -313,7 +351,10 @@ mod tests {
     #[test]
     fn this_process_is_alive_and_a_dead_pid_is_gone() {
         let me = Holder::me("up");
+        active().push(me.token.clone());
         assert!(!me.is_gone());
+        active().retain(|t| t != &me.token);
+        assert!(me.is_gone(), "a run of this process that ended");
         let mut dead = me.clone();
         dead.start += 1;
         assert!(dead.is_gone(), "a reused pid is not the holder");

@@ -268,6 +268,7 @@ pub fn options(settings: StackSettings) -> UpOptions {
     options.gpu = GpuChoice::Only(Accelerator::None);
     options.timeout = Duration::from_secs(90);
     options.pull_timeout = Duration::from_secs(5);
+    options.lock_wait = Duration::from_secs(30);
     options
 }
 
