@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fixture::{Card, Fixture, GIB};
+use nanna_deploy::GpuChoice;
 use nanna_deploy::detect::{DetectOptions, detect, detect_offline};
 use nanna_deploy::engine::EngineChoice;
 use nanna_deploy::host::{HostRoot, ProbeEnv};
-use nanna_deploy::{Accelerator, GpuChoice};
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();

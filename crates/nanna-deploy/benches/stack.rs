@@ -4,7 +4,10 @@
 //! `source /run/nanna-test/env.sh`): `up` to healthy (library and `nanna-deploy up`), a no-op
 //! `up` (library, and the CLI including process start and engine probe), against the same
 //! stack started with the engine's own CLI (network create, volume create, run ollama, run
-//! assistant, poll health). Also the assistant image's build time and size.
+//! assistant, poll health); then `up`, no-op `up` and `down` of `nanna-deploy` against
+//! docker-compose / podman-compose on the same two containers (alternating runs; Compose
+//! cannot wait for health, so the bench polls the same health URLs after `up -d`). Also
+//! the assistant image's build time and size.
 //! Targets: no-op `up` <= 0.2 s; `up` to healthy within 1.2x of the CLI sequence.
 //! NANNA_BENCH_RUNS sets the runs per figure (default 3).
 
@@ -15,10 +18,8 @@ use std::time::{Duration, Instant};
 
 use nanna_deploy::engine::{Engine, EngineChoice, EngineKind};
 use nanna_deploy::host::{HostRoot, ProbeEnv};
-use nanna_deploy::stack::apply::{self, UpOptions};
-use nanna_deploy::stack::images::{self, BuildRequest};
-use nanna_deploy::stack::ops;
 use nanna_deploy::stack::spec::{Layout, StackSettings};
+use nanna_deploy::stack::{self, BuildRequest, DownOptions, StackContext, UpOptions};
 use nanna_deploy::{Accelerator, GpuChoice};
 
 const OLLAMA: &str = "localhost/nanna-bench-ollama:1";
@@ -80,7 +81,7 @@ fn http_ok(addr: SocketAddr, path: &str) -> bool {
 
 fn build_archive(request: &BuildRequest, reference: &str, dir: &Path) -> (PathBuf, f64, u64) {
     let start = Instant::now();
-    let mut spec = images::spec_for(request).unwrap();
+    let mut spec = stack::spec_for(request).unwrap();
     spec.reference = reference.to_string();
     let path = dir.join(format!("{}.tar", reference.replace(['/', ':'], "_")));
     let file = std::fs::File::create(&path).unwrap();
@@ -185,6 +186,149 @@ fn settings(name: &str, workspace: &Path) -> StackSettings {
     s
 }
 
+/// The same two containers as a Compose file (network, models volume, ports, environment,
+/// restart policy, workspace mount).
+fn compose_file(dir: &Path, p1: u16, p2: u16, workspace: &str) -> PathBuf {
+    let text = format!(
+        "version: \"3\"
+services:
+  ollama:
+    image: {OLLAMA}
+    ports: [\"127.0.0.1:{p1}:11434\"]
+    volumes: [\"models:/root/.ollama\"]
+    environment:
+      OLLAMA_HOST: \"0.0.0.0:11434\"
+      OLLAMA_CONTEXT_LENGTH: \"110000\"
+      OLLAMA_KEEP_ALIVE: \"30m\"
+    restart: unless-stopped
+  assistant:
+    image: {ASSISTANT}
+    ports: [\"127.0.0.1:{p2}:8080\"]
+    volumes: [\"{workspace}:/workspace\"]
+    environment:
+      OLLAMA_URL: \"http://ollama:11434\"
+    restart: unless-stopped
+volumes:
+  models: {{}}
+"
+    );
+    let path = dir.join(format!("compose-{p1}.yml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn timed(command: &mut Command) -> f64 {
+    let start = Instant::now();
+    let out = command.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed().as_secs_f64()
+}
+
+fn wait_healthy(p1: u16, p2: u16) {
+    let ollama = SocketAddr::from(([127, 0, 0, 1], p1));
+    let assistant = SocketAddr::from(([127, 0, 0, 1], p2));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(http_ok(ollama, "/") && http_ok(assistant, "/health")) {
+        assert!(Instant::now() < deadline, "never became healthy");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `nanna-deploy` against Compose: up to healthy, no-op up, down; alternating runs.
+fn compose_comparison(
+    kind: EngineKind,
+    deploy: &Path,
+    host_var: &str,
+    address: &str,
+    workspace: &Path,
+    dir: &Path,
+    runs: usize,
+) {
+    let (tool, tool_args): (&str, &[&str]) = match kind {
+        EngineKind::Docker => ("docker-compose", &[]),
+        EngineKind::Podman => ("podman-compose", &[]),
+    };
+    if which(tool).is_none() {
+        println!("{tool} not installed (apt-get install {tool}): no Compose comparison");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut ours = (Vec::new(), Vec::new(), Vec::new());
+    let mut theirs = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let name = format!("cmp{}r{run}", std::process::id() % 10_000);
+        let s = settings(&name, workspace);
+        let nanna = |args: Vec<String>| {
+            let mut c = Command::new(deploy);
+            c.args(args)
+                .env(host_var, address)
+                .env("XDG_STATE_HOME", state.path())
+                .env_remove(if host_var == "DOCKER_HOST" {
+                    "CONTAINER_HOST"
+                } else {
+                    "DOCKER_HOST"
+                });
+            c
+        };
+        ours.0.push(timed(&mut nanna(up_args(&s, kind.as_str()))));
+        ours.1.push(timed(&mut nanna(up_args(&s, kind.as_str()))));
+        let down = vec![
+            "down".to_string(),
+            "--engine".into(),
+            kind.as_str().into(),
+            "--name".into(),
+            name.clone(),
+            "--volumes".into(),
+        ];
+        ours.2.push(timed(&mut nanna(down)));
+
+        let project = format!("cmpc{}r{run}", std::process::id() % 10_000);
+        let (p1, p2) = (free_port(), free_port());
+        let file = compose_file(dir, p1, p2, &workspace.display().to_string());
+        let compose = |verb: &[&str]| {
+            let mut c = Command::new(tool);
+            c.args(tool_args)
+                .arg("-p")
+                .arg(&project)
+                .arg("-f")
+                .arg(&file)
+                .args(verb);
+            if kind == EngineKind::Docker {
+                c.env("DOCKER_HOST", address);
+            }
+            c
+        };
+        let start = Instant::now();
+        timed(&mut compose(&["up", "-d"]));
+        wait_healthy(p1, p2);
+        theirs.0.push(start.elapsed().as_secs_f64());
+        theirs.1.push(timed(&mut compose(&["up", "-d"])));
+        theirs.2.push(timed(&mut compose(&["down", "-v"])));
+    }
+    println!(
+        "vs {tool} (median of {runs}): up to healthy {:.3} s vs {:.3} s; no-op up {:.3} s vs {:.3} s; down {:.3} s vs {:.3} s",
+        median(ours.0),
+        median(theirs.0),
+        median(ours.1),
+        median(theirs.1),
+        median(ours.2),
+        median(theirs.2)
+    );
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|path| path.is_file())
+    })
+}
+
 fn up_args(s: &StackSettings, engine: &str) -> Vec<String> {
     vec![
         "up".into(),
@@ -282,17 +426,18 @@ fn main() {
             }
         };
         env.engine_timeout = Duration::from_secs(20);
-        let engine: Engine = runtime
-            .block_on(nanna_deploy::stack::connect(choice, &env))
-            .unwrap();
+        let engine: Engine = runtime.block_on(stack::connect(choice, &env)).unwrap();
+        let ctx = StackContext::quiet(&engine, &env);
         let load = Instant::now();
-        runtime
-            .block_on(images::load(&engine, &assistant.0))
-            .unwrap();
+        runtime.block_on(stack::load(&ctx, &assistant.0)).unwrap();
         let load_secs = load.elapsed().as_secs_f64();
         runtime
-            .block_on(images::load(&engine, &ollama_archive))
+            .block_on(stack::load(&ctx, &ollama_archive))
             .unwrap();
+        let all = DownOptions {
+            volumes: true,
+            ..DownOptions::default()
+        };
         println!("\n== {kind} {} ==", engine.version);
         println!("assistant image load: {load_secs:.2} s");
 
@@ -308,15 +453,11 @@ fn main() {
             options.gpu = GpuChoice::Only(Accelerator::None);
             options.settings.layout = Layout::Network;
             let start = Instant::now();
-            runtime
-                .block_on(apply::up(&engine, &env, &options))
-                .unwrap();
+            runtime.block_on(stack::up(&ctx, &options)).unwrap();
             ours.push(start.elapsed().as_secs_f64());
             for _ in 0..3 {
                 let start = Instant::now();
-                let report = runtime
-                    .block_on(apply::up(&engine, &env, &options))
-                    .unwrap();
+                let report = runtime.block_on(stack::up(&ctx, &options)).unwrap();
                 noop.push(start.elapsed().as_secs_f64());
                 assert!(!report.changed);
             }
@@ -326,6 +467,7 @@ fn main() {
                 let out = Command::new(&deploy)
                     .args(up_args(&options.settings, kind.as_str()))
                     .env(host_var, &address)
+                    .env("XDG_STATE_HOME", dir.join("state"))
                     .output()
                     .unwrap();
                 assert!(
@@ -335,7 +477,7 @@ fn main() {
                 );
                 noop_cli.push(start.elapsed().as_secs_f64());
             }
-            runtime.block_on(ops::down(&engine, &name, true)).unwrap();
+            runtime.block_on(stack::down(&ctx, &name, &all)).unwrap();
 
             // The CLI binary: up to healthy.
             let name = format!("benchc{}r{run}", std::process::id() % 10_000);
@@ -344,6 +486,7 @@ fn main() {
             let out = Command::new(&deploy)
                 .args(up_args(&s, kind.as_str()))
                 .env(host_var, &address)
+                .env("XDG_STATE_HOME", dir.join("state"))
                 .output()
                 .unwrap();
             assert!(
@@ -352,7 +495,7 @@ fn main() {
                 String::from_utf8_lossy(&out.stderr)
             );
             ours_cli.push(start.elapsed().as_secs_f64());
-            runtime.block_on(ops::down(&engine, &name, true)).unwrap();
+            runtime.block_on(stack::down(&ctx, &name, &all)).unwrap();
 
             // The engine's CLI.
             let name = format!("{}r{run}", std::process::id() % 10_000);
@@ -379,5 +522,14 @@ fn main() {
             median(noop)
         );
         println!("no-op up, nanna-deploy process:  {:.3} s", median(noop_cli));
+        compose_comparison(
+            kind,
+            &deploy,
+            host_var,
+            &address,
+            workspace.path(),
+            &dir,
+            runs,
+        );
     }
 }

@@ -279,15 +279,13 @@ impl Human {
                 drop(state);
                 self.line(&format!("waiting for {} at {url} ...", service.as_str()));
             }
-            DeployEvent::Healthy { service, after_ms } => {
-                if state.waiting.remove(&service) {
-                    drop(state);
-                    self.line(&format!(
-                        "{} is healthy after {}",
-                        service.as_str(),
-                        fmt_duration(Duration::from_millis(after_ms))
-                    ));
-                }
+            DeployEvent::Healthy { service, after_ms } if state.waiting.remove(&service) => {
+                drop(state);
+                self.line(&format!(
+                    "{} is healthy after {}",
+                    service.as_str(),
+                    fmt_duration(Duration::from_millis(after_ms))
+                ));
             }
             DeployEvent::LockWait { stack, holder } => {
                 drop(state);
