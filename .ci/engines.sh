@@ -4,7 +4,7 @@
 #   - Docker Engine (dockerd),
 # each on its own socket, with state of its own, and writes an env file for the tests.
 #
-# Usage: .ci/engines.sh start|stop|status
+# Usage: .ci/engines.sh start [podman|docker]|stop|status
 # Env:   NANNA_TEST_DIR   sockets, pids and the env file   (default /run/nanna-test)
 #        NANNA_TEST_STATE engine storage (must be on ext4/xfs for overlay) (default /var/lib/nanna-test)
 #
@@ -17,6 +17,11 @@ dir=${NANNA_TEST_DIR:-/run/nanna-test}
 state=${NANNA_TEST_STATE:-/var/lib/nanna-test}
 
 log() { printf '[engines] %s\n' "$*" >&2; }
+
+# The podman CLI, always local: with CONTAINER_HOST (or CONTAINER_CONNECTION) set it turns
+# into a remote client, and `podman system service` then refuses its socket argument
+# ("accepts at most 1 arg(s)").
+podman_local() { env -u CONTAINER_HOST -u CONTAINER_CONNECTION podman "$@"; }
 
 apt_install() {
     if [ -z "${_apt_updated:-}" ]; then
@@ -89,10 +94,32 @@ start_podman() {
     write_podman_config
     rm -f "$dir/podman.sock"
     CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
-        setsid podman system service --time=0 "unix://$dir/podman.sock" >"$dir/podman.log" 2>&1 &
+        setsid env -u CONTAINER_HOST -u CONTAINER_CONNECTION \
+        podman system service --time=0 "unix://$dir/podman.sock" >"$dir/podman.log" 2>&1 &
     echo $! >"$dir/podman.pid"
     wait_socket "$dir/podman.sock" "$(cat "$dir/podman.pid")" podman
-    log "podman $(podman --version | awk '{print $3}') API on $dir/podman.sock"
+    log "podman $(podman_local --version | awk '{print $3}') API on $dir/podman.sock"
+}
+
+# A dockerd killed hard leaves its pid file, and a new one refuses to start beside it
+# ("pid file found, ensure docker is not running"), also while the old one is still
+# exiting: wait for it to go, then remove the file.
+clear_stale_pidfile() {
+    [ -f "$dir/docker.pid" ] || return 0
+    local old i
+    old=$(cat "$dir/docker.pid")
+    if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null)" = dockerd ]; then
+        log "waiting for the previous dockerd (pid $old) to exit"
+        for i in $(seq 1 150); do
+            [ "$(cat "/proc/$old/comm" 2>/dev/null)" = dockerd ] || break
+            sleep 0.1
+        done
+        if [ "$(cat "/proc/$old/comm" 2>/dev/null)" = dockerd ]; then
+            log "the previous dockerd (pid $old) still runs and does not answer on $dir/docker.sock; stop it first"
+            return 1
+        fi
+    fi
+    rm -f "$dir/docker.pid"
 }
 
 start_docker() {
@@ -102,14 +129,7 @@ start_docker() {
     fi
     mkdir -p "$dir" "$state/docker"
     rm -f "$dir/docker.sock"
-    # A dockerd killed hard leaves its pid file, and a new one refuses to start beside it.
-    if [ -f "$dir/docker.pid" ]; then
-        local old
-        old=$(cat "$dir/docker.pid")
-        if [ -z "$old" ] || [ "$(cat "/proc/$old/comm" 2>/dev/null)" != dockerd ]; then
-            rm -f "$dir/docker.pid"
-        fi
-    fi
+    clear_stale_pidfile || return 1
     setsid dockerd --data-root "$state/docker" --exec-root "$dir/docker-exec" \
         -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" >"$dir/docker.log" 2>&1 &
     local pid=$!
@@ -131,9 +151,9 @@ stop_engines() {
     # Remove what the tests left (they label their objects), then stop the services.
     if [ -S "$dir/podman.sock" ]; then
         CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
-            podman rm -af -t 1 >/dev/null 2>&1 || true
+            podman_local rm -af -t 1 >/dev/null 2>&1 || true
         CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
-            podman pod rm -af >/dev/null 2>&1 || true
+            podman_local pod rm -af >/dev/null 2>&1 || true
     fi
     local f
     for f in podman docker; do
@@ -148,8 +168,11 @@ case "${1:-start}" in
 start)
     install_engines
     command -v curl >/dev/null || apt_install curl
-    start_podman
-    start_docker
+    case "${2:-both}" in
+    podman) start_podman ;;
+    docker) start_docker ;;
+    *) start_podman; start_docker ;;
+    esac
     write_env
     ;;
 stop) stop_engines ;;
