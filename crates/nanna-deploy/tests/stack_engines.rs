@@ -27,9 +27,19 @@ async fn flow(kind: EngineKind, layout: Layout) {
     ensure_images(&engine, &env).await;
     let ctx = StackContext::quiet(&engine, &env);
     let stack = unique(if layout == Layout::Pod { "p" } else { "n" });
-    let _cleanup = Cleanup::new(&engine, &stack);
+    let mut cleanup = Cleanup::new(&engine, &stack);
     let ws = workspace();
+    // The assistant runs as the workspace's owner when that is not root (network layout);
+    // else as the image's user (1000, the assistant image's `nanna`).
+    let uid = match layout {
+        Layout::Network => {
+            std::os::unix::fs::chown(ws.path(), Some(4242), Some(4242)).unwrap();
+            4242
+        }
+        Layout::Pod => 1000,
+    };
     let flow_image = format!("localhost/nanna-test-ollama:{stack}");
+    cleanup.images.push(flow_image.clone());
     let (repo, tag) = flow_image.rsplit_once(':').unwrap();
     let tag_as = |source: &'static str| {
         let client = engine.client.clone();
@@ -169,7 +179,7 @@ async fn flow(kind: EngineKind, layout: Layout) {
     );
 
     // Issue 9: the containers are confined, seen from the engine and attacked from inside.
-    confined(&engine, &ctx, &stack).await;
+    confined(&engine, &ctx, &stack, uid).await;
 
     // A device that is not in the container is reported, never ignored.
     let spec = stack::desired(&engine, &env, &s, GpuChoice::Only(Accelerator::None)).unwrap();
@@ -311,7 +321,7 @@ async fn flow(kind: EngineKind, layout: Layout) {
 
 /// Issue 9, "the deployed containers": inspected on the engine, then attacked from inside
 /// the assistant with busybox.
-async fn confined(engine: &Engine, ctx: &StackContext<'_>, stack: &str) {
+async fn confined(engine: &Engine, ctx: &StackContext<'_>, stack: &str, uid: u32) {
     let assistant = format!("nanna-{stack}-assistant");
     let ollama = format!("nanna-{stack}-ollama");
     for name in [&assistant, &ollama] {
@@ -381,7 +391,7 @@ async fn confined(engine: &Engine, ctx: &StackContext<'_>, stack: &str) {
     assert_eq!((code, out.trim()), (0, "fine"), "the tmpfs is writable");
     let (code, out) = run("/bin/busybox id -u").await;
     assert_eq!(code, 0);
-    assert_ne!(out.trim(), "0", "the assistant runs as root");
+    assert_eq!(out.trim(), uid.to_string(), "the assistant's user");
     let (_, status) = run("cat /proc/self/status").await;
     let field = |name: &str| {
         status

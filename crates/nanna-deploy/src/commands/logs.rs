@@ -53,7 +53,7 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
         };
         let _ = stdout.flush();
     };
-    stack::logs(
+    match stack::logs(
         &ctx,
         &args.target.name,
         args.service,
@@ -61,6 +61,11 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
         args.tail,
         &mut sink,
     )
-    .await?;
-    Ok(ExitCode::SUCCESS)
+    .await
+    {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // Ctrl-C is how `logs --follow` ends: no error message, the usual 130.
+        Err(error) if error.is_interrupted() => Ok(ExitCode::from(130)),
+        Err(error) => Err(error),
+    }
 }

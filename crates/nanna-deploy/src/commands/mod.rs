@@ -115,7 +115,7 @@ impl Session {
             token.cancel();
             if !json {
                 eprintln!(
-                    "\ninterrupted: stopping and undoing what this run created (signal again to exit at once)"
+                    "\ninterrupted: stopping (what this run created is removed; signal again to exit at once)"
                 );
             }
             tokio::select! {

@@ -178,10 +178,29 @@ pub async fn ensure_images(engine: &Engine, env: &ProbeEnv) {
         return;
     }
     let ctx = StackContext::quiet(engine, env);
-    for path in archives.values() {
-        stack::load(&ctx, path).await.unwrap();
+    for (tag, path) in archives {
+        load_replacing(&ctx, tag, path).await;
     }
     LOADED.lock().unwrap().push(engine.socket.clone());
+}
+
+/// Loads `archive` (which tags `tag`); when that moves the tag to a new image (the binary
+/// was rebuilt), removes the image the tag named before, so no dangling image is left.
+pub async fn load_replacing(ctx: &StackContext<'_>, tag: &str, archive: &Path) {
+    let before = stack::image_id(ctx.engine, tag).await.unwrap();
+    stack::load(ctx, archive).await.unwrap();
+    let after = stack::image_id(ctx.engine, tag).await.unwrap();
+    if let Some(old) = before.filter(|old| Some(old) != after.as_ref()) {
+        let _ = ctx
+            .engine
+            .client
+            .remove_image(
+                &old,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    }
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -211,6 +230,8 @@ pub struct Cleanup {
     pub kind: EngineKind,
     pub address: String,
     pub stack: String,
+    /// Image tags the test made, removed too.
+    pub images: Vec<String>,
 }
 
 impl Cleanup {
@@ -219,6 +240,7 @@ impl Cleanup {
             kind: engine.kind,
             address: engine.socket.clone(),
             stack: stack.to_string(),
+            images: Vec::new(),
         }
     }
 }
@@ -226,6 +248,7 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let (kind, address, stack) = (self.kind, self.address.clone(), self.stack.clone());
+        let images = std::mem::take(&mut self.images);
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -241,6 +264,16 @@ impl Drop for Cleanup {
                         ..DownOptions::default()
                     };
                     let _ = stack::down(&ctx, &stack, &options).await;
+                    for image in images {
+                        let _ = engine
+                            .client
+                            .remove_image(
+                                &image,
+                                None::<bollard::query_parameters::RemoveImageOptions>,
+                                None,
+                            )
+                            .await;
+                    }
                 }
             });
         })
