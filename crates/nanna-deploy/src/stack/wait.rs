@@ -90,20 +90,24 @@ pub(crate) async fn healthy(
     }
 }
 
-/// The exit code of a container in a restart loop. Podman resets it to 0 while the
-/// container runs again, so look a few times for a moment between two runs.
+/// The exit code of a container in a restart loop. Both engines reset it to 0 while the
+/// container runs again (Docker keeps it while `Restarting`, Podman while stopped), so look
+/// a few times for a moment between two runs.
 async fn last_exit_code(
     ctx: &StackContext<'_>,
     container: &str,
     seen: &state::Liveness,
 ) -> Option<i64> {
-    if !seen.running && seen.exit_code.is_some_and(|c| c != 0) {
+    let between = |s: &state::Liveness| {
+        (s.restarting || !s.running) && s.exit_code.is_some_and(|c| c != 0)
+    };
+    if between(seen) {
         return seen.exit_code;
     }
-    for _ in 0..20 {
+    for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         match state::liveness(ctx.engine, container).await {
-            Ok(Some(now)) if !now.running && now.exit_code.is_some_and(|c| c != 0) => {
+            Ok(Some(now)) if between(&now) => {
                 return now.exit_code;
             }
             Ok(Some(_)) => {}
