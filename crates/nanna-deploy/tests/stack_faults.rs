@@ -218,6 +218,23 @@ impl PrivateEngine {
         format!("unix://{}", self.socket().display())
     }
 
+    /// The private dockerd's default bridge (interface names have at most 15 characters).
+    fn bridge(&self) -> String {
+        format!("nanit{}", std::process::id() % 1_000_000)
+    }
+
+    fn make_bridge(&self) {
+        let name = self.bridge();
+        let third = std::process::id() % 200 + 20;
+        for args in [
+            vec!["link", "add", name.as_str(), "type", "bridge"],
+            vec!["addr", "add", &format!("10.231.{third}.1/24"), "dev", name.as_str()],
+            vec!["link", "set", name.as_str(), "up"],
+        ] {
+            let _ = Command::new("ip").args(&args).output();
+        }
+    }
+
     fn start(kind: EngineKind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = (kind == EngineKind::Docker).then(|| {
@@ -235,6 +252,9 @@ impl PrivateEngine {
             data,
             child: None,
         };
+        if kind == EngineKind::Docker {
+            engine.make_bridge();
+        }
         engine.spawn();
         engine
     }
@@ -264,7 +284,11 @@ impl PrivateEngine {
                     .arg(self.address())
                     .arg("--pidfile")
                     .arg(pid_file)
-                    .args(["--bridge=none", "--iptables=false", "--ip-masq=false"]);
+                    // Its own default bridge: with `--bridge=none` dockerd deletes the host's
+                    // docker0, which belongs to the shared engine (moby daemon_unix.go,
+                    // removeDefaultBridgeInterface). No iptables changes either.
+                    .arg(format!("--bridge={}", self.bridge()))
+                    .args(["--iptables=false", "--ip-masq=false"]);
                 c
             }
         };
@@ -416,6 +440,9 @@ impl Drop for PrivateEngine {
         if let Some(data) = &self.data {
             let _ = Command::new("umount").arg("-R").arg(data).output();
             let _ = std::fs::remove_dir_all(data);
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.bridge()])
+                .output();
         }
     }
 }
