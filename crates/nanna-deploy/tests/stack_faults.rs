@@ -228,7 +228,13 @@ impl PrivateEngine {
         let third = std::process::id() % 200 + 20;
         for args in [
             vec!["link", "add", name.as_str(), "type", "bridge"],
-            vec!["addr", "add", &format!("10.231.{third}.1/24"), "dev", name.as_str()],
+            vec![
+                "addr",
+                "add",
+                &format!("10.231.{third}.1/24"),
+                "dev",
+                name.as_str(),
+            ],
             vec!["link", "set", name.as_str(), "up"],
         ] {
             let _ = Command::new("ip").args(&args).output();

@@ -81,13 +81,20 @@ pub async fn pull(
         }
         Ok(())
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = tokio::time::timeout(timeout, drain) => match result {
             Ok(result) => result,
             Err(_) => Err(format!("no progress within {}", super::fmt_duration(timeout))),
         },
         () = ctx.cancel.cancelled() => Err("interrupted".to_string()),
+    };
+    if result.is_ok() {
+        ctx.events.report(DeployEvent::Done {
+            transfer,
+            result: vec![reference.to_string()],
+        });
     }
+    result
 }
 
 /// The ids of `references`, pulling absent ones (each within `pull_timeout`); references

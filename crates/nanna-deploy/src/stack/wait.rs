@@ -98,9 +98,8 @@ async fn last_exit_code(
     container: &str,
     seen: &state::Liveness,
 ) -> Option<i64> {
-    let between = |s: &state::Liveness| {
-        (s.restarting || !s.running) && s.exit_code.is_some_and(|c| c != 0)
-    };
+    let between =
+        |s: &state::Liveness| (s.restarting || !s.running) && s.exit_code.is_some_and(|c| c != 0);
     if between(seen) {
         return seen.exit_code;
     }
