@@ -72,6 +72,25 @@ pub struct TargetArgs {
     pub lock_timeout: u64,
 }
 
+impl TargetArgs {
+    /// `up`/`update` options for `settings` with these timeouts.
+    pub fn up_options(
+        &self,
+        settings: stack::StackSettings,
+        image_archives: &[PathBuf],
+        dry_run: bool,
+        pull_timeout: u64,
+    ) -> stack::UpOptions {
+        let mut options = stack::UpOptions::new(settings);
+        options.image_archives = image_archives.to_vec();
+        options.dry_run = dry_run;
+        options.timeout = secs(self.timeout);
+        options.pull_timeout = secs(pull_timeout);
+        options.lock_wait = secs(self.lock_timeout);
+        options
+    }
+}
+
 /// The probe environment of this process, with a host root override.
 pub fn probe_env(host_root: Option<&PathBuf>) -> ProbeEnv {
     let mut env = ProbeEnv::from_process();

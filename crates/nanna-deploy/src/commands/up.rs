@@ -9,10 +9,10 @@ use nanna_deploy::stack::spec::{
     ExtraDevice, MountSpec,
 };
 use nanna_deploy::stack::{
-    self, Layout, StackError, StackSettings, Step, UpOptions, UpReport, health_path, validate,
+    self, Layout, StackError, StackSettings, Step, UpReport, health_path, validate,
 };
 
-use super::{GpuArg, Session, TargetArgs, locate, probe_env, secs};
+use super::{GpuArg, Session, TargetArgs, locate, probe_env};
 use crate::render::Output;
 
 /// Examples shown by `up --help`.
@@ -128,13 +128,13 @@ pub fn settings_from(args: &Args) -> Result<StackSettings, StackError> {
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(args.host_root.as_ref());
     let settings = settings_from(&args)?;
-    let mut options = UpOptions::new(settings);
+    let mut options = args.target.up_options(
+        settings,
+        &args.image_archive,
+        args.dry_run,
+        args.pull_timeout,
+    );
     options.gpu = args.gpu.gpu;
-    options.image_archives = args.image_archive.clone();
-    options.dry_run = args.dry_run;
-    options.timeout = secs(args.target.timeout);
-    options.pull_timeout = secs(args.pull_timeout);
-    options.lock_wait = secs(args.target.lock_timeout);
     let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
     let ctx = session.context(&engine, &env, output);
     let report = stack::up(&ctx, &options).await?;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nanna_deploy::stack::{self, StackError, StackSettings, UpOptions};
+use nanna_deploy::stack::{self, StackError, StackSettings};
 
-use super::{Session, TargetArgs, locate, probe_env, secs};
+use super::{Session, TargetArgs, locate, probe_env};
 use crate::render::Output;
 
 /// Examples shown by `update --help`.
@@ -34,12 +34,12 @@ pub struct Args {
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
     // The stack's stored settings replace these; only the name matters here.
-    let mut options = UpOptions::new(StackSettings::new(&args.target.name, PathBuf::from("/")));
-    options.image_archives = args.image_archive.clone();
-    options.dry_run = args.dry_run;
-    options.timeout = secs(args.target.timeout);
-    options.pull_timeout = secs(args.pull_timeout);
-    options.lock_wait = secs(args.target.lock_timeout);
+    let options = args.target.up_options(
+        StackSettings::new(&args.target.name, PathBuf::from("/")),
+        &args.image_archive,
+        args.dry_run,
+        args.pull_timeout,
+    );
     let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
     let ctx = session.context(&engine, &env, output);
     let report = stack::update(&ctx, &args.target.name, &options).await?;
