@@ -309,6 +309,12 @@ fn compose_comparison(
         theirs.0.push(start.elapsed().as_secs_f64());
         theirs.1.push(timed(&mut compose(&["up", "-d"])));
         theirs.2.push(timed(&mut compose(&["down", "-v"])));
+        if kind == EngineKind::Podman {
+            // podman-compose 1.0.3 leaves its network behind.
+            let _ = Command::new("podman")
+                .args(["network", "rm", &format!("{project}_default")])
+                .output();
+        }
     }
     println!(
         "vs {tool} (median of {runs}): up to healthy {:.3} s vs {:.3} s; no-op up {:.3} s vs {:.3} s; down {:.3} s vs {:.3} s",

@@ -116,6 +116,8 @@ fn process_start(pid: u32) -> Option<u64> {
 #[derive(Debug)]
 pub(crate) struct WriterLock {
     _file: File,
+    /// The lock file, removed (while still locked) on release, so none pile up.
+    path: PathBuf,
     /// The claim volume and its token, once claimed.
     claim: Option<(String, String)>,
     command: String,
@@ -126,6 +128,9 @@ impl Drop for WriterLock {
         if let Some((_, token)) = &self.claim {
             active().retain(|t| t != token);
         }
+        // Still locked here (the file closes after this): a waiter that locks the removed
+        // file sees it is gone and opens the path again.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -141,7 +146,7 @@ fn lock_dir(ctx: &StackContext<'_>) -> PathBuf {
     }
 }
 
-fn open_lock_file(ctx: &StackContext<'_>, stack: &str) -> Result<File, StackError> {
+fn open_lock_file(ctx: &StackContext<'_>, stack: &str) -> Result<(File, PathBuf), StackError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let dir = lock_dir(ctx);
     let io = |what: String| move |source| StackError::Io { what, source };
@@ -164,7 +169,7 @@ fn open_lock_file(ctx: &StackContext<'_>, stack: &str) -> Result<File, StackErro
     let engine = Sha256::digest(ctx.engine.socket.as_bytes());
     let key: String = engine.iter().take(6).map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("{stack}@{key}.lock"));
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -172,7 +177,18 @@ fn open_lock_file(ctx: &StackContext<'_>, stack: &str) -> Result<File, StackErro
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .mode(0o600)
         .open(&path)
-        .map_err(io(format!("open the lock file {}", path.display())))
+        .map_err(io(format!("open the lock file {}", path.display())))?;
+    Ok((file, path))
+}
+
+/// Whether `file` is still the file at `path` (a holder removes the file when it releases,
+/// so a lock taken on a removed file is worth nothing: open again).
+fn still_there(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+        _ => false,
+    }
 }
 
 impl WriterLock {
@@ -184,12 +200,16 @@ impl WriterLock {
         command: &str,
         wait: Duration,
     ) -> Result<Self, StackError> {
-        let mut file = open_lock_file(ctx, stack)?;
+        let (mut file, mut path) = open_lock_file(ctx, stack)?;
         let start = Instant::now();
         let mut announced = false;
         loop {
             match file.try_lock() {
-                Ok(()) => break,
+                Ok(()) if still_there(&file, &path) => break,
+                Ok(()) => {
+                    (file, path) = open_lock_file(ctx, stack)?;
+                    continue;
+                }
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(source)) => {
                     return Err(StackError::Io {
@@ -226,6 +246,7 @@ impl WriterLock {
         let _ = file.flush();
         Ok(Self {
             _file: file,
+            path,
             claim: None,
             command: command.to_string(),
         })
