@@ -50,7 +50,9 @@ fn tag(mode: SandboxMode) -> u32 {
     }
 }
 
-/// Host pids of processes whose command line contains `marker`.
+/// Host pids of live processes whose command line contains `marker`. Zombies do not count:
+/// a killed orphan is reparented to PID 1, which on some machines (these CI VMs' init among
+/// them) never reaps it.
 fn pids_of(marker: &str) -> Vec<String> {
     let out = std::process::Command::new("pgrep")
         .args(["-f", marker])
@@ -58,14 +60,23 @@ fn pids_of(marker: &str) -> Vec<String> {
         .expect("pgrep runs");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
+        .filter(|pid| {
+            // /proc/PID/stat: "pid (comm) STATE ..."; comm may hold spaces, so split after ')'.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .is_some_and(|state| state != "Z" && state != "X")
+            })
+        })
         .map(str::to_owned)
         .collect()
 }
 
-/// Waits up to 3 s for every process of `marker` to be gone; returns those left (and kills
-/// them, so a failing test leaves nothing behind).
+/// Waits up to 10 s for every process of `marker` to be gone; returns those left (and kills
+/// them, so a failing test leaves nothing behind). The orphans this catches would live for
+/// hours (`sleep 45121`); the wait only absorbs a loaded machine's scheduling delays.
 fn survivors(marker: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = pids_of(marker);
         if left.is_empty() || Instant::now() > deadline {
