@@ -80,6 +80,8 @@ struct CallResult {
     ok: bool,
     content: String,
     summary: String,
+    /// Base64 images the tool returned (MCP image content); `content` names them in words.
+    images: Vec<String>,
 }
 
 impl CallResult {
@@ -90,6 +92,7 @@ impl CallResult {
             ok: false,
             content,
             summary,
+            images: Vec::new(),
         }
     }
 }
@@ -655,6 +658,7 @@ impl Agent {
                 ok: true,
                 content: output.content,
                 summary: output.summary,
+                images: output.images,
             },
             Err(e) => CallResult::error(e),
         }
@@ -675,7 +679,14 @@ impl Agent {
                 result.content
             ))
         } else {
-            ChatMessage::tool_result(&call.id, &call.name, result.content.as_str())
+            let message = ChatMessage::tool_result(&call.id, &call.name, result.content.as_str());
+            // Only a model that takes images gets the pixels; the text already names them.
+            let vision = self.model_info.capabilities.is_some_and(|c| c.vision);
+            if vision && !result.images.is_empty() {
+                message.with_images(result.images)
+            } else {
+                message
+            }
         };
         self.push(message, on_event);
         on_event(AgentEvent::ToolResult {

@@ -123,9 +123,16 @@ pub(crate) async fn gate(
 /// can enforce the mode: no write tools in `read-only`, no commands where the sandbox
 /// cannot confine them.
 pub(crate) fn offers(effect: Effect, config: &AgentConfig, sandbox_enforced: bool) -> bool {
+    offered(effect, config.sandbox.mode, sandbox_enforced)
+}
+
+/// The same rule for anything that serves nanna's tools under a sandbox mode (`nanna
+/// mcp-server`): reading tools always, write tools unless `read-only`, commands only where
+/// the sandbox can confine them.
+pub fn offered(effect: Effect, mode: SandboxMode, sandbox_enforced: bool) -> bool {
     match effect {
         Effect::ReadOnly => true,
-        Effect::Write => config.sandbox.mode != SandboxMode::ReadOnly,
+        Effect::Write => mode != SandboxMode::ReadOnly,
         Effect::Exec => sandbox_enforced,
     }
 }

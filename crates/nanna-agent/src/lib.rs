@@ -44,7 +44,7 @@ mod textcalls;
 mod tokens;
 
 pub use agent::Agent;
-pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover};
+pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover, offered};
 pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW};
 pub use error::{AgentError, SessionError};
 pub use event::{AgentEvent, CompactionStep, RunOutcome};

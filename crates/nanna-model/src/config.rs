@@ -367,18 +367,30 @@ impl ConfigLoader {
             .map(|home| (Path::new(home).join(".config/nanna/config.toml"), false))
     }
 
+    /// The configuration files in layer order (system, then user), each with whether it
+    /// must exist (a file named by `--config` or `NANNA_CONFIG`). Other crates that keep
+    /// their settings in the same files (`[mcp_servers]`) read them from here.
+    pub fn files(&self, overrides: &ConfigOverrides) -> Vec<(PathBuf, bool)> {
+        let mut files = Vec::with_capacity(2);
+        if let Some(path) = &self.system_file {
+            files.push((path.clone(), false));
+        }
+        files.extend(self.user_file_path(overrides));
+        files
+    }
+
+    /// The user's configuration file, the one `nanna mcp add` writes.
+    pub fn user_file_for(&self, overrides: &ConfigOverrides) -> Option<PathBuf> {
+        self.user_file_path(overrides).map(|(path, _)| path)
+    }
+
     /// Merges every layer and validates the result.
     pub fn load(&self, overrides: &ConfigOverrides) -> Result<Config, ConfigError> {
         let mut raw = Raw::default();
-        if let Some(path) = &self.system_file
-            && let Some(file) = read_file(path, false)?
-        {
-            raw.apply_file(file, path);
-        }
-        if let Some((path, required)) = self.user_file_path(overrides)
-            && let Some(file) = read_file(&path, required)?
-        {
-            raw.apply_file(file, &path);
+        for (path, required) in self.files(overrides) {
+            if let Some(file) = read_file(&path, required)? {
+                raw.apply_file(file, &path);
+            }
         }
         self.apply_env(&mut raw)?;
         raw.apply_flags(overrides);
@@ -501,6 +513,12 @@ struct FileConfig {
     sandbox_env_include: Option<Vec<String>>,
     sandbox_env_exclude: Option<Vec<String>>,
     extra_tools: Option<Vec<String>>,
+    /// `[mcp_servers.NAME]` tables and the tool budget: parsed and validated by `nanna-mcp`
+    /// from the same files, accepted (not read) here.
+    #[serde(default, rename = "mcp_servers")]
+    _mcp_servers: Option<toml::Table>,
+    #[serde(default, rename = "tool_token_budget")]
+    _tool_token_budget: Option<toml::Value>,
 }
 
 /// `think` may be written as a boolean (`think = false`) or a word (`think = "high"`).
@@ -520,6 +538,20 @@ enum KeepAlive {
 }
 
 fn read_file(path: &Path, required: bool) -> Result<Option<FileConfig>, ConfigError> {
+    parse_file(path, required)
+}
+
+/// One configuration file as a TOML table, for settings other crates read from the same
+/// files (`[mcp_servers]`); `None` when it is absent and not `required`. Errors are worded
+/// like the main loader's (path, line and column).
+pub fn read_table(path: &Path, required: bool) -> Result<Option<toml::Table>, ConfigError> {
+    parse_file(path, required)
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    required: bool,
+) -> Result<Option<T>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),

@@ -535,3 +535,38 @@ fn sandbox_settings_and_extra_tools_layer_like_the_others() {
         "{err}"
     );
 }
+
+#[test]
+fn mcp_tables_are_accepted_and_the_files_listed_in_layer_order() {
+    // The shape `pkgs.formats.toml` writes for the NixOS module's
+    // `settings.mcp_servers.docs = { url = ...; enabled_tools = [ ... ]; }` (keys sorted, the
+    // server as a `[mcp_servers.docs]` table); nanna-mcp parses those tables from the same
+    // files.
+    let files = Files::new();
+    let system = files.write(
+        "system.toml",
+        "model = \"qwen2.5-coder:7b\"\ntool_token_budget = 3000\n\n[mcp_servers.docs]\n\
+         enabled_tools = [\"search\"]\nurl = \"http://127.0.0.1:3000/mcp\"\n",
+    );
+    let user = files.write("user.toml", "[mcp_servers.docs]\nenabled = false\n");
+    let loader = ConfigLoader::new()
+        .system_file(Some(system.clone()))
+        .user_file(user.clone());
+    let config = loader
+        .load(&none())
+        .expect("MCP tables do not trip the main loader");
+    assert_eq!(config.model, "qwen2.5-coder:7b");
+    assert_eq!(
+        loader.files(&none()),
+        vec![(system, false), (user.clone(), false)]
+    );
+    assert_eq!(loader.user_file_for(&none()), Some(user));
+    let flag = ConfigOverrides {
+        config_file: Some(files.path().join("flag.toml")),
+        ..none()
+    };
+    assert_eq!(
+        loader.files(&flag).last(),
+        Some(&(files.path().join("flag.toml"), true))
+    );
+}

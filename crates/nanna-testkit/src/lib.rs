@@ -28,6 +28,7 @@ mod error;
 mod golang;
 pub mod llama;
 mod llamacpp;
+pub mod mcp;
 mod models;
 mod ollama;
 mod openai;

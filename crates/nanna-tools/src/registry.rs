@@ -77,6 +77,11 @@ impl ToolRegistry {
         }
     }
 
+    /// Keeps only the tools `keep` accepts (e.g. those a policy lets run).
+    pub fn retain(&mut self, mut keep: impl FnMut(&dyn Tool) -> bool) {
+        self.tools.retain(|t| keep(t.as_ref()));
+    }
+
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&dyn Tool> {
         self.tools

@@ -25,6 +25,9 @@ pub struct ToolOutput {
     pub content: String,
     /// One line for the terminal, e.g. `edit src/main.rs (+3 -1)`.
     pub summary: String,
+    /// Base64-encoded images the tool returned (an MCP tool's image content). `content`
+    /// already mentions them in words; vision models also get the pixels.
+    pub images: Vec<String>,
 }
 
 impl ToolOutput {
@@ -33,7 +36,14 @@ impl ToolOutput {
         Self {
             content: content.into(),
             summary: summary.into(),
+            images: Vec::new(),
         }
+    }
+
+    /// Attaches base64-encoded images.
+    pub fn with_images(mut self, images: Vec<String>) -> Self {
+        self.images = images;
+        self
     }
 }
 
