@@ -18,6 +18,9 @@ Examples:
   nanna health
   nanna pull qwen2.5-coder:7b
   nanna sandbox -- sh -c 'touch /etc/x'       see what a sandbox mode allows
+  nanna mcp add fs -- npx -y @modelcontextprotocol/server-filesystem ~/src
+  nanna mcp list
+  nanna mcp-server -C ~/src --sandbox workspace-write   MCP server for editors (stdio)
   nanna serve --listen 0.0.0.0:8080
   nanna completions bash > /etc/bash_completion.d/nanna
 
@@ -93,18 +96,105 @@ pub enum Command {
     Models(JsonFlag),
     /// Check the model server and the configured model; non-zero exit when unhealthy.
     Health(JsonFlag),
-    /// List the tools offered to the model, with their JSON schemas.
-    Tools(JsonFlag),
+    /// List the tools offered to the model (built-in and MCP), with their schemas and token cost.
+    Tools(ToolsArgs),
     /// Download a model to the server (Ollama only).
     Pull(PullArgs),
     /// List, show or remove saved sessions.
     Sessions(SessionsArgs),
     /// Serve a health endpoint and stay up (the assistant container's main process).
     Serve(ServeArgs),
+    /// Configure the MCP servers whose tools sessions offer ([mcp_servers] in config.toml).
+    Mcp(McpArgs),
+    /// Serve nanna's tools (read, write, edit, list, glob, grep, shell) to MCP clients.
+    #[command(name = "mcp-server")]
+    McpServer(McpServerArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Run a command under a sandbox mode, as the model's commands run (see what it allows).
     Sandbox(SandboxArgs),
+}
+
+/// Arguments of `nanna tools`.
+#[derive(Debug, Clone, Args)]
+pub struct ToolsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Built-in tools only: do not start the configured MCP servers.
+    #[arg(long)]
+    pub no_mcp: bool,
+    /// Workspace the MCP servers start in (default: the current directory).
+    #[arg(short = 'C', long = "workspace", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+/// Arguments of `nanna mcp`.
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<McpAction>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `nanna mcp` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum McpAction {
+    /// List the configured servers (system and user files).
+    List,
+    /// Show one server's settings.
+    Get {
+        /// The server's name.
+        name: String,
+    },
+    /// Add a server to your config file (or replace one): `add NAME -- CMD ARGS...` for a
+    /// stdio server, `add NAME --url URL` for a streamable-HTTP server.
+    Add {
+        /// The server's name (letters, digits, `_`, `-`); prefixes its tools (`NAME__tool`).
+        name: String,
+        /// URL of a streamable-HTTP server.
+        #[arg(long, value_name = "URL", conflicts_with = "command")]
+        url: Option<String>,
+        /// Variable holding the HTTP server's bearer token.
+        #[arg(long, value_name = "VAR", requires = "url")]
+        bearer_token_env_var: Option<String>,
+        /// Environment variable for a stdio server (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE", conflicts_with = "url")]
+        env: Vec<String>,
+        /// The stdio server's command and arguments, after `--`.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Remove a server from your config file.
+    Remove {
+        /// The server's name.
+        name: String,
+    },
+}
+
+/// Arguments of `nanna mcp-server`.
+#[derive(Debug, Clone, Args)]
+pub struct McpServerArgs {
+    /// Workspace the tools are confined to (default: the current directory).
+    #[arg(short = 'C', long = "workspace", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// What the tools may change (default read-only): read-only offers the reading tools and
+    /// `shell` under a read-only OS sandbox; workspace-write adds write_file and edit_file,
+    /// and lets `shell` write in the workspace. `shell` is offered only where the sandbox can
+    /// be enforced.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub sandbox: Option<SandboxMode>,
+    /// Let `shell`'s commands use the network in read-only and workspace-write modes.
+    #[arg(long)]
+    pub network: bool,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio; ADDR must be a loopback
+    /// address (e.g. 127.0.0.1:8765). Clients authenticate with the bearer token printed at
+    /// start (or the one in NANNA_MCP_SERVER_TOKEN).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 /// A `--json` switch.

@@ -7,6 +7,7 @@ mod cancel;
 mod cli;
 mod commands;
 mod error;
+mod mcp;
 mod output;
 mod render;
 mod repl;
@@ -53,7 +54,18 @@ fn dispatch(cli: Cli) -> Result<()> {
             clap_complete::generate(args.shell, &mut cmd, "nanna", &mut std::io::stdout());
             Ok(())
         }
-        Command::Tools(flag) => commands::tools::run(flag.json),
+        Command::Tools(args) => {
+            let settings = Settings::resolve(&global)?;
+            // --no-mcp still reads the budget, but a broken [mcp_servers] does not stop it.
+            let mcp = match settings.mcp() {
+                Ok(config) => config,
+                Err(_) if args.no_mcp => nanna_mcp::McpConfig::default(),
+                Err(e) => return Err(e),
+            };
+            commands::tools::run(&args, settings.tools()?, &mcp)
+        }
+        Command::Mcp(args) => commands::mcp::run(&args, &global),
+        Command::McpServer(args) => commands::mcp_server::run(&args, &global),
         Command::Sessions(args) => commands::sessions::run(&args),
         Command::Models(flag) => {
             let settings = Settings::resolve(&global)?;

@@ -96,6 +96,8 @@ struct Repl {
     store: SessionStore,
     provider: Arc<dyn nanna_model::ModelProvider>,
     agent: Agent,
+    /// The session's MCP servers; their tools join every agent built here.
+    servers: nanna_mcp::McpServers,
 }
 
 impl Repl {
@@ -112,7 +114,7 @@ impl Repl {
             .unwrap_or_else(|_| nanna_tools::ToolRegistry::coding());
         self.agent = runtime.block_on(Agent::new(
             self.provider.clone(),
-            tools,
+            with_mcp(tools, &self.config, &self.servers),
             self.config.clone(),
             session,
         ))?;
@@ -120,21 +122,59 @@ impl Repl {
     }
 }
 
+/// `tools` plus the running MCP servers' (the same names every time).
+fn with_mcp(
+    mut tools: nanna_tools::ToolRegistry,
+    config: &AgentConfig,
+    servers: &nanna_mcp::McpServers,
+) -> nanna_tools::ToolRegistry {
+    if config.tools_enabled {
+        servers.register(&mut tools);
+    }
+    tools
+}
+
 /// Runs the REPL until `/exit`, Ctrl-D or Ctrl-C at the prompt.
 pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
     let config = task::agent_config(settings, run, true)?;
+    let mcp_config = settings.mcp()?;
     let store = task::store()?;
     let session = task::session(&store, run, &config)?;
     let provider = settings.provider();
     let runtime = crate::runtime()?;
-    let agent = runtime
-        .block_on(Agent::new(
-            provider.clone(),
-            settings.tools()?,
-            config.clone(),
-            session,
+    let servers = if config.tools_enabled {
+        runtime.block_on(nanna_mcp::McpServers::start(
+            &mcp_config,
+            &config.workspace,
+            crate::mcp::sink(false),
         ))
-        .map_err(|e| CliError::Agent(e.to_string()))?;
+    } else {
+        nanna_mcp::McpServers::none()
+    };
+    let registry = match settings.tools() {
+        Ok(tools) => with_mcp(tools, &config, &servers),
+        Err(e) => {
+            runtime.block_on(servers.shutdown());
+            return Err(e);
+        }
+    };
+    let agent = match runtime.block_on(Agent::new(
+        provider.clone(),
+        registry,
+        config.clone(),
+        session,
+    )) {
+        Ok(agent) => agent,
+        Err(e) => {
+            runtime.block_on(servers.shutdown());
+            return Err(CliError::Agent(e.to_string()));
+        }
+    };
+    if let Some(message) =
+        crate::mcp::budget_warning(&agent.offered_tools(), mcp_config.tool_token_budget)
+    {
+        eprintln!("{} {message}", Style::stderr().yellow("warning:"));
+    }
     let mut repl = Repl {
         settings: settings.clone(),
         settings_model: settings.model().to_owned(),
@@ -142,8 +182,16 @@ pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
         store,
         provider,
         agent,
+        servers,
     };
+    let result = interact(&runtime, &mut repl);
+    let Repl { servers, .. } = repl;
+    runtime.block_on(servers.shutdown());
+    result
+}
 
+/// The prompt loop.
+fn interact(runtime: &tokio::runtime::Runtime, repl: &mut Repl) -> Result<()> {
     let style = Style::stderr();
     let mut editor = DefaultEditor::new()
         .map_err(|e| CliError::Other(format!("cannot start the line editor: {e}")))?;
@@ -190,7 +238,7 @@ pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
                 model: repl.config.model.clone(),
                 workspace: repl.config.workspace.clone(),
             }) {
-                Ok(session) => match repl.new_agent(&runtime, session) {
+                Ok(session) => match repl.new_agent(runtime, session) {
                     Ok(()) => eprintln!(
                         "{}",
                         style.dim(&format!("new session {}", repl.agent.session_id()))
@@ -221,7 +269,7 @@ pub fn run(settings: &Settings, run: &RunArgs) -> Result<()> {
                     .store
                     .open(&id)
                     .map_err(|e| e.to_string())
-                    .and_then(|s| repl.new_agent(&runtime, s).map_err(|e| e.to_string()));
+                    .and_then(|s| repl.new_agent(runtime, s).map_err(|e| e.to_string()));
                 match switched {
                     Ok(()) => eprintln!("{}", style.dim(&format!("model {name}"))),
                     Err(e) => {

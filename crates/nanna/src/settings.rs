@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use nanna_agent::AgentConfig;
-use nanna_model::{Config, ConfigOverrides, ModelProvider};
+use nanna_model::{Config, ConfigLoader, ConfigOverrides, ModelProvider};
 use nanna_sandbox::{EnvPolicy, Policy, SandboxMode};
 use nanna_tools::ToolRegistry;
 
@@ -15,6 +17,7 @@ use crate::error::{CliError, Result};
 #[derive(Debug, Clone)]
 pub struct Settings {
     config: Config,
+    overrides: ConfigOverrides,
 }
 
 impl Settings {
@@ -45,7 +48,12 @@ impl Settings {
             ..ConfigOverrides::default()
         };
         let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
-        Ok(Self { config })
+        Ok(Self { config, overrides })
+    }
+
+    /// The `[mcp_servers]` tables and tool budget, from the same layered files.
+    pub fn mcp(&self) -> Result<nanna_mcp::McpConfig> {
+        mcp_config(&self.overrides)
     }
 
     /// The model to use.
@@ -106,4 +114,24 @@ impl Settings {
         }
         Ok(registry)
     }
+}
+
+/// The MCP configuration for `--config` (`None`: the usual files), without resolving the
+/// model settings (`nanna mcp ...` works whatever the model server settings are).
+pub fn mcp_config(overrides: &ConfigOverrides) -> Result<nanna_mcp::McpConfig> {
+    let files = ConfigLoader::from_process().files(overrides);
+    nanna_mcp::config::load(&files).map_err(|e| CliError::Config(e.to_string()))
+}
+
+/// The user's configuration file (`--config`, `NANNA_CONFIG`, XDG), the one `nanna mcp add`
+/// writes, and the system file it does not.
+pub fn config_files(global: &GlobalArgs) -> (Option<PathBuf>, PathBuf) {
+    let overrides = ConfigOverrides {
+        config_file: global.config.clone(),
+        ..ConfigOverrides::default()
+    };
+    (
+        ConfigLoader::from_process().user_file_for(&overrides),
+        PathBuf::from(nanna_model::config::SYSTEM_CONFIG_PATH),
+    )
 }

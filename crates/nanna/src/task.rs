@@ -141,6 +141,7 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
     }
     let config = agent_config(settings, run, false)?;
     let tools = settings.tools()?;
+    let mcp_config = settings.mcp()?;
     let store = store()?;
     let session = session(&store, run, &config)?;
     let provider = settings.provider();
@@ -153,9 +154,20 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
             }
         };
         let new_session = (!session.is_resumed()).then(|| session.id().to_owned());
+        let (tools, servers) =
+            match session_tools(tools, &config, &mcp_config, mode == Mode::ExecJson).await {
+                Ok(started) => started,
+                Err(e) => {
+                    if let Some(id) = new_session {
+                        let _ = store.remove(&id);
+                    }
+                    return Err(report(&mut out, e));
+                }
+            };
         let mut agent = match Agent::new(provider, tools, config, session).await {
             Ok(agent) => agent,
             Err(e) => {
+                servers.shutdown().await;
                 // Leave no empty session behind when nothing could start.
                 if let Some(id) = new_session {
                     let _ = store.remove(&id);
@@ -164,6 +176,11 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
                 return Err(report(&mut out, e));
             }
         };
+        if let Some(message) =
+            crate::mcp::budget_warning(&agent.offered_tools(), mcp_config.tool_token_budget)
+        {
+            out.event(&nanna_agent::AgentEvent::Warning { message });
+        }
         let cancel = CancellationToken::new();
         let approver = approval::for_this_process(cancel.clone());
         let _watch = CtrlC::watch(cancel.clone());
@@ -173,6 +190,7 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
             })
             .await;
         out.finish();
+        servers.shutdown().await;
         match result {
             Ok(RunOutcome::Completed { .. }) => Ok(()),
             Ok(RunOutcome::MaxTurns { turns }) => Err(report(&mut out, CliError::MaxTurns(turns))),
@@ -180,6 +198,30 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
             Err(e) => Err(report(&mut out, CliError::Agent(e.to_string()))),
         }
     })
+}
+
+/// The tools of a session: `tools` (the configured built-ins) plus the MCP servers' (started
+/// here, when tools are on). A one-shot run fails when a server marked `required` did not
+/// start.
+pub async fn session_tools(
+    mut tools: nanna_tools::ToolRegistry,
+    config: &AgentConfig,
+    mcp: &nanna_mcp::McpConfig,
+    json: bool,
+) -> Result<(nanna_tools::ToolRegistry, nanna_mcp::McpServers)> {
+    if !config.tools_enabled {
+        return Ok((tools, nanna_mcp::McpServers::none()));
+    }
+    let servers = crate::mcp::start(mcp, &config.workspace, &mut tools, json).await;
+    if !servers.failed_required().is_empty() {
+        let names = servers.failed_required().join(", ");
+        servers.shutdown().await;
+        return Err(CliError::Config(format!(
+            "required MCP server(s) {names} did not start (see above); fix them, or set \
+             `required = false` in their [mcp_servers] table to go on without them"
+        )));
+    }
+    Ok((tools, servers))
 }
 
 #[cfg(test)]
