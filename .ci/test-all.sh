@@ -3,6 +3,7 @@
 # starting what the tests need:
 #   - Podman and Docker Engine (real engines, own sockets and storage)      .ci/engines.sh
 #   - a real llama.cpp server with a 135M-parameter model (OpenAI API)      .ci/llama-server.sh
+#   - the real MCP servers (npm) and the Python MCP SDK (PyPI)               .ci/mcp-servers.sh
 #   - Nix (Debian's nix-bin) for the flake/module checks                     .ci/nix-checks.sh
 #   - bubblewrap, the command sandbox's mechanism                            .ci/sandbox.sh
 # then: rustfmt, clippy (-D warnings), the whole Cargo test suite, the Nix checks.
@@ -18,7 +19,7 @@ export NANNA_TEST_DIR=${NANNA_TEST_DIR:-/run/nanna-test}
 step() { printf '\n==> %s\n' "$*"; }
 
 if [ "${CI:-}" = true ] || [ "${NANNA_TEST_REQUIRE:-}" = 1 ]; then
-    export NANNA_TEST_REQUIRE_ENGINES=1 NANNA_TEST_REQUIRE_LLAMA=1 NANNA_TEST_REQUIRE_SANDBOX=1
+    export NANNA_TEST_REQUIRE_ENGINES=1 NANNA_TEST_REQUIRE_LLAMA=1 NANNA_TEST_REQUIRE_SANDBOX=1 NANNA_TEST_REQUIRE_MCP=1
 fi
 
 cleanup() {
@@ -46,6 +47,7 @@ step "inference server (background)"
 mkdir -p "$NANNA_TEST_DIR"
 "$root/.ci/llama-server.sh" start >"$NANNA_TEST_DIR/llama-setup.log" 2>&1 &
 llama_setup=$!
+"$root/.ci/mcp-servers.sh" install >"$NANNA_TEST_DIR/mcp-setup.log" 2>&1 & # tests wait on mcp.pending
 
 step "container engines"
 "$root/.ci/engines.sh" start
