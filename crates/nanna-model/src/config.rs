@@ -18,17 +18,24 @@
 //! max_tokens = 4096
 //! think = "low"                   # thinking models: true, false, low, medium, high, max
 //! connect_timeout_secs = 5
-//! idle_timeout_secs = 300
+//! idle_timeout_secs = 300          # silence allowed before and within a reply
 //! sandbox_network = false          # let commands use the network (read-only, workspace-write)
 //! sandbox_env_include = ["GITHUB_TOKEN", "AWS_*"]   # variables commands keep after scrubbing
 //! sandbox_env_exclude = ["HTTP_PROXY"]              # and variables they lose besides
 //! extra_tools = ["calculate"]      # built-ins outside the default coding set (echo, calculate)
+//! turn_timeout_secs = 600          # one whole model turn, however busy the connection
+//! max_line_bytes = 16777216        # largest NDJSON line / SSE event
+//! max_reply_bytes = 67108864       # largest reply body
+//! native_tools = "auto"            # "auto" (ask the server), true, false
+//! json_tool_calls = false          # bare or fenced JSON in prose counts as a call
 //! ```
 //!
 //! Environment: `NANNA_PROVIDER`, `NANNA_URL`, `NANNA_MODEL`, `NANNA_CONTEXT_WINDOW`,
 //! `NANNA_TEMPERATURE`, `NANNA_KEEP_ALIVE`, `NANNA_MAX_TOKENS`, `NANNA_THINK`, `NANNA_CONNECT_TIMEOUT`,
-//! `NANNA_IDLE_TIMEOUT` (seconds), `NANNA_SANDBOX_NETWORK` (`true`/`false`),
-//! `NANNA_EXTRA_TOOLS` (comma-separated), `NANNA_API_KEY` (else `OPENAI_API_KEY`); for the Ollama
+//! `NANNA_IDLE_TIMEOUT`, `NANNA_TURN_TIMEOUT` (seconds), `NANNA_MAX_LINE_BYTES`,
+//! `NANNA_MAX_REPLY_BYTES`, `NANNA_NATIVE_TOOLS`, `NANNA_JSON_TOOL_CALLS`,
+//! `NANNA_SANDBOX_NETWORK` (`true`/`false`), `NANNA_EXTRA_TOOLS` (comma-separated),
+//! `NANNA_API_KEY` (else `OPENAI_API_KEY`); for the Ollama
 //! provider also Ollama's own `OLLAMA_URL`, `OLLAMA_HOST` (`host:port`, `:port`, a URL;
 //! `0.0.0.0` means this machine) and `OLLAMA_MODEL`, below their `NANNA_*` equivalents.
 
@@ -44,7 +51,12 @@ use url::Url;
 use crate::ollama::{DEFAULT_CONTEXT_WINDOW, OllamaProvider};
 use crate::openai::OpenAiProvider;
 use crate::provider::ModelProvider;
-use crate::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::redact::redact_url;
+use crate::stream::DEFAULT_MAX_FRAME;
+use crate::transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TURN_TIMEOUT,
+    Limits,
+};
 use crate::types::{ChatOptions, Think};
 
 /// Where the system-wide configuration file lives.
@@ -181,6 +193,12 @@ pub struct ConfigOverrides {
     pub idle_timeout_secs: Option<u64>,
     /// `--network`: commands may use the network.
     pub sandbox_network: Option<bool>,
+    /// `--turn-timeout`, in seconds.
+    pub turn_timeout_secs: Option<u64>,
+    /// `--native-tools`: `auto`, `true` or `false`.
+    pub native_tools: Option<String>,
+    /// `--json-tool-calls`.
+    pub json_tool_calls: Option<bool>,
 }
 
 /// The validated configuration of the model connection.
@@ -219,6 +237,18 @@ pub struct Config {
     pub sandbox_env_exclude: Vec<String>,
     /// Built-in tools offered besides the default coding set (`echo`, `calculate`).
     pub extra_tools: Vec<String>,
+    /// Time allowed for one whole exchange (a model turn).
+    pub turn_timeout: Duration,
+    /// Largest NDJSON line or SSE event accepted, in bytes.
+    pub max_line_bytes: usize,
+    /// Largest reply body accepted, in bytes.
+    pub max_reply_bytes: u64,
+    /// Whether the model calls tools natively: `None` asks the server (Ollama's `/api/show`
+    /// capabilities; assumed yes when the server does not say).
+    pub native_tools: Option<bool>,
+    /// Whether bare or fenced JSON in a reply counts as a tool call even for a model with
+    /// native tool calling (explicit `<tool_call>` markup always does).
+    pub json_tool_calls: bool,
     origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -226,7 +256,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("provider", &self.provider)
-            .field("url", &self.url.as_str())
+            .field("url", &redact_url(self.url.as_str()))
             .field("model", &self.model)
             .field("context_window", &self.context_window)
             .field("temperature", &self.temperature)
@@ -240,6 +270,11 @@ impl fmt::Debug for Config {
             .field("sandbox_env_include", &self.sandbox_env_include)
             .field("sandbox_env_exclude", &self.sandbox_env_exclude)
             .field("extra_tools", &self.extra_tools)
+            .field("turn_timeout", &self.turn_timeout)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("native_tools", &self.native_tools)
+            .field("json_tool_calls", &self.json_tool_calls)
             .finish()
     }
 }
@@ -264,16 +299,30 @@ impl Config {
                     .with_default_context_window(self.context_window)
                     .with_keep_alive(self.keep_alive.clone())
                     .with_api_key(self.api_key.clone())
-                    .with_connect_timeout(self.connect_timeout)
-                    .with_idle_timeout(self.idle_timeout),
+                    .with_limits(self.limits()),
             ),
             ProviderKind::OpenAi => Arc::new(
                 OpenAiProvider::from_url(&self.url)
                     .with_api_key(self.api_key.clone())
-                    .with_connect_timeout(self.connect_timeout)
-                    .with_idle_timeout(self.idle_timeout),
+                    .with_limits(self.limits()),
             ),
         }
+    }
+
+    /// The timeouts and size limits of this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            turn_timeout: self.turn_timeout,
+            max_line_bytes: self.max_line_bytes,
+            max_reply_bytes: self.max_reply_bytes,
+        }
+    }
+
+    /// The URL for messages: credentials redacted.
+    pub fn shown_url(&self) -> String {
+        redact_url(self.url.as_str())
     }
 
     /// Request options carrying this configuration's context window, temperature,
@@ -455,6 +504,29 @@ impl ConfigLoader {
                 .collect();
             raw.extra_tools = Some((names, Origin::Env("NANNA_EXTRA_TOOLS".into())));
         }
+        set(
+            &mut raw.turn_timeout,
+            self.number("NANNA_TURN_TIMEOUT", "turn_timeout_secs")?,
+        );
+        set(
+            &mut raw.max_line_bytes,
+            self.number("NANNA_MAX_LINE_BYTES", "max_line_bytes")?,
+        );
+        set(
+            &mut raw.max_reply_bytes,
+            self.number("NANNA_MAX_REPLY_BYTES", "max_reply_bytes")?,
+        );
+        set(&mut raw.native_tools, text("NANNA_NATIVE_TOOLS"));
+        if let Some(value) = self.var("NANNA_JSON_TOOL_CALLS") {
+            let origin = Origin::Env("NANNA_JSON_TOOL_CALLS".into());
+            let parsed = parse_bool(value).ok_or_else(|| ConfigError::Invalid {
+                setting: "json_tool_calls",
+                value: value.to_owned(),
+                origin: origin.clone(),
+                reason: "expected true or false".into(),
+            })?;
+            raw.json_tool_calls = Some((parsed, origin));
+        }
         if let Some(value) = self.var("NANNA_TEMPERATURE") {
             let origin = Origin::Env("NANNA_TEMPERATURE".into());
             let parsed = value.parse::<f32>().map_err(|_| ConfigError::Invalid {
@@ -489,6 +561,15 @@ impl ConfigLoader {
     }
 }
 
+/// `true`/`false` as people write them in environment variables.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 fn set<T>(slot: &mut Option<(T, Origin)>, value: Option<(T, Origin)>) {
     if value.is_some() {
         *slot = value;
@@ -519,6 +600,19 @@ struct FileConfig {
     _mcp_servers: Option<toml::Table>,
     #[serde(default, rename = "tool_token_budget")]
     _tool_token_budget: Option<toml::Value>,
+    turn_timeout_secs: Option<u64>,
+    max_line_bytes: Option<u64>,
+    max_reply_bytes: Option<u64>,
+    native_tools: Option<NativeTools>,
+    json_tool_calls: Option<bool>,
+}
+
+/// `native_tools` may be written `"auto"` or as a boolean.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NativeTools {
+    Flag(bool),
+    Text(String),
 }
 
 /// `think` may be written as a boolean (`think = false`) or a word (`think = "high"`).
@@ -601,6 +695,11 @@ struct Raw {
     api_key: Option<(String, Origin)>,
     connect_timeout: Option<(u64, Origin)>,
     idle_timeout: Option<(u64, Origin)>,
+    turn_timeout: Option<(u64, Origin)>,
+    max_line_bytes: Option<(u64, Origin)>,
+    max_reply_bytes: Option<(u64, Origin)>,
+    native_tools: Option<(String, Origin)>,
+    json_tool_calls: Option<(bool, Origin)>,
     ollama_url: Option<(String, Origin)>,
     ollama_host: Option<(String, Origin)>,
     ollama_model: Option<(String, Origin)>,
@@ -676,6 +775,32 @@ impl Raw {
             &mut self.extra_tools,
             file.extra_tools.map(|v| (v, origin())),
         );
+        set(
+            &mut self.turn_timeout,
+            file.turn_timeout_secs.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.max_line_bytes,
+            file.max_line_bytes.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.max_reply_bytes,
+            file.max_reply_bytes.map(|v| (v, origin())),
+        );
+        set(
+            &mut self.native_tools,
+            file.native_tools.map(|v| {
+                let text = match v {
+                    NativeTools::Flag(b) => b.to_string(),
+                    NativeTools::Text(text) => text,
+                };
+                (text, origin())
+            }),
+        );
+        set(
+            &mut self.json_tool_calls,
+            file.json_tool_calls.map(|v| (v, origin())),
+        );
     }
 
     fn apply_flags(&mut self, flags: &ConfigOverrides) {
@@ -716,6 +841,21 @@ impl Raw {
         set(
             &mut self.sandbox_network,
             flags.sandbox_network.map(|v| (v, flag("--network"))),
+        );
+        set(
+            &mut self.turn_timeout,
+            flags.turn_timeout_secs.map(|v| (v, flag("--turn-timeout"))),
+        );
+        set(
+            &mut self.native_tools,
+            flags
+                .native_tools
+                .clone()
+                .map(|v| (v, flag("--native-tools"))),
+        );
+        set(
+            &mut self.json_tool_calls,
+            flags.json_tool_calls.map(|v| (v, flag("--json-tool-calls"))),
         );
     }
 
@@ -762,9 +902,9 @@ impl Raw {
                     Err(reason) => {
                         return Err(ConfigError::Invalid {
                             setting: "url",
-                            value: text,
+                            value: redact_url(&text),
                             origin,
-                            reason,
+                            reason: crate::redact::redact_urls(&reason),
                         });
                     }
                 }
@@ -914,6 +1054,47 @@ impl Raw {
             origins.insert("sandbox_network", origin);
             v
         });
+        let turn_timeout = timeout(
+            "turn_timeout_secs",
+            self.turn_timeout,
+            DEFAULT_TURN_TIMEOUT,
+            &mut origins,
+        )?;
+        let max_line_bytes = size(
+            "max_line_bytes",
+            self.max_line_bytes,
+            DEFAULT_MAX_FRAME as u64,
+            &mut origins,
+        )?;
+        let max_reply_bytes = size(
+            "max_reply_bytes",
+            self.max_reply_bytes,
+            DEFAULT_MAX_REPLY_BYTES,
+            &mut origins,
+        )?;
+        let native_tools = match self.native_tools {
+            Some((text, origin)) => {
+                let value = match text.trim().to_ascii_lowercase().as_str() {
+                    "auto" => None,
+                    other => Some(parse_bool(other).ok_or_else(|| ConfigError::Invalid {
+                        setting: "native_tools",
+                        value: text.clone(),
+                        origin: origin.clone(),
+                        reason: "expected `auto` (ask the server), `true` or `false`".into(),
+                    })?),
+                };
+                origins.insert("native_tools", origin);
+                value
+            }
+            None => None,
+        };
+        let json_tool_calls = match self.json_tool_calls {
+            Some((value, origin)) => {
+                origins.insert("json_tool_calls", origin);
+                value
+            }
+            None => false,
+        };
 
         Ok(Config {
             provider,
@@ -931,6 +1112,11 @@ impl Raw {
             sandbox_env_include,
             sandbox_env_exclude,
             extra_tools,
+            turn_timeout,
+            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+            max_reply_bytes,
+            native_tools,
+            json_tool_calls,
             origins,
         })
     }
@@ -953,6 +1139,26 @@ fn timeout(
     }
     origins.insert(setting, origin);
     Ok(Duration::from_secs(secs))
+}
+
+/// A size in bytes, at least 1 KiB (smaller limits would cut every real reply).
+fn size(
+    setting: &'static str,
+    value: Option<(u64, Origin)>,
+    default: u64,
+    origins: &mut BTreeMap<&'static str, Origin>,
+) -> Result<u64, ConfigError> {
+    let (bytes, origin) = value.unwrap_or((default, Origin::Default));
+    if bytes < 1024 {
+        return Err(ConfigError::Invalid {
+            setting,
+            value: bytes.to_string(),
+            origin,
+            reason: format!("expected a number of bytes, at least 1024 (default {default})"),
+        });
+    }
+    origins.insert(setting, origin);
+    Ok(bytes)
 }
 
 /// Parses an absolute http(s) URL with a host.

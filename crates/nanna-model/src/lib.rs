@@ -7,7 +7,8 @@
 //!   errors worded so a person can act on them.
 //! - [`ollama`]: [`OllamaProvider`], Ollama's native API (always sends `num_ctx`).
 //! - [`openai`]: [`OpenAiProvider`], OpenAI-compatible servers (llama.cpp, vLLM, hosted).
-//! - [`stream`]: incremental NDJSON and SSE decoders.
+//! - [`stream`]: incremental NDJSON and SSE decoders (linear time, bounded frames).
+//! - [`redact`]: credentials in URLs replaced before anything is shown.
 //! - [`config`]: layered configuration (defaults, files, environment, flags) and the
 //!   provider factory [`Config::provider`].
 //!
@@ -17,6 +18,7 @@ pub mod config;
 pub mod ollama;
 pub mod openai;
 pub mod provider;
+pub mod redact;
 mod reply;
 pub mod stream;
 mod transport;
@@ -28,7 +30,11 @@ pub use ollama::OllamaProvider;
 pub use openai::{OpenAiProvider, ServerKind};
 pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result, missing_model_fix};
 pub use reply::collect;
-pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+pub use redact::{redact_url, redact_urls};
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TURN_TIMEOUT,
+    Limits,
+};
 pub use types::*;
 
 /// Everything a typical caller needs, in one import.

@@ -13,7 +13,10 @@ use url::Url;
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
 use crate::reply::{self, Collector, FrameParser};
 use crate::stream::NdjsonDecoder;
-use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
+use crate::stream::FrameTooLarge;
+use crate::transport::{
+    HttpFailure, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
+};
 use crate::types::{
     Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
     ModelSummary, PullProgress, RunningModel, StreamEvent, Timings, ToolCall, ToolDefinition,
@@ -83,7 +86,7 @@ impl OllamaProvider {
 
     /// Sets the time allowed to open a connection (default 5 s).
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.connect_timeout = timeout;
+        self.transport.limits.connect_timeout = timeout;
         self
     }
 
@@ -93,7 +96,13 @@ impl OllamaProvider {
     /// bounds the whole reply: prefer [`chat_stream`](ModelProvider::chat_stream) for long
     /// generations.
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.idle_timeout = timeout;
+        self.transport.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets every timeout and size limit at once (see [`Limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.transport.limits = limits;
         self
     }
 
@@ -178,7 +187,9 @@ impl OllamaProvider {
             .send(request, &operation)
             .await?
             .map_err(|failure| classify(failure, model))?;
-        let bytes = Body::new(response, self.transport.idle_timeout, &operation)
+        let bytes = self
+            .transport
+            .body(response, &operation)
             .read_to_end()
             .await?;
         let show: WireShow = decode_json(&bytes, &operation)?;
@@ -224,7 +235,11 @@ impl OllamaProvider {
         }
     }
 
-    async fn start_chat(&self, request: &ChatRequest, stream: bool) -> Result<Body> {
+    async fn start_chat(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<crate::transport::Body> {
         let info = self.cached_info(&request.model).await?;
         let body = self.chat_body(request, info.as_ref(), stream);
         let operation = format!("chat with model `{}`", request.model);
@@ -234,12 +249,12 @@ impl OllamaProvider {
             .send(http, &operation)
             .await?
             .map_err(|failure| classify(failure, &request.model))?;
-        Ok(Body::new(response, self.transport.idle_timeout, &operation))
+        Ok(self.transport.body(response, &operation))
     }
 
     fn parser(&self, request: &ChatRequest) -> ChatParser {
         ChatParser {
-            decoder: NdjsonDecoder::new(),
+            decoder: NdjsonDecoder::with_max_line(self.transport.limits.max_line_bytes),
             state: ChatState {
                 call_ids: Arc::clone(&self.next_call_id),
                 calls: Vec::new(),
@@ -307,7 +322,7 @@ impl ModelProvider for OllamaProvider {
     }
 
     fn base_url(&self) -> &str {
-        self.transport.base()
+        self.transport.shown()
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
@@ -369,13 +384,16 @@ impl ModelProvider for OllamaProvider {
             .send(request, &operation)
             .await?
             .map_err(|failure| classify(failure, model))?;
-        let body = Body::new(response, self.transport.idle_timeout, &operation);
+        let body = self.transport.unbounded_body(response, &operation);
         // A finished pull changes what /api/show knows: forget the cached details.
         self.models
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(model);
-        Ok(reply::item_stream(body, PullParser::default()))
+        Ok(reply::item_stream(
+            body,
+            PullParser::new(self.transport.limits.max_line_bytes),
+        ))
     }
 
     async fn running_models(&self) -> Result<Vec<RunningModel>> {
@@ -442,7 +460,7 @@ impl ChatState {
             // Tool calls may come in any chunk, the final `done: true` one included
             // (gpt-oss and the other built-in parsers, server/routes.go ChatHandler).
             for call in message.tool_calls {
-                let call = self.tool_call(call)?;
+                let call = self.tool_call(call);
                 self.calls.push(call.name.clone());
                 out.push_back(StreamEvent::ToolCall { call });
             }
@@ -482,28 +500,26 @@ impl ChatState {
         Ok(())
     }
 
-    fn tool_call(&self, call: WireToolCall) -> Result<ToolCall> {
+    /// A call as the agent sees it. Arguments sent as a JSON string are decoded; a string
+    /// that is not valid JSON stays a string, exactly as the model wrote it: the agent
+    /// answers that call with an error and the other calls still run.
+    fn tool_call(&self, call: WireToolCall) -> ToolCall {
         let name = call.function.name;
         let arguments = match call.function.arguments {
             Value::Null => Value::Object(Map::new()),
             Value::String(text) if text.trim().is_empty() => Value::Object(Map::new()),
-            Value::String(text) => serde_json::from_str(&text).map_err(|error| ModelError::Malformed {
-                detail: format!(
-                    "the arguments of the call to tool `{name}` are not valid JSON ({error}): {}",
-                    excerpt(&text)
-                ),
-            })?,
+            Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
             other => other,
         };
         let id = match call.id {
             Some(id) if !id.is_empty() => id,
             _ => format!("call_{}", self.call_ids.fetch_add(1, Ordering::Relaxed)),
         };
-        Ok(ToolCall {
+        ToolCall {
             id,
             name,
             arguments,
-        })
+        }
     }
 }
 
@@ -513,7 +529,7 @@ impl FrameParser for ChatParser {
     fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
         self.decoder.push(bytes);
         while !self.state.done {
-            let Some(line) = self.decoder.next_line() else {
+            let Some(line) = self.decoder.next_line().map_err(line_too_long)? else {
                 break;
             };
             self.state.line(line, out)?;
@@ -523,7 +539,7 @@ impl FrameParser for ChatParser {
 
     fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
         if !self.state.done
-            && let Some(line) = self.decoder.finish()
+            && let Some(line) = self.decoder.finish().map_err(line_too_long)?
         {
             self.state.line(line, out)?;
         }
@@ -541,14 +557,29 @@ impl FrameParser for ChatParser {
     }
 }
 
+/// The error for an NDJSON line over the limit.
+fn line_too_long(error: FrameTooLarge) -> ModelError {
+    ModelError::TooLarge {
+        what: format!("line {} of the stream", error.frame),
+        limit: error.limit as u64,
+        setting: MAX_LINE_SETTING.into(),
+    }
+}
+
 /// Parses `/api/pull` progress lines.
-#[derive(Default)]
 struct PullParser {
     decoder: NdjsonDecoder,
     done: bool,
 }
 
 impl PullParser {
+    fn new(max_line: usize) -> Self {
+        Self {
+            decoder: NdjsonDecoder::with_max_line(max_line),
+            done: false,
+        }
+    }
+
     fn line(&mut self, line: &[u8], out: &mut VecDeque<PullProgress>) -> Result<()> {
         let progress: WirePull =
             serde_json::from_slice(line).map_err(|error| ModelError::Malformed {
@@ -579,7 +610,7 @@ impl FrameParser for PullParser {
     fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<PullProgress>) -> Result<()> {
         self.decoder.push(bytes);
         while !self.done {
-            let Some(line) = self.decoder.next_line() else {
+            let Some(line) = self.decoder.next_line().map_err(line_too_long)? else {
                 break;
             };
             let line = line.to_vec();
@@ -590,7 +621,7 @@ impl FrameParser for PullParser {
 
     fn finish(&mut self, out: &mut VecDeque<PullProgress>) -> Result<()> {
         if !self.done
-            && let Some(line) = self.decoder.finish()
+            && let Some(line) = self.decoder.finish().map_err(line_too_long)?
         {
             let line = line.to_vec();
             self.line(&line, out)?;
@@ -695,16 +726,19 @@ fn wire_message(message: &ChatMessage) -> WireMessage<'_> {
     }
 }
 
-/// Ollama wants arguments as an object; history from an OpenAI-style server may hold a
-/// JSON string.
+/// Ollama takes arguments only as an object: `api.ToolCallFunctionArguments.UnmarshalJSON`
+/// (ollama `api/types.go`) decodes them into an ordered map, so anything else is an HTTP 400
+/// for the whole request. History from an OpenAI-style server may hold a JSON string; a
+/// string that is not valid JSON (a call the model wrote badly, kept verbatim in the
+/// session and answered with an error) goes as `{}`, the only form Ollama accepts.
 fn object_arguments(arguments: &Value) -> Value {
     match arguments {
+        Value::Object(_) => arguments.clone(),
         Value::String(text) => match serde_json::from_str::<Value>(text) {
             Ok(value @ Value::Object(_)) => value,
-            _ => arguments.clone(),
+            _ => Value::Object(Map::new()),
         },
-        Value::Null => Value::Object(Map::new()),
-        other => other.clone(),
+        _ => Value::Object(Map::new()),
     }
 }
 
@@ -1011,11 +1045,37 @@ mod tests {
     }
 
     #[test]
-    fn invalid_string_arguments_name_the_tool() {
-        let line = b"{\"message\":{\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"edit\",\"arguments\":\"{oops\"}}]},\"done\":false}\n";
-        let error = parse(line, 0).expect_err("bad arguments");
+    fn invalid_string_arguments_are_kept_verbatim_beside_the_valid_call() {
+        let line = b"{\"message\":{\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"edit\",\"arguments\":\"{oops\"}},{\"function\":{\"name\":\"ls\",\"arguments\":{}}}]},\"done\":false}\n{\"done\":true}\n";
+        let events = parse(line, 0).expect("a bad call is not a bad stream");
+        let args: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCall { call } => Some(&call.arguments),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(args, [&Value::String("{oops".into()), &serde_json::json!({})]);
+        // Echoed to Ollama, which takes only objects, as an empty object.
+        assert_eq!(object_arguments(args[0]), serde_json::json!({}));
+        assert_eq!(
+            object_arguments(&Value::String("{\"a\":1}".into())),
+            serde_json::json!({"a": 1})
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_names_the_setting() {
+        let mut parser = ChatParser {
+            decoder: NdjsonDecoder::with_max_line(64),
+            ..parser()
+        };
+        let mut out = VecDeque::new();
+        let error = parser
+            .feed("x".repeat(100).as_bytes(), &mut out)
+            .expect_err("over the limit before any newline");
         assert!(
-            matches!(&error, ModelError::Malformed { detail } if detail.contains("`edit`")),
+            matches!(&error, ModelError::TooLarge { limit: 64, setting, .. } if setting.contains("max_line_bytes")),
             "{error}"
         );
     }

@@ -20,8 +20,10 @@ use url::Url;
 use crate::ollama::{WirePs, WireShow};
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
 use crate::reply::{self, FrameParser};
-use crate::stream::SseDecoder;
-use crate::transport::{Body, HttpFailure, Transport, decode_json, excerpt, parse_base_url};
+use crate::stream::{FrameTooLarge, SseDecoder};
+use crate::transport::{
+    Body, HttpFailure, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
+};
 use crate::types::{
     ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo, ModelSummary,
     StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
@@ -115,14 +117,20 @@ impl OpenAiProvider {
 
     /// Sets the time allowed to open a connection (default 5 s).
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.connect_timeout = timeout;
+        self.transport.limits.connect_timeout = timeout;
         self
     }
 
     /// Sets the time allowed between two parts of a reply, and before the first one
     /// (default 300 s).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.idle_timeout = timeout;
+        self.transport.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets every timeout and size limit at once (see [`Limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.transport.limits = limits;
         self
     }
 
@@ -260,7 +268,7 @@ impl OpenAiProvider {
             .send(http, &operation)
             .await?
             .map_err(|failure| classify(failure, &request.model))?;
-        Ok(Body::new(response, self.transport.idle_timeout, &operation))
+        Ok(self.transport.body(response, &operation))
     }
 
     async fn models(&self) -> Result<WireModels> {
@@ -290,7 +298,7 @@ impl OpenAiProvider {
 
     fn parser(&self, request: &ChatRequest) -> SseChatParser {
         SseChatParser {
-            decoder: SseDecoder::new(),
+            decoder: SseDecoder::with_max_event(self.transport.limits.max_line_bytes),
             state: StreamState {
                 call_ids: Arc::clone(&self.next_call_id),
                 calls: BTreeMap::new(),
@@ -513,17 +521,24 @@ fn usage(wire: Option<WireUsage>, timings: Option<WireTimings>) -> Option<Usage>
 }
 
 /// Parses a tool call's argument string; empty means no arguments. Objects keep the
-/// model's key order (serde_json `preserve_order`), so they go back as generated.
-fn parse_arguments(name: &str, text: &str) -> Result<Value> {
+/// model's key order (serde_json `preserve_order`), so they go back as generated. Text that
+/// is not valid JSON (cut short by the token limit, or written badly) stays a string,
+/// exactly as the model wrote it: the agent answers that call with an error, the other calls
+/// still run, and the history keeps the model's bytes.
+fn parse_arguments(text: String) -> Value {
     if text.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
+        return Value::Object(Map::new());
     }
-    serde_json::from_str(text).map_err(|error| ModelError::Malformed {
-        detail: format!(
-            "the arguments of the call to tool `{name}` are not valid JSON ({error}): {}",
-            excerpt(text)
-        ),
-    })
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// The error for an SSE event over the limit.
+fn event_too_large(error: FrameTooLarge) -> ModelError {
+    ModelError::TooLarge {
+        what: format!("event {} of the stream", error.frame),
+        limit: error.limit as u64,
+        setting: MAX_LINE_SETTING.into(),
+    }
 }
 
 /// The message of an error value: a string, or an object with a `message`.
@@ -549,7 +564,7 @@ impl ModelProvider for OpenAiProvider {
     }
 
     fn base_url(&self) -> &str {
-        self.transport.base()
+        self.transport.shown()
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
@@ -572,7 +587,7 @@ impl ModelProvider for OpenAiProvider {
             let function = call.function.unwrap_or_default();
             let name = function.name.unwrap_or_default();
             let arguments = match function.arguments {
-                Some(Value::String(text)) => parse_arguments(&name, &text)?,
+                Some(Value::String(text)) => parse_arguments(text),
                 Some(Value::Null) | None => Value::Object(Map::new()),
                 Some(other) => other,
             };
@@ -858,7 +873,7 @@ impl StreamState {
         let names: Vec<String> = self.calls.values().map(|c| c.name.clone()).collect();
         self.tool_choice.check(&names)?;
         for (_, call) in std::mem::take(&mut self.calls) {
-            let arguments = parse_arguments(&call.name, &call.arguments)?;
+            let arguments = parse_arguments(call.arguments);
             let id = call.id.unwrap_or_else(|| new_call_id(&self.call_ids));
             out.push_back(StreamEvent::ToolCall {
                 call: ToolCall {
@@ -887,7 +902,7 @@ impl FrameParser for SseChatParser {
     fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
         self.decoder.push(bytes);
         while !self.state.done {
-            let Some(event) = self.decoder.next_event() else {
+            let Some(event) = self.decoder.next_event().map_err(event_too_large)? else {
                 break;
             };
             if event.event.as_deref() == Some("error") {
@@ -902,7 +917,7 @@ impl FrameParser for SseChatParser {
 
     fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
         if !self.state.done
-            && let Some(event) = self.decoder.finish()
+            && let Some(event) = self.decoder.finish().map_err(event_too_large)?
         {
             self.state.event(&event.data, out)?;
         }
@@ -1343,17 +1358,43 @@ mod tests {
     }
 
     #[test]
-    fn invalid_accumulated_arguments_name_the_tool() {
+    fn arguments_cut_short_are_kept_verbatim_beside_the_valid_call() {
+        // Arguments cut by the token limit (vLLM and llama.cpp stream partial arguments and
+        // stop with `finish_reason: "length"`).
         let input = concat!(
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"write_file\",\"arguments\":\"{\\\"path\\\": \"}}]}}]}\n\n",
-            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"d\",\"function\":{\"name\":\"list_dir\",\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
             "data: [DONE]\n\n",
         );
-        let error = parse(input.as_bytes(), 0).expect_err("truncated arguments");
+        let events = parse(input.as_bytes(), 0).expect("a bad call is not a bad stream");
+        let calls: Vec<&ToolCall> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCall { call } => Some(call),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].arguments, Value::String("{\"path\": ".into()));
+        assert_eq!(calls[1].arguments, json!({}));
+    }
+
+    #[test]
+    fn an_event_over_the_limit_names_the_setting() {
+        let mut parser = SseChatParser {
+            decoder: SseDecoder::with_max_event(64),
+            ..parser()
+        };
+        let mut out = VecDeque::new();
+        let error = parser
+            .feed(format!("data: {}\n\n", "x".repeat(100)).as_bytes(), &mut out)
+            .expect_err("over the limit");
         assert!(
-            matches!(&error, ModelError::Malformed { detail } if detail.contains("`write_file`")),
+            matches!(&error, ModelError::TooLarge { limit: 64, setting, .. } if setting.contains("max_line_bytes")),
             "{error}"
         );
+        assert!(error.to_string().contains("event 1 of the stream"), "{error}");
     }
 
     #[test]

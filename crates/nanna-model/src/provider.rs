@@ -81,12 +81,32 @@ pub enum ModelError {
         message: String,
     },
     /// No answer in time.
-    #[error("the model server did not answer within {after:?} ({operation})")]
+    #[error(
+        "the model server did not answer within {} ({operation}); if the server is only slow, \
+         raise {setting}",
+        seconds(*after)
+    )]
     Timeout {
         /// What timed out.
         operation: String,
         /// How long we waited.
         after: Duration,
+        /// The setting that sets this limit, as a person would change it.
+        setting: String,
+    },
+    /// The server sent more than a size limit allows; the reply was stopped there.
+    #[error(
+        "the model server sent {what} larger than the limit of {} and was stopped; if the \
+         server is trusted and such replies are expected, raise {setting}",
+        bytes(*limit)
+    )]
+    TooLarge {
+        /// What was too large (a line, an event, a whole reply).
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The setting that sets this limit, as a person would change it.
+        setting: String,
     },
     /// The server sent something that does not follow its protocol.
     #[error("malformed response from the model server: {detail}")]
@@ -108,6 +128,27 @@ pub enum ModelError {
         /// The provider's name.
         provider: String,
     },
+}
+
+/// `after` in whole seconds (or milliseconds below one second), for messages.
+fn seconds(after: Duration) -> String {
+    if after >= Duration::from_secs(1) {
+        format!("{} s", after.as_secs())
+    } else {
+        format!("{} ms", after.as_millis())
+    }
+}
+
+/// `n` bytes in the largest binary unit that divides it, for messages.
+pub(crate) fn bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 /// How to get a missing `model`: `nanna pull` where the server can download models, else

@@ -1,8 +1,10 @@
-//! HTTP plumbing shared by the providers: a lazily built client, timeouts, and the mapping
-//! of transport failures and HTTP error bodies to [`ModelError`].
+//! HTTP plumbing shared by the providers: a lazily built client, timeouts and size limits,
+//! and the mapping of transport failures and HTTP error bodies to [`ModelError`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -10,6 +12,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::provider::{ModelError, Result};
+use crate::redact::redact_url;
 
 /// Default time allowed to open a TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,18 +21,77 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// because a local model may spend minutes on prefill before its first token.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Default time allowed for one whole exchange (a model turn: the request, the wait for
+/// the first token and the whole reply). Bounds a server that keeps the connection busy
+/// without finishing, e.g. one byte per second, which the idle timeout never catches.
+pub const DEFAULT_TURN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Default largest reply body accepted: 64 MiB. A 32k-token answer streamed token by token
+/// is about 5 MB of NDJSON; the limit bounds memory and the size of the session line a
+/// runaway or hostile server could cause.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Largest error body quoted in a message.
 const MAX_ERROR_TEXT: usize = 500;
 
-/// An HTTP endpoint with its client and timeouts.
+/// Most bytes of an HTTP error body read (the message is in the first few hundred).
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// How long and how much a provider waits for and accepts from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time allowed to open a TCP connection (`connect_timeout_secs`).
+    pub connect_timeout: Duration,
+    /// Time allowed between two parts of a reply, and before the first one
+    /// (`idle_timeout_secs`).
+    pub idle_timeout: Duration,
+    /// Time allowed for a whole exchange, from sending the request to the end of the reply
+    /// (`turn_timeout_secs`). Model downloads are exempt.
+    pub turn_timeout: Duration,
+    /// Largest NDJSON line or SSE event, in bytes (`max_line_bytes`).
+    pub max_line_bytes: usize,
+    /// Largest reply body, in bytes (`max_reply_bytes`). Model downloads are exempt.
+    pub max_reply_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            turn_timeout: DEFAULT_TURN_TIMEOUT,
+            max_line_bytes: crate::stream::DEFAULT_MAX_FRAME,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+        }
+    }
+}
+
+/// How the settings are named in messages: the file key, its variable and its flag.
+pub(crate) const IDLE_TIMEOUT_SETTING: &str =
+    "idle_timeout_secs (NANNA_IDLE_TIMEOUT, --idle-timeout)";
+pub(crate) const CONNECT_TIMEOUT_SETTING: &str = "connect_timeout_secs (NANNA_CONNECT_TIMEOUT)";
+pub(crate) const TURN_TIMEOUT_SETTING: &str =
+    "turn_timeout_secs (NANNA_TURN_TIMEOUT, --turn-timeout)";
+pub(crate) const MAX_LINE_SETTING: &str = "max_line_bytes (NANNA_MAX_LINE_BYTES)";
+pub(crate) const MAX_REPLY_SETTING: &str = "max_reply_bytes (NANNA_MAX_REPLY_BYTES)";
+
+/// An HTTP endpoint with its client, timeouts and limits.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    /// Base URL without a trailing slash.
+    /// Base URL without a trailing slash (credentials included: reqwest turns them into a
+    /// basic-auth header).
     base: String,
+    /// `base` with any credentials replaced, for messages.
+    shown: String,
     client: OnceLock<reqwest::Client>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
+    pub(crate) limits: Limits,
     pub(crate) api_key: Option<String>,
+}
+
+/// A successful response head, with the deadline of its exchange.
+pub(crate) struct Answer {
+    response: reqwest::Response,
+    deadline: Instant,
 }
 
 impl Transport {
@@ -41,18 +103,24 @@ impl Transport {
 
     /// A transport for a validated `http`/`https` URL.
     pub(crate) fn from_url(url: &Url) -> Self {
+        let base = url.as_str().trim_end_matches('/').to_owned();
         Self {
-            base: url.as_str().trim_end_matches('/').to_owned(),
+            shown: redact_url(&base),
+            base,
             client: OnceLock::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            limits: Limits::default(),
             api_key: None,
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash (with credentials, if any: never print it).
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The base URL for messages: credentials redacted.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// `base` + `path` (`path` starts with `/`).
@@ -70,14 +138,14 @@ impl Transport {
             return Ok(client);
         }
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.limits.connect_timeout)
             .tcp_nodelay(true)
             .user_agent(concat!("nanna/", env!("CARGO_PKG_VERSION")));
         if self.base.starts_with("http://") {
             builder = builder.tls_certs_only(std::iter::empty());
         }
         let client = builder.build().map_err(|error| ModelError::Unreachable {
-            url: self.base.clone(),
+            url: self.shown.clone(),
             detail: format!("could not set up the HTTP client: {}", error_chain(&error)),
         })?;
         Ok(self.client.get_or_init(|| client))
@@ -120,33 +188,59 @@ impl Transport {
             .body(bytes))
     }
 
-    /// Sends a request and waits (up to the idle timeout) for the response head.
-    /// HTTP errors are returned as [`HttpFailure`] for the provider to classify.
+    /// Sends a request and waits (up to the idle timeout and the exchange's deadline) for
+    /// the response head. HTTP errors are returned as [`HttpFailure`] for the provider to
+    /// classify.
     pub(crate) async fn send(
         &self,
         request: reqwest::RequestBuilder,
         operation: &str,
-    ) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
-        let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
+    ) -> Result<std::result::Result<Answer, HttpFailure>> {
+        let deadline = Instant::now() + self.limits.turn_timeout;
+        let waited = Waited::start(self.limits.idle_timeout, Some(deadline));
+        let response = match tokio::time::timeout_at(waited.end, request.send()).await {
             Err(_) => {
-                return Err(ModelError::Timeout {
-                    operation: format!("{operation}: waiting for the server to start its answer"),
-                    after: self.idle_timeout,
-                });
+                return Err(waited.expired(
+                    &format!("{operation}: waiting for the server to start its answer"),
+                    self.limits.turn_timeout,
+                ));
             }
             Ok(Err(error)) => return Err(self.map_send_error(&error, operation)),
             Ok(Ok(response)) => response,
         };
         if response.status().is_success() {
-            return Ok(Ok(response));
+            return Ok(Ok(Answer { response, deadline }));
         }
         let status = response.status().as_u16();
-        let mut body = Body::new(response, self.idle_timeout, operation);
-        let bytes = body.read_to_end().await.unwrap_or_default();
+        let mut body = self.body(Answer { response, deadline }, operation);
+        let bytes = body.read_prefix(MAX_ERROR_BODY).await.unwrap_or_default();
         Ok(Err(HttpFailure {
             status,
             message: error_message(status, &bytes),
         }))
+    }
+
+    /// The body of `answer`, bounded by the idle timeout, the exchange's deadline and the
+    /// reply size limit.
+    pub(crate) fn body(&self, answer: Answer, operation: &str) -> Body {
+        Body {
+            response: answer.response,
+            idle_timeout: self.limits.idle_timeout,
+            deadline: Some((answer.deadline, self.limits.turn_timeout)),
+            limit: Some(self.limits.max_reply_bytes),
+            received: 0,
+            operation: operation.to_owned(),
+        }
+    }
+
+    /// The body of `answer` bounded by the idle timeout only: a model download may take
+    /// hours and stream any amount of progress.
+    pub(crate) fn unbounded_body(&self, answer: Answer, operation: &str) -> Body {
+        Body {
+            deadline: None,
+            limit: None,
+            ..self.body(answer, operation)
+        }
     }
 
     /// Sends a request and decodes its JSON reply; HTTP errors become [`ModelError::Http`].
@@ -155,25 +249,24 @@ impl Transport {
         request: reqwest::RequestBuilder,
         operation: &str,
     ) -> Result<T> {
-        let response = self
+        let answer = self
             .send(request, operation)
             .await?
             .map_err(HttpFailure::into_error)?;
-        let bytes = Body::new(response, self.idle_timeout, operation)
-            .read_to_end()
-            .await?;
+        let bytes = self.body(answer, operation).read_to_end().await?;
         decode_json(&bytes, operation)
     }
 
     fn map_send_error(&self, error: &reqwest::Error, operation: &str) -> ModelError {
         if error.is_timeout() {
             ModelError::Timeout {
-                operation: format!("{operation}: connecting to {}", self.base),
-                after: self.connect_timeout,
+                operation: format!("{operation}: connecting to {}", self.shown),
+                after: self.limits.connect_timeout,
+                setting: CONNECT_TIMEOUT_SETTING.into(),
             }
         } else if error.is_connect() || error.is_builder() {
             ModelError::Unreachable {
-                url: self.base.clone(),
+                url: self.shown.clone(),
                 detail: error_chain(error),
             }
         } else {
@@ -201,37 +294,86 @@ impl HttpFailure {
     }
 }
 
-/// A response body read chunk by chunk, each chunk within the idle timeout.
+/// When a wait ends, and which limit ends it.
+struct Waited {
+    end: Instant,
+    /// The exchange's deadline comes before the idle timeout.
+    by_deadline: bool,
+    idle: Duration,
+}
+
+impl Waited {
+    fn start(idle: Duration, deadline: Option<Instant>) -> Self {
+        let idle_end = Instant::now() + idle;
+        match deadline {
+            Some(deadline) if deadline <= idle_end => Self {
+                end: deadline,
+                by_deadline: true,
+                idle,
+            },
+            _ => Self {
+                end: idle_end,
+                by_deadline: false,
+                idle,
+            },
+        }
+    }
+
+    /// The error for a wait that ran out while doing `operation`.
+    fn expired(&self, operation: &str, turn_timeout: Duration) -> ModelError {
+        if self.by_deadline {
+            ModelError::Timeout {
+                operation: format!("{operation}; the whole exchange is limited"),
+                after: turn_timeout,
+                setting: TURN_TIMEOUT_SETTING.into(),
+            }
+        } else {
+            ModelError::Timeout {
+                operation: operation.to_owned(),
+                after: self.idle,
+                setting: IDLE_TIMEOUT_SETTING.into(),
+            }
+        }
+    }
+}
+
+/// A response body read chunk by chunk, each chunk within the idle timeout, the whole
+/// within the exchange's deadline and size limit.
 pub(crate) struct Body {
     response: reqwest::Response,
     idle_timeout: Duration,
+    /// The exchange's deadline and the timeout it came from.
+    deadline: Option<(Instant, Duration)>,
+    /// Most bytes accepted.
+    limit: Option<u64>,
+    received: u64,
     operation: String,
 }
 
 impl Body {
-    pub(crate) fn new(
-        response: reqwest::Response,
-        idle_timeout: Duration,
-        operation: &str,
-    ) -> Self {
-        Self {
-            response,
-            idle_timeout,
-            operation: operation.to_owned(),
-        }
-    }
-
     /// The next chunk, `None` at the end of the body.
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        match tokio::time::timeout(self.idle_timeout, self.response.chunk()).await {
-            Err(_) => Err(ModelError::Timeout {
-                operation: format!("{}: waiting for the next part of the reply", self.operation),
-                after: self.idle_timeout,
-            }),
+        let waited = Waited::start(self.idle_timeout, self.deadline.map(|(at, _)| at));
+        match tokio::time::timeout_at(waited.end, self.response.chunk()).await {
+            Err(_) => Err(waited.expired(
+                &format!("{}: waiting for the next part of the reply", self.operation),
+                self.deadline.map_or(Duration::ZERO, |(_, timeout)| timeout),
+            )),
             Ok(Err(error)) => Err(ModelError::Interrupted {
                 detail: format!("{}: {}", self.operation, error_chain(&error)),
             }),
-            Ok(Ok(chunk)) => Ok(chunk),
+            Ok(Ok(Some(chunk))) => {
+                self.received += chunk.len() as u64;
+                match self.limit {
+                    Some(limit) if self.received > limit => Err(ModelError::TooLarge {
+                        what: format!("a reply ({})", self.operation),
+                        limit,
+                        setting: MAX_REPLY_SETTING.into(),
+                    }),
+                    _ => Ok(Some(chunk)),
+                }
+            }
+            Ok(Ok(None)) => Ok(None),
         }
     }
 
@@ -240,6 +382,18 @@ impl Body {
         let mut out = Vec::new();
         while let Some(chunk) = self.chunk().await? {
             out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// At most about `max` bytes of the body; the rest is not read.
+    async fn read_prefix(&mut self, max: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < max {
+            match self.chunk().await? {
+                Some(chunk) => out.extend_from_slice(&chunk),
+                None => break,
+            }
         }
         Ok(out)
     }
@@ -258,7 +412,7 @@ pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8], operation: &str) ->
 /// Validates a base URL: absolute, `http` or `https`, with a host.
 pub(crate) fn parse_base_url(base_url: &str) -> Result<Url> {
     let invalid = |detail: String| ModelError::Unreachable {
-        url: base_url.to_owned(),
+        url: redact_url(base_url),
         detail,
     };
     let url = Url::parse(base_url.trim()).map_err(|error| {
@@ -325,7 +479,8 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
-/// An error and its causes, joined by `: ` (reqwest's own message omits the OS error).
+/// An error and its causes, joined by `: ` (reqwest's own message omits the OS error), with
+/// credentials in any URL it quotes redacted.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -337,7 +492,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    text
+    crate::redact::redact_urls(&text)
 }
 
 #[cfg(test)]

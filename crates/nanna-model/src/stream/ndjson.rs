@@ -1,86 +1,94 @@
 //! Newline-delimited JSON framing (Ollama's streaming format).
 //!
 //! [`NdjsonDecoder`] splits a byte stream into lines. Chunks may end anywhere: inside a line,
-//! inside a UTF-8 code point, between `\r` and `\n`. Every byte is scanned once: the decoder
-//! remembers how far it has searched for a line end, so long lines arriving in many small
-//! chunks cost linear time.
+//! inside a UTF-8 code point, between `\r` and `\n`. Every byte is scanned once whatever the
+//! line length, and a line longer than the decoder's limit is an error as soon as its bytes
+//! arrive (see [`buffer`](super::buffer)), so time is linear and memory bounded.
+
+use super::FrameTooLarge;
+use super::buffer::LineBuffer;
 
 /// Incremental splitter of a byte stream into non-empty lines.
 ///
 /// Feed chunks with [`push`](Self::push), then drain complete lines with
 /// [`next_line`](Self::next_line). A trailing `\r` is removed from each line; blank lines are
 /// skipped. At the end of the stream, [`finish`](Self::finish) returns a last line that had
-/// no newline.
-#[derive(Debug, Default)]
+/// no newline. After an error the decoder stays failed.
+#[derive(Debug)]
 pub struct NdjsonDecoder {
-    buf: Vec<u8>,
-    /// Start of the first unreturned byte.
-    start: usize,
-    /// Bytes before this offset (and after `start`) hold no newline.
-    scanned: usize,
+    lines: LineBuffer,
     /// Lines returned so far, for error messages.
-    lines: u64,
+    count: u64,
+}
+
+impl Default for NdjsonDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl NdjsonDecoder {
-    /// An empty decoder.
+    /// A decoder accepting lines up to [`DEFAULT_MAX_FRAME`](super::DEFAULT_MAX_FRAME) bytes.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_max_line(super::DEFAULT_MAX_FRAME)
+    }
+
+    /// A decoder accepting lines up to `max_line` bytes.
+    pub fn with_max_line(max_line: usize) -> Self {
+        Self {
+            lines: LineBuffer::new(max_line),
+            count: 0,
+        }
     }
 
     /// Appends a chunk of the stream.
     pub fn push(&mut self, chunk: &[u8]) {
-        // Drop consumed bytes before growing, so the buffer stays as small as the longest
-        // incomplete line (amortised: we only move bytes once per compaction).
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
-            self.buf.drain(..self.start);
-            self.scanned -= self.start;
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        self.lines.push(chunk);
     }
 
     /// The next complete, non-blank line (without its line ending), if one has arrived.
-    pub fn next_line(&mut self) -> Option<&[u8]> {
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>, FrameTooLarge> {
         loop {
-            let found = memchr::memchr(b'\n', &self.buf[self.scanned..])?;
-            let end = self.scanned + found;
-            let begin = self.start;
-            self.start = end + 1;
-            self.scanned = self.start;
-            if !trim_line(&self.buf[begin..end]).is_empty() {
-                self.lines += 1;
-                return Some(trim_line(&self.buf[begin..end]));
+            let found = self
+                .lines
+                .next_line(|bytes| memchr::memchr(b'\n', bytes))
+                .map_err(|_| self.too_large())?;
+            let Some(range) = found else {
+                return Ok(None);
+            };
+            if !self.lines.get(range.clone()).trim_ascii().is_empty() {
+                self.count += 1;
+                return Ok(Some(self.lines.get(range).trim_ascii()));
             }
         }
     }
 
     /// Ends the stream: the last line if it had no newline, else `None`.
-    pub fn finish(&mut self) -> Option<&[u8]> {
-        let begin = self.start;
-        self.start = self.buf.len();
-        self.scanned = self.start;
-        if trim_line(&self.buf[begin..]).is_empty() {
-            return None;
+    pub fn finish(&mut self) -> Result<Option<&[u8]>, FrameTooLarge> {
+        let range = self.lines.take_rest().map_err(|_| self.too_large())?;
+        if self.lines.get(range.clone()).trim_ascii().is_empty() {
+            return Ok(None);
         }
-        self.lines += 1;
-        Some(trim_line(&self.buf[begin..]))
+        self.count += 1;
+        Ok(Some(self.lines.get(range).trim_ascii()))
+    }
+
+    fn too_large(&self) -> FrameTooLarge {
+        FrameTooLarge {
+            frame: self.count + 1,
+            limit: self.lines.max_line(),
+        }
     }
 
     /// How many lines have been returned so far (the 1-based number of the last one).
     pub fn line_number(&self) -> u64 {
-        self.lines
+        self.count
     }
 
     /// Bytes received but not yet returned as a line.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.start
+        self.lines.pending()
     }
-}
-
-/// Strips the `\r` of a CRLF line end and any other surrounding ASCII whitespace.
-fn trim_line(line: &[u8]) -> &[u8] {
-    line.trim_ascii()
 }
 
 #[cfg(test)]
@@ -104,11 +112,11 @@ mod tests {
         for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
             dec.push(&input[prev..cut]);
             prev = cut;
-            while let Some(line) = dec.next_line() {
+            while let Some(line) = dec.next_line().expect("small lines") {
                 out.push(String::from_utf8(line.to_vec()).expect("complete UTF-8 line"));
             }
         }
-        if let Some(line) = dec.finish() {
+        if let Some(line) = dec.finish().expect("small lines") {
             out.push(String::from_utf8(line.to_vec()).expect("complete UTF-8 line"));
         }
         out
@@ -164,15 +172,15 @@ mod tests {
     fn counts_lines_and_tracks_pending_bytes() {
         let mut dec = NdjsonDecoder::new();
         dec.push(b"{\"a\":1}\n{\"b\":");
-        assert_eq!(dec.next_line(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(dec.next_line(), Ok(Some(&b"{\"a\":1}"[..])));
         assert_eq!(dec.line_number(), 1);
-        assert_eq!(dec.next_line(), None);
+        assert_eq!(dec.next_line(), Ok(None));
         assert_eq!(dec.pending(), 5);
         dec.push(b"2}");
-        assert_eq!(dec.next_line(), None);
-        assert_eq!(dec.finish(), Some(&b"{\"b\":2}"[..]));
+        assert_eq!(dec.next_line(), Ok(None));
+        assert_eq!(dec.finish(), Ok(Some(&b"{\"b\":2}"[..])));
         assert_eq!(dec.line_number(), 2);
-        assert_eq!(dec.finish(), None);
+        assert_eq!(dec.finish(), Ok(None));
     }
 
     #[test]
@@ -180,8 +188,36 @@ mod tests {
         let mut dec = NdjsonDecoder::new();
         for i in 0..10_000 {
             dec.push(format!("{{\"n\":{i}}}\n").as_bytes());
-            assert!(dec.next_line().is_some());
+            assert!(dec.next_line().expect("small").is_some());
         }
-        assert!(dec.buf.capacity() < 4096, "consumed lines are dropped");
+        assert!(dec.lines.capacity() < 4096, "consumed lines are dropped");
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_an_error_naming_it() {
+        let mut dec = NdjsonDecoder::with_max_line(8);
+        dec.push(b"{\"a\":1}\n{\"b\":");
+        assert_eq!(dec.next_line(), Ok(Some(&b"{\"a\":1}"[..])));
+        assert_eq!(dec.next_line(), Ok(None));
+        dec.push(b"\"long\"");
+        let error = dec.next_line().expect_err("over the limit");
+        assert_eq!(error, FrameTooLarge { frame: 2, limit: 8 });
+        assert_eq!(dec.pending(), 0, "the oversized line is dropped");
+    }
+
+    #[test]
+    fn a_newline_free_stream_fails_at_the_limit_not_at_its_end() {
+        let mut dec = NdjsonDecoder::with_max_line(1 << 20);
+        let piece = vec![b'x'; 16 * 1024];
+        let mut fed = 0;
+        loop {
+            dec.push(&piece);
+            fed += piece.len();
+            if dec.next_line().is_err() {
+                break;
+            }
+            assert!(fed <= (1 << 20) + piece.len(), "never stopped");
+        }
+        assert!(fed > 1 << 20);
     }
 }

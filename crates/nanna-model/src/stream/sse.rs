@@ -3,9 +3,14 @@
 //! [`SseDecoder`] follows the WHATWG event-stream rules: lines end with `\r\n`, `\n` or `\r`;
 //! `data:` lines of one event are joined with `\n`; lines starting with `:` are comments; a
 //! blank line ends an event. Chunks may end anywhere, including between `\r` and `\n` and
-//! inside a UTF-8 code point: lines are decoded only once complete. Every byte is scanned once.
+//! inside a UTF-8 code point: lines are decoded only once complete. Every byte is scanned
+//! once whatever the line length, and an event (or line) larger than the decoder's limit is
+//! an error as soon as its bytes arrive (see [`buffer`](super::buffer)).
 
 use memchr::memchr2;
+
+use super::FrameTooLarge;
+use super::buffer::LineBuffer;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -22,13 +27,10 @@ pub struct SseEvent {
 ///
 /// Feed chunks with [`push`](Self::push), then drain events with
 /// [`next_event`](Self::next_event); call [`finish`](Self::finish) at the end of the stream.
-#[derive(Debug, Default)]
+/// After an error the decoder stays failed.
+#[derive(Debug)]
 pub struct SseDecoder {
-    buf: Vec<u8>,
-    /// Start of the first unconsumed byte.
-    start: usize,
-    /// Bytes in `start..scanned` hold no line end.
-    scanned: usize,
+    lines: LineBuffer,
     /// The previous line ended with `\r`: a `\n` right after it belongs to that line end.
     skip_lf: bool,
     /// Whether a leading byte-order mark has been dealt with.
@@ -38,47 +40,71 @@ pub struct SseDecoder {
     data: String,
     has_data: bool,
     id: Option<String>,
+    /// Events dispatched so far, for error messages.
+    count: u64,
+    failed: bool,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SseDecoder {
-    /// An empty decoder.
+    /// A decoder accepting events up to [`DEFAULT_MAX_FRAME`](super::DEFAULT_MAX_FRAME) bytes.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_max_event(super::DEFAULT_MAX_FRAME)
+    }
+
+    /// A decoder accepting events (their joined `data`, and every line) up to `max_event`
+    /// bytes.
+    pub fn with_max_event(max_event: usize) -> Self {
+        Self {
+            lines: LineBuffer::new(max_event),
+            skip_lf: false,
+            bom_checked: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+            id: None,
+            count: 0,
+            failed: false,
+        }
     }
 
     /// Appends a chunk of the stream.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
-            self.buf.drain(..self.start);
-            self.scanned -= self.start;
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        self.lines.push(chunk);
     }
 
     /// The next complete event, if one has arrived.
-    pub fn next_event(&mut self) -> Option<SseEvent> {
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>, FrameTooLarge> {
+        if self.failed {
+            return Err(self.too_large());
+        }
         if !self.bom_checked && !self.check_bom(false) {
-            return None;
+            return Ok(None);
         }
         loop {
-            if self.skip_lf && self.start < self.buf.len() {
-                if self.buf[self.start] == b'\n' {
-                    self.start += 1;
-                    self.scanned = self.scanned.max(self.start);
+            if self.skip_lf && self.lines.pending() > 0 {
+                if self.lines.unconsumed().first() == Some(&b'\n') {
+                    self.lines.skip(1);
                 }
                 self.skip_lf = false;
             }
-            let found = memchr2(b'\n', b'\r', &self.buf[self.scanned..])?;
-            let end = self.scanned + found;
-            let begin = self.start;
-            self.skip_lf = self.buf[end] == b'\r';
-            self.start = end + 1;
-            self.scanned = self.start;
-            if let Some(event) = self.process_line(begin, end) {
-                return Some(event);
+            let found = self
+                .lines
+                .next_line(|bytes| memchr2(b'\n', b'\r', bytes))
+                .map_err(|_| self.fail())?;
+            let Some(line) = found else {
+                return Ok(None);
+            };
+            self.skip_lf = self.lines.byte(line.end) == Some(b'\r');
+            if let Some(event) = self.process_line(line)? {
+                return Ok(Some(event));
             }
         }
     }
@@ -86,44 +112,62 @@ impl SseDecoder {
     /// Ends the stream: processes a last unterminated line and returns the event being
     /// assembled, if it has data. (Strict SSE would drop it; servers that close right after
     /// their last `data:` line are tolerated.)
-    pub fn finish(&mut self) -> Option<SseEvent> {
+    pub fn finish(&mut self) -> Result<Option<SseEvent>, FrameTooLarge> {
+        if self.failed {
+            return Err(self.too_large());
+        }
         if !self.bom_checked {
             self.check_bom(true);
         }
-        if self.start < self.buf.len() {
-            let (begin, end) = (self.start, self.buf.len());
-            self.start = end;
-            self.scanned = end;
-            if let Some(event) = self.process_line(begin, end) {
-                return Some(event);
-            }
+        let rest = self.lines.take_rest().map_err(|_| self.fail())?;
+        if !rest.is_empty()
+            && let Some(event) = self.process_line(rest)?
+        {
+            return Ok(Some(event));
         }
-        self.dispatch()
+        Ok(self.dispatch())
     }
 
     /// Strips a leading UTF-8 byte-order mark. Returns false while too few bytes have
     /// arrived to tell.
     fn check_bom(&mut self, at_end: bool) -> bool {
-        let pending = &self.buf[self.start..];
+        let pending = self.lines.unconsumed();
         if pending.len() < BOM.len() && BOM.starts_with(pending) && !at_end {
             return false;
         }
         if pending.starts_with(BOM) {
-            self.start += BOM.len();
-            self.scanned = self.scanned.max(self.start);
+            self.lines.skip(BOM.len());
         }
         self.bom_checked = true;
         true
     }
 
-    /// Interprets the line `buf[begin..end]`; returns an event when the line ends one.
-    fn process_line(&mut self, begin: usize, end: usize) -> Option<SseEvent> {
-        let line = &self.buf[begin..end];
+    fn too_large(&self) -> FrameTooLarge {
+        FrameTooLarge {
+            frame: self.count + 1,
+            limit: self.lines.max_line(),
+        }
+    }
+
+    /// Marks the decoder failed and drops the event being assembled.
+    fn fail(&mut self) -> FrameTooLarge {
+        self.failed = true;
+        self.data = String::new();
+        self.has_data = false;
+        self.too_large()
+    }
+
+    /// Interprets one line; returns an event when the line ends one.
+    fn process_line(
+        &mut self,
+        range: std::ops::Range<usize>,
+    ) -> Result<Option<SseEvent>, FrameTooLarge> {
+        let line = self.lines.get(range);
         if line.is_empty() {
-            return self.dispatch();
+            return Ok(self.dispatch());
         }
         if line[0] == b':' {
-            return None;
+            return Ok(None);
         }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
@@ -134,6 +178,10 @@ impl SseDecoder {
         };
         match field {
             b"data" => {
+                let extra = value.len() + usize::from(self.has_data);
+                if self.data.len() + extra > self.lines.max_line() {
+                    return Err(self.fail());
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -146,7 +194,7 @@ impl SseDecoder {
             }
             _ => {}
         }
-        None
+        Ok(None)
     }
 
     /// Emits the assembled event if it has data, and starts a new one.
@@ -156,6 +204,7 @@ impl SseDecoder {
             return None;
         }
         self.has_data = false;
+        self.count += 1;
         Some(SseEvent {
             event,
             data: std::mem::take(&mut self.data),
@@ -189,11 +238,11 @@ data: [DONE]\n\n";
         for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
             dec.push(&input[prev..cut]);
             prev = cut;
-            while let Some(event) = dec.next_event() {
+            while let Some(event) = dec.next_event().expect("small events") {
                 out.push(event);
             }
         }
-        out.extend(dec.finish());
+        out.extend(dec.finish().expect("small events"));
         out
     }
 
@@ -279,5 +328,35 @@ data: [DONE]\n\n";
         let events = decode_in_chunks(b"data: {\"x\":1}", &[3]);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].data, "{\"x\":1}");
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_an_error_naming_it() {
+        let mut dec = SseDecoder::with_max_event(16);
+        dec.push(b"data: small\n\ndata: 0123456789\ndata: 0123456789\n\n");
+        assert_eq!(dec.next_event().expect("fits").expect("event").data, "small");
+        assert_eq!(
+            dec.next_event(),
+            Err(FrameTooLarge {
+                frame: 2,
+                limit: 16
+            })
+        );
+        assert!(dec.next_event().is_err(), "the decoder stays failed");
+        assert!(dec.finish().is_err());
+    }
+
+    #[test]
+    fn a_line_without_end_fails_at_the_limit() {
+        let mut dec = SseDecoder::with_max_event(1 << 20);
+        dec.push(b"data: ");
+        let piece = vec![b'x'; 16 * 1024];
+        let mut fed = 0;
+        while dec.next_event().is_ok() {
+            dec.push(&piece);
+            fed += piece.len();
+            assert!(fed <= (1 << 20) + piece.len(), "never stopped");
+        }
+        assert!(fed + 6 > 1 << 20, "stopped early at {fed}");
     }
 }
