@@ -117,13 +117,33 @@ fn format_number(x: f64) -> String {
     }
 }
 
+/// Longest expression accepted, in characters: arithmetic a model means to compute is far
+/// shorter, and the bound keeps the tool's time and memory small whatever it is sent.
+pub(crate) const MAX_EXPRESSION_CHARS: usize = 10_000;
+
+/// Deepest nesting of parentheses, signs, powers and function calls. The parser recurses
+/// once per level; without a bound, 20,000 nested parentheses (or 50,000 unary minus
+/// signs, or a 50,000-long `^` chain) overflowed the stack and aborted the process.
+pub(crate) const MAX_DEPTH: usize = 200;
+
 /// Evaluates an arithmetic expression; the error says what is wrong and where.
 pub(crate) fn evaluate(input: &str) -> Result<f64, String> {
+    let chars = input.chars().count();
+    if chars > MAX_EXPRESSION_CHARS {
+        return Err(format!(
+            "the expression is {chars} characters long; at most {MAX_EXPRESSION_CHARS} are \
+             accepted: split the computation into smaller steps"
+        ));
+    }
     let tokens = tokenize(input)?;
     if tokens.is_empty() {
         return Err("the expression is empty".into());
     }
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let value = parser.sum()?;
     if let Some(tok) = parser.tokens.get(parser.pos) {
         return Err(format!(
@@ -250,6 +270,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Current nesting, counted where every recursion passes: [`Parser::unary`].
+    depth: usize,
 }
 
 const FUNCTIONS: &str = "sqrt, cbrt, abs, ln, log, log2, log10, exp, sin, cos, tan, asin, acos, \
@@ -300,6 +322,20 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<f64, String> {
+        if self.depth >= MAX_DEPTH {
+            let col = self.tokens.get(self.pos).map_or_else(|| self.end_col(), |t| t.col);
+            return Err(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels (parentheses, signs, \
+                 powers or function calls) at column {col}; simplify it or compute it in steps"
+            ));
+        }
+        self.depth += 1;
+        let value = self.unary_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn unary_inner(&mut self) -> Result<f64, String> {
         match self.peek() {
             Some(Kind::Op('-')) => {
                 self.pos += 1;
@@ -528,5 +564,36 @@ mod tests {
         assert!(eval("10 ^ 400").contains("not a finite number"));
         assert_eq!(eval("   "), "error: the expression is empty");
         assert!(eval("1..2").contains("is not a number"));
+    }
+
+    #[test]
+    fn hostile_nesting_is_an_error_not_a_stack_overflow() {
+        // The inputs of issue 10 that aborted the process.
+        let parens = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
+        let minus = format!("{}1", "-".repeat(50_000));
+        let power = vec!["1"; 50_000].join("^");
+        for input in [&parens, &minus, &power] {
+            let error = evaluate(input).expect_err("too deep or too long");
+            assert!(
+                error.contains("characters long") || error.contains("nests deeper"),
+                "{error}"
+            );
+        }
+        // Within the length limit, the depth limit answers.
+        let deep = format!("{}1{}", "(".repeat(4_000), ")".repeat(4_000));
+        let error = eval(&deep);
+        assert!(
+            error.contains("nests deeper than 200 levels") && error.contains("at column 201"),
+            "{error}"
+        );
+        assert!(eval(&format!("{}1", "-".repeat(5_000))).contains("nests deeper"));
+        assert!(eval(&vec!["1"; 3_000].join("^")).contains("nests deeper"));
+        assert!(eval(&format!("{}1{}", "sqrt(".repeat(300), ")".repeat(300))).contains("nests deeper"));
+        // Up to the limit it still computes.
+        let ok = format!("{}2{}", "(".repeat(150), ")".repeat(150));
+        assert_eq!(eval(&ok), "2");
+        assert_eq!(eval(&format!("{}3", "-".repeat(150))), "3");
+        // Long but flat expressions are fine up to the length limit.
+        assert_eq!(eval(&vec!["1"; 4_000].join("+")), "4000");
     }
 }
