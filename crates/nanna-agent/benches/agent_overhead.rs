@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use futures::stream;
 use nanna_agent::{
     Agent, AgentConfig, ApprovalDecision, ApprovalPolicy, CancellationToken, FixedApprover,
-    Session, SessionMeta, SessionStore, estimate_text, parse_text_tool_calls, system_prompt,
+    Session, SessionMeta, SessionStore, TextCallForms, estimate_text, parse_text_tool_calls,
+    system_prompt,
 };
 use nanna_model::{
     ChatRequest, ChatResponse, ChatStream, FinishReason, ModelError, ModelInfo, ModelProvider,
@@ -229,7 +230,8 @@ async fn main() {
     let started = Instant::now();
     let mut found = 0;
     for _ in 0..iters {
-        found += parse_text_tool_calls(std::hint::black_box(&answer), &known).len();
+        found +=
+            parse_text_tool_calls(std::hint::black_box(&answer), &known, TextCallForms::Any).len();
     }
     println!(
         "{} KB answer with code, no calls: {:.1} µs per parse (found {found})",

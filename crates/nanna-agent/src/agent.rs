@@ -1,6 +1,6 @@
 //! [`Agent`]: the model ↔ tools loop.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,7 +12,6 @@ use nanna_model::{
 };
 use nanna_sandbox::Sandbox;
 use nanna_tools::{Effect, ToolContext, ToolError, ToolRegistry};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{self, Approver};
@@ -22,7 +21,7 @@ use crate::error::AgentError;
 use crate::event::{AgentEvent, RunOutcome};
 use crate::prompt::{self, AGENTS_MD_MAX_BYTES};
 use crate::session::{Session, StoredUsage};
-use crate::textcalls::{parse_text_tool_calls, strip_calls};
+use crate::textcalls::{TextCallForms, parse_text_tool_calls, strip_calls};
 use crate::tokens::{self, TokenLedger};
 
 /// Events are reported through this callback.
@@ -73,6 +72,29 @@ struct Reply {
     finish_reason: Option<FinishReason>,
     usage: Option<Usage>,
     cancelled: bool,
+}
+
+/// The calls of one reply, and the text to keep.
+struct Extracted {
+    /// The assistant text to keep in the history.
+    content: String,
+    calls: Vec<ToolCall>,
+    /// The calls were written as text by a model without native tools: they stay in the
+    /// content and their results go back as user messages.
+    as_text: bool,
+    /// Calls written in `<tool_call>` markup that could not be read, by id: what was wrong.
+    unreadable: HashMap<String, String>,
+}
+
+impl Extracted {
+    fn plain(content: String, calls: Vec<ToolCall>) -> Self {
+        Self {
+            content,
+            calls,
+            as_text: false,
+            unreadable: HashMap::new(),
+        }
+    }
 }
 
 /// What one tool call produced, as the model and the terminal will see it.
@@ -163,7 +185,9 @@ impl Agent {
             Some(max) if max > 0 => config.context_window.min(max),
             _ => config.context_window,
         };
-        let native_tools = model_info.capabilities.is_none_or(|c| c.tools);
+        let native_tools = config
+            .native_tools
+            .unwrap_or_else(|| model_info.capabilities.is_none_or(|c| c.tools));
         warnings.extend(model_info.notes.iter().cloned());
         if let Some(think) = config.think
             && think.enabled()
@@ -368,7 +392,12 @@ impl Agent {
                 self.observe_usage(sent, usage.prompt_tokens, on_event);
             }
 
-            let (content, calls, as_text) = self.extract_calls(reply.text, reply.calls);
+            let Extracted {
+                content,
+                calls,
+                as_text,
+                unreadable,
+            } = self.extract_calls(reply.text, reply.calls);
             let message = if calls.is_empty() || as_text {
                 ChatMessage::assistant(content.clone())
             } else {
@@ -397,7 +426,7 @@ impl Agent {
                 });
             }
             if self
-                .execute_calls(calls, as_text, approver, cancel, on_event)
+                .execute_calls(calls, as_text, &unreadable, approver, cancel, on_event)
                 .await
             {
                 return Ok(RunOutcome::Cancelled { turns });
@@ -486,14 +515,11 @@ impl Agent {
         Ok(reply)
     }
 
-    /// Normalizes native calls (ids, string arguments) or finds calls written as text.
-    /// Returns the assistant text to keep, the calls, and whether they were written as text
-    /// by a model without native tools (results then go back as user messages).
-    fn extract_calls(
-        &mut self,
-        text: String,
-        native: Vec<ToolCall>,
-    ) -> (String, Vec<ToolCall>, bool) {
+    /// Gives native calls their missing ids, or finds calls written as text. Native calls
+    /// are kept as the model sent them (arguments that are not valid JSON included: their
+    /// call is answered with an error when it runs). Text calls are recognised in the forms
+    /// the model's tool support allows (see [`TextCallForms`]).
+    fn extract_calls(&mut self, text: String, native: Vec<ToolCall>) -> Extracted {
         if !native.is_empty() {
             let calls = native
                 .into_iter()
@@ -501,36 +527,52 @@ impl Agent {
                     if call.id.is_empty() {
                         call.id = self.next_call_id();
                     }
-                    if let Value::String(s) = &call.arguments
-                        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(s)
-                    {
-                        call.arguments = parsed;
-                    }
                     call
                 })
                 .collect();
-            return (text, calls, false);
+            return Extracted::plain(text, calls);
         }
         if !self.config.tools_enabled || text.is_empty() {
-            return (text, Vec::new(), false);
+            return Extracted::plain(text, Vec::new());
         }
+        let forms = if self.native_tools && !self.config.json_tool_calls {
+            TextCallForms::Markup
+        } else {
+            TextCallForms::Any
+        };
         let tools = &self.tools;
-        let found = parse_text_tool_calls(&text, &|name| tools.get(name).is_some());
+        let found = parse_text_tool_calls(&text, &|name| tools.get(name).is_some(), forms);
         if found.is_empty() {
-            return (text, Vec::new(), false);
+            return Extracted::plain(text, Vec::new());
         }
         let mut calls = Vec::with_capacity(found.len());
+        let mut unreadable = HashMap::new();
         for c in &found {
+            let id = self.next_call_id();
+            if let Some(problem) = &c.problem {
+                unreadable.insert(id.clone(), problem.clone());
+            }
+            let name = if c.name.is_empty() {
+                "unknown".to_owned()
+            } else {
+                c.name.clone()
+            };
             calls.push(ToolCall {
-                id: self.next_call_id(),
-                name: c.name.clone(),
+                id,
+                name,
                 arguments: c.arguments.clone(),
             });
         }
-        if self.native_tools {
-            (strip_calls(&text, &found), calls, false)
+        let (content, as_text) = if self.native_tools {
+            (strip_calls(&text, &found), false)
         } else {
-            (text, calls, true)
+            (text, true)
+        };
+        Extracted {
+            content,
+            calls,
+            as_text,
+            unreadable,
         }
     }
 
@@ -545,6 +587,7 @@ impl Agent {
         &mut self,
         calls: Vec<ToolCall>,
         as_text: bool,
+        unreadable: &HashMap<String, String>,
         approver: &dyn Approver,
         cancel: &CancellationToken,
         on_event: &mut OnEvent<'_>,
@@ -580,9 +623,12 @@ impl Agent {
                 for call in group {
                     on_event(self.call_event(call));
                 }
-                let results = futures::future::join_all(
-                    group.iter().map(|call| self.run_tool(call, &ctx, cancel)),
-                )
+                let results = futures::future::join_all(group.iter().map(|call| async {
+                    match self.precheck(call, unreadable) {
+                        Some(refusal) => refusal,
+                        None => self.run_tool(call, &ctx, cancel).await,
+                    }
+                }))
                 .await;
                 for (call, result) in group.iter().zip(results) {
                     self.record_result(call, result, as_text, on_event);
@@ -591,15 +637,42 @@ impl Agent {
             } else {
                 let call = &calls[i];
                 on_event(self.call_event(call));
-                let result = match self.gate(call, approver, cancel).await {
+                let result = match self.precheck(call, unreadable) {
                     Some(refusal) => refusal,
-                    None => self.run_tool(call, &ctx, cancel).await,
+                    None => match self.gate(call, approver, cancel).await {
+                        Some(refusal) => refusal,
+                        None => self.run_tool(call, &ctx, cancel).await,
+                    },
                 };
                 self.record_result(call, result, as_text, on_event);
                 i += 1;
             }
         }
         cancel.is_cancelled()
+    }
+
+    /// The error for a call that cannot run whatever the policy says: written in markup
+    /// that could not be read, or with arguments that do not fit the tool (not valid JSON
+    /// included). Checked before asking for approval, so nobody approves a broken call.
+    fn precheck(
+        &self,
+        call: &ToolCall,
+        unreadable: &HashMap<String, String>,
+    ) -> Option<CallResult> {
+        if let Some(problem) = unreadable.get(&call.id) {
+            return Some(CallResult::error(format!(
+                "could not read this tool call: {problem}. Write it again as \
+                 <tool_call>{{\"name\": \"<tool>\", \"arguments\": {{...}}}}</tool_call> with \
+                 complete, valid JSON"
+            )));
+        }
+        if !self.config.tools_enabled {
+            return None;
+        }
+        self.tools
+            .validate(&call.name, call.arguments.clone())
+            .err()
+            .map(CallResult::error)
     }
 
     fn call_event(&self, call: &ToolCall) -> AgentEvent {

@@ -55,6 +55,13 @@ pub struct AgentConfig {
     pub compaction_threshold: f32,
     /// Output and time bounds of tool calls.
     pub tool_limits: Limits,
+    /// Whether the model calls tools natively: `None` asks the server (Ollama's `/api/show`
+    /// capabilities; assumed yes when the server does not say).
+    pub native_tools: Option<bool>,
+    /// Whether bare or fenced JSON in a reply counts as a tool call even for a model with
+    /// native tool calling. Off by default: a fenced block that shows an example would run.
+    /// Explicit `<tool_call>` markup always counts.
+    pub json_tool_calls: bool,
 }
 
 impl AgentConfig {
@@ -76,6 +83,8 @@ impl AgentConfig {
             think: None,
             compaction_threshold: 0.8,
             tool_limits: Limits::default(),
+            native_tools: None,
+            json_tool_calls: false,
         }
     }
 }

@@ -50,7 +50,7 @@ pub use error::{AgentError, SessionError};
 pub use event::{AgentEvent, CompactionStep, RunOutcome};
 pub use prompt::{AGENTS_MD_MAX_BYTES, system_prompt, text_tool_instructions};
 pub use session::{Session, SessionHeader, SessionMeta, SessionStore, SessionSummary};
-pub use textcalls::{TextToolCall, parse_text_tool_calls, strip_calls};
+pub use textcalls::{TextCallForms, TextToolCall, parse_text_tool_calls, strip_calls};
 pub use tokens::{estimate_message, estimate_text};
 
 pub use nanna_tools::Effect;

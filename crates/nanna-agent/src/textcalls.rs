@@ -1,15 +1,19 @@
 //! Recognising tool calls that a model wrote as text instead of using native tool calling.
 //!
-//! Accepted forms, only when the name is a known tool:
+//! Forms, in order of precedence:
 //! - `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` (Hermes/Qwen style; a missing
-//!   closing tag at the end of the reply is tolerated);
-//! - a fenced code block (```` ```json ````, ```` ```tool_call ```` or unlabeled) holding such an object
-//!   or an array of them;
-//! - a bare JSON object starting a line.
+//!   closing tag at the end of the reply is tolerated). Always recognised: Qwen models emit it
+//!   in content when the server's parser misses it. Markup whose content starts like JSON but
+//!   cannot be read as a call is reported ([`TextToolCall::problem`]) so the model learns
+//!   what was wrong, and any tool name is taken (an unknown one gets the registry's error).
+//! - a fenced code block (```` ```json ````, ```` ```tool_call ```` or unlabeled) holding such
+//!   an object or an array of them, and a bare JSON object starting a line. Recognised only
+//!   with [`TextCallForms::Any`], i.e. for models without native tool calling or when the user
+//!   opted in: otherwise a fenced block that shows an example would run.
 //!
 //! Arguments may be under `arguments`, `parameters`, `args` or `input`, and may be a JSON
 //! string holding an object. OpenAI-shaped `{"type": "function", "function": {...}}` and
-//! `{"tool_calls": [...]}` wrappers are unwrapped.
+//! `{"tool_calls": [...]}` wrappers are unwrapped. Time is linear in the text's length.
 
 use std::ops::Range;
 
@@ -18,18 +22,35 @@ use serde_json::{Map, Value};
 /// A tool call found in text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextToolCall {
-    /// Tool name.
+    /// Tool name (for an unreadable call, the name found in its text, or empty).
     pub name: String,
-    /// Arguments (normally an object).
+    /// Arguments (normally an object; for an unreadable call, its text verbatim).
     pub arguments: Value,
     /// Byte range of the text the call was written in.
     pub span: Range<usize>,
+    /// Why explicit `<tool_call>` markup could not be read as a call; `None` when it could.
+    pub problem: Option<String>,
 }
 
-/// Finds the tool calls written in `content`, in order; `is_known` says which names are tools.
-pub fn parse_text_tool_calls(content: &str, is_known: &dyn Fn(&str) -> bool) -> Vec<TextToolCall> {
-    let tagged = tagged_calls(content, is_known);
-    if !tagged.is_empty() {
+/// Which written forms count as tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextCallForms {
+    /// Only explicit `<tool_call>` markup (a model with native tool calling).
+    Markup,
+    /// Markup, fenced JSON blocks and bare JSON objects (a model without native tool calling,
+    /// or the user opted in).
+    Any,
+}
+
+/// Finds the tool calls written in `content`, in order; `is_known` says which names are
+/// tools (fenced and bare JSON must name one; markup may name any).
+pub fn parse_text_tool_calls(
+    content: &str,
+    is_known: &dyn Fn(&str) -> bool,
+    forms: TextCallForms,
+) -> Vec<TextToolCall> {
+    let tagged = tagged_calls(content);
+    if !tagged.is_empty() || forms == TextCallForms::Markup {
         return tagged;
     }
     let fenced = fenced_calls(content, is_known);
@@ -56,26 +77,84 @@ pub fn strip_calls(content: &str, calls: &[TextToolCall]) -> String {
 const OPEN: &str = "<tool_call>";
 const CLOSE: &str = "</tool_call>";
 
-fn tagged_calls(content: &str, is_known: &dyn Fn(&str) -> bool) -> Vec<TextToolCall> {
+/// Calls in `<tool_call>` markup. Each tag's content runs to its closing tag, the next
+/// opening tag or the end; both tag lists are found in one pass each, so the walk is linear.
+fn tagged_calls(content: &str) -> Vec<TextToolCall> {
+    let opens: Vec<usize> = content.match_indices(OPEN).map(|(i, _)| i).collect();
+    if opens.is_empty() {
+        return Vec::new();
+    }
+    let closes: Vec<usize> = content.match_indices(CLOSE).map(|(i, _)| i).collect();
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(rel) = content[from..].find(OPEN) {
-        let start = from + rel;
+    let mut next_close = 0;
+    let mut consumed = 0;
+    for (n, &start) in opens.iter().enumerate() {
+        if start < consumed {
+            continue;
+        }
         let inner_start = start + OPEN.len();
-        let rest = &content[inner_start..];
-        let (inner_end, end) = match (rest.find(CLOSE), rest.find(OPEN)) {
-            (Some(c), Some(o)) if o < c => (inner_start + o, inner_start + o),
-            (Some(c), _) => (inner_start + c, inner_start + c + CLOSE.len()),
-            (None, Some(o)) => (inner_start + o, inner_start + o),
+        while next_close < closes.len() && closes[next_close] < inner_start {
+            next_close += 1;
+        }
+        let next_open = opens.get(n + 1).copied();
+        let close = closes.get(next_close).copied();
+        let (inner_end, end) = match (close, next_open) {
+            (Some(c), Some(o)) if o < c => (o, o),
+            (Some(c), _) => (c, c + CLOSE.len()),
+            (None, Some(o)) => (o, o),
             (None, None) => (content.len(), content.len()),
         };
+        consumed = end;
         let inner = strip_fence(content[inner_start..inner_end].trim());
-        if let Ok(value) = serde_json::from_str::<Value>(inner) {
-            push_calls(value, start..end, is_known, &mut out);
+        if !inner.starts_with(['{', '[']) {
+            // Prose that mentions the tag (or an empty tag): not an attempt at a call.
+            continue;
         }
-        from = end.max(inner_start);
+        let span = start..end;
+        match serde_json::from_str::<Value>(inner) {
+            Ok(value) => {
+                let before = out.len();
+                push_calls(value, span.clone(), &|_| true, &mut out);
+                if out.len() == before {
+                    out.push(unreadable(
+                        inner,
+                        span,
+                        "it holds no `name` of a tool with its `arguments`".into(),
+                    ));
+                }
+            }
+            Err(error) => out.push(unreadable(
+                inner,
+                span,
+                format!("the text inside <tool_call> is not valid JSON ({error})"),
+            )),
+        }
     }
     out
+}
+
+/// A call in markup that could not be read, keeping its text and any name it mentions.
+fn unreadable(inner: &str, span: Range<usize>, problem: String) -> TextToolCall {
+    TextToolCall {
+        name: mentioned_name(inner).unwrap_or_default(),
+        arguments: Value::String(inner.to_owned()),
+        span,
+        problem: Some(problem),
+    }
+}
+
+/// The value of the first `"name": "..."` in broken JSON, when it is a plain identifier.
+fn mentioned_name(text: &str) -> Option<String> {
+    let after_key = &text[text.find("\"name\"")? + 6..];
+    let after_colon = after_key.trim_start().strip_prefix(':')?.trim_start();
+    let value = after_colon.strip_prefix('"')?;
+    let name = &value[..value.find('"')?];
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    plain.then(|| name.to_owned())
 }
 
 fn strip_fence(text: &str) -> &str {
@@ -170,6 +249,7 @@ fn push_calls(
                     name: call.0,
                     arguments: call.1,
                     span,
+                    problem: None,
                 });
             }
         }
@@ -219,10 +299,14 @@ mod tests {
     }
 
     fn parse(s: &str) -> Vec<(String, Value)> {
-        parse_text_tool_calls(s, &known)
+        parse_text_tool_calls(s, &known, TextCallForms::Any)
             .into_iter()
             .map(|c| (c.name, c.arguments))
             .collect()
+    }
+
+    fn parse_markup(s: &str) -> Vec<TextToolCall> {
+        parse_text_tool_calls(s, &known, TextCallForms::Markup)
     }
 
     #[test]
@@ -298,7 +382,6 @@ mod tests {
     #[test]
     fn unknown_names_and_non_calls_are_not_calls() {
         assert!(parse("{\"name\": \"rm_rf\", \"arguments\": {}}").is_empty());
-        assert!(parse("<tool_call>{\"name\": \"nope\", \"arguments\": {}}</tool_call>").is_empty());
         assert!(parse("{\"name\": \"read_file\", \"age\": 3}").is_empty());
         assert!(
             parse("The config is {\"name\": \"read_file\", \"arguments\": {}} inline.").is_empty()
@@ -314,10 +397,10 @@ mod tests {
     #[test]
     fn strip_removes_call_text() {
         let s = "Reading it now.\n<tool_call>{\"name\":\"read_file\",\"arguments\":{\"path\":\"a\"}}</tool_call>\n";
-        let calls = parse_text_tool_calls(s, &known);
+        let calls = parse_markup(s);
         assert_eq!(strip_calls(s, &calls), "Reading it now.");
         let s = "<tool_call>{\"name\":\"read_file\",\"arguments\":{\"path\":\"a\"}}</tool_call>";
-        let calls = parse_text_tool_calls(s, &known);
+        let calls = parse_markup(s);
         assert_eq!(calls[0].span, 0..s.len());
         assert_eq!(strip_calls(s, &calls), "");
     }
@@ -338,5 +421,70 @@ mod tests {
             let _ = parse(s);
         }
         assert_eq!(parse("é<tool_call>{\"name\":\"shell\"}").len(), 1);
+    }
+
+    #[test]
+    fn with_native_tools_only_markup_counts() {
+        let example = "To create it you would run:\n```json\n{\"name\": \"shell\", \"arguments\": {\"command\": \"touch PWNED\"}}\n```\nThat is an example.";
+        assert!(
+            parse_markup(example).is_empty(),
+            "a fenced example is not a call"
+        );
+        assert_eq!(parse(example).len(), 1, "without native tools it is one");
+        let bare = "{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}";
+        assert!(parse_markup(bare).is_empty());
+        let tagged =
+            "<tool_call>{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}</tool_call>";
+        assert_eq!(parse_markup(tagged).len(), 1);
+    }
+
+    #[test]
+    fn markup_that_cannot_be_read_is_reported_with_what_was_wrong() {
+        let calls = parse_markup(
+            "<tool_call>{\"name\": \"read_file\", \"arguments\": {\"path\": </tool_call> and <tool_call>{\"name\":\"list_dir\",\"arguments\":{}}</tool_call>",
+        );
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0].name, "read_file");
+        let problem = calls[0].problem.as_deref().expect("unreadable");
+        assert!(problem.contains("not valid JSON"), "{problem}");
+        assert_eq!(
+            calls[0].arguments,
+            Value::String("{\"name\": \"read_file\", \"arguments\": {\"path\":".into()),
+            "the model's text is kept"
+        );
+        assert_eq!(calls[1].problem, None);
+        assert_eq!(calls[1].name, "list_dir");
+
+        let no_name = parse_markup("<tool_call>{\"arguments\": {}}</tool_call>");
+        assert_eq!(no_name.len(), 1);
+        assert_eq!(no_name[0].name, "");
+        assert!(
+            no_name[0]
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("no `name`"))
+        );
+
+        // An unknown tool in markup is still a call: the registry tells the model the names.
+        let unknown =
+            parse_markup("<tool_call>{\"name\": \"nope\", \"arguments\": {}}</tool_call>");
+        assert_eq!(unknown.len(), 1);
+        assert_eq!(
+            (unknown[0].name.as_str(), unknown[0].problem.as_deref()),
+            ("nope", None)
+        );
+
+        // Prose that mentions the tag is not an attempt at a call.
+        assert!(parse_markup("Qwen writes <tool_call> tags around its calls.").is_empty());
+        assert!(parse_markup("<tool_call></tool_call>").is_empty());
+    }
+
+    #[test]
+    fn many_unclosed_tags_take_linear_time() {
+        // Each tag used to search for a closing tag to the end of the text: quadratic.
+        let text = "<tool_call>{\n".repeat(50_000);
+        let calls = parse_markup(&text);
+        assert_eq!(calls.len(), 50_000);
+        assert!(calls.iter().all(|c| c.problem.is_some()));
     }
 }

@@ -855,7 +855,9 @@ impl Raw {
         );
         set(
             &mut self.json_tool_calls,
-            flags.json_tool_calls.map(|v| (v, flag("--json-tool-calls"))),
+            flags
+                .json_tool_calls
+                .map(|v| (v, flag("--json-tool-calls"))),
         );
     }
 

@@ -29,8 +29,8 @@ pub use config::{Config, ConfigError, ConfigLoader, ConfigOverrides, Origin, Pro
 pub use ollama::OllamaProvider;
 pub use openai::{OpenAiProvider, ServerKind};
 pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result, missing_model_fix};
-pub use reply::collect;
 pub use redact::{redact_url, redact_urls};
+pub use reply::collect;
 pub use transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TURN_TIMEOUT,
     Limits,

@@ -12,8 +12,8 @@ use url::Url;
 
 use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result};
 use crate::reply::{self, Collector, FrameParser};
-use crate::stream::NdjsonDecoder;
 use crate::stream::FrameTooLarge;
+use crate::stream::NdjsonDecoder;
 use crate::transport::{
     HttpFailure, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
 };
@@ -1055,7 +1055,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(args, [&Value::String("{oops".into()), &serde_json::json!({})]);
+        assert_eq!(
+            args,
+            [&Value::String("{oops".into()), &serde_json::json!({})]
+        );
         // Echoed to Ollama, which takes only objects, as an empty object.
         assert_eq!(object_arguments(args[0]), serde_json::json!({}));
         assert_eq!(

@@ -1388,13 +1388,19 @@ mod tests {
         };
         let mut out = VecDeque::new();
         let error = parser
-            .feed(format!("data: {}\n\n", "x".repeat(100)).as_bytes(), &mut out)
+            .feed(
+                format!("data: {}\n\n", "x".repeat(100)).as_bytes(),
+                &mut out,
+            )
             .expect_err("over the limit");
         assert!(
             matches!(&error, ModelError::TooLarge { limit: 64, setting, .. } if setting.contains("max_line_bytes")),
             "{error}"
         );
-        assert!(error.to_string().contains("event 1 of the stream"), "{error}");
+        assert!(
+            error.to_string().contains("event 1 of the stream"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -54,8 +54,14 @@ mod tests {
             redact_url("http://user:s3cret@host:11434/v1"),
             "http://***@host:11434/v1"
         );
-        assert_eq!(redact_url("https://TOKEN@example.com"), "https://***@example.com");
-        assert_eq!(redact_url("http://localhost:11434"), "http://localhost:11434");
+        assert_eq!(
+            redact_url("https://TOKEN@example.com"),
+            "https://***@example.com"
+        );
+        assert_eq!(
+            redact_url("http://localhost:11434"),
+            "http://localhost:11434"
+        );
         assert_eq!(
             redact_url("http://a:b@c@evil:1/x?y=@z"),
             "http://***@evil:1/x?y=@z",

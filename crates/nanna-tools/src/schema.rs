@@ -15,13 +15,22 @@ pub(crate) fn validate(schema: &JsonSchema, args: Value) -> Result<Value, String
     let args = match args {
         // No arguments at all: treat as an empty object.
         Value::Null if schema.schema_type == SchemaType::Object => Value::Object(Map::new()),
-        // Arguments sent as a JSON-encoded string (OpenAI style) by a confused model.
+        // Arguments sent as a JSON-encoded string (OpenAI style) by a confused model, or
+        // argument text that was not valid JSON at all (cut short, written badly), which the
+        // providers keep verbatim as a string.
         Value::String(s) if schema.schema_type == SchemaType::Object => {
             match serde_json::from_str::<Value>(&s) {
                 Ok(v @ Value::Object(_)) => v,
-                _ => {
+                Ok(_) => {
                     return Err(format!(
                         "arguments must be a JSON object, got the string {}",
+                        preview(&Value::String(s))
+                    ));
+                }
+                Err(error) => {
+                    return Err(format!(
+                        "the arguments are not valid JSON ({error}): {}; send the call again \
+                         with the arguments as one complete JSON object",
                         preview(&Value::String(s))
                     ));
                 }
@@ -293,8 +302,15 @@ mod tests {
     fn arguments_as_json_string_are_parsed() {
         let got = validate(&schema(), json!("{\"path\": \"a\"}"));
         assert_eq!(got, Ok(json!({"path": "a"})));
-        let err = validate(&schema(), json!("path=a")).unwrap_err();
+        let err = validate(&schema(), json!("\"path=a\"")).unwrap_err();
         assert!(err.contains("must be a JSON object"), "{err}");
+        let err = validate(&schema(), json!("{\"path\": \"a")).unwrap_err();
+        assert!(
+            err.contains(
+                "the arguments are not valid JSON (EOF while parsing a string at line 1 column 11)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

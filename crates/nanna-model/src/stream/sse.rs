@@ -334,7 +334,10 @@ data: [DONE]\n\n";
     fn an_event_over_the_limit_is_an_error_naming_it() {
         let mut dec = SseDecoder::with_max_event(16);
         dec.push(b"data: small\n\ndata: 0123456789\ndata: 0123456789\n\n");
-        assert_eq!(dec.next_event().expect("fits").expect("event").data, "small");
+        assert_eq!(
+            dec.next_event().expect("fits").expect("event").data,
+            "small"
+        );
         assert_eq!(
             dec.next_event(),
             Err(FrameTooLarge {

@@ -323,7 +323,10 @@ impl Parser {
 
     fn unary(&mut self) -> Result<f64, String> {
         if self.depth >= MAX_DEPTH {
-            let col = self.tokens.get(self.pos).map_or_else(|| self.end_col(), |t| t.col);
+            let col = self
+                .tokens
+                .get(self.pos)
+                .map_or_else(|| self.end_col(), |t| t.col);
             return Err(format!(
                 "the expression nests deeper than {MAX_DEPTH} levels (parentheses, signs, \
                  powers or function calls) at column {col}; simplify it or compute it in steps"
@@ -588,7 +591,9 @@ mod tests {
         );
         assert!(eval(&format!("{}1", "-".repeat(5_000))).contains("nests deeper"));
         assert!(eval(&vec!["1"; 3_000].join("^")).contains("nests deeper"));
-        assert!(eval(&format!("{}1{}", "sqrt(".repeat(300), ")".repeat(300))).contains("nests deeper"));
+        assert!(
+            eval(&format!("{}1{}", "sqrt(".repeat(300), ")".repeat(300))).contains("nests deeper")
+        );
         // Up to the limit it still computes.
         let ok = format!("{}2{}", "(".repeat(150), ")".repeat(150));
         assert_eq!(eval(&ok), "2");
