@@ -141,6 +141,13 @@ impl Agent {
             });
         }
         let mut warnings = session.take_warnings();
+        if let (false, Some(path)) = (session.is_saved(), session.path()) {
+            warnings.push(format!(
+                "session {} is open read-only: nothing of this conversation will be saved to {}",
+                session.id(),
+                path.display()
+            ));
+        }
         // Probing the sandbox runs bubblewrap once per process; do it while the server answers.
         let policy = config.sandbox.clone();
         let ws = workspace.clone();

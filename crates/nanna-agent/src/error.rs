@@ -51,6 +51,18 @@ pub enum SessionError {
         /// What was wrong.
         detail: String,
     },
+    /// Another process is writing the session.
+    #[error(
+        "session `{id}` is in use by another nanna process ({}); wait for it to finish, or \
+         continue it without saving with --session-read-only",
+        pid.map_or_else(|| "process id unknown".to_owned(), |pid| format!("pid {pid}"))
+    )]
+    Locked {
+        /// The session.
+        id: String,
+        /// The process holding it, when it could be read.
+        pid: Option<u32>,
+    },
     /// Neither `XDG_DATA_HOME` nor `HOME` is set.
     #[error("cannot find a place for sessions: set XDG_DATA_HOME or HOME")]
     NoDataDir,

@@ -4,6 +4,14 @@
 //! `workspace`), then one line per message or compaction. Each record is written with a
 //! single `write` call on an unbuffered file (and flushed), so a crash or `kill -9` loses at
 //! most the message in flight. The system prompt is not stored: it is rebuilt on resume.
+//!
+//! One process writes a session at a time: it holds an exclusive advisory lock
+//! (`flock(2)`, through [`File::try_lock`]) on `<dir>/<id>.lock`, which also records its
+//! process id. The kernel releases the lock when the process ends, however it ends. A
+//! second writer gets [`SessionError::Locked`] naming the holder; a reader may still open
+//! the session read-only ([`SessionStore::open_read_only`]). Lock files are never deleted
+//! while a session exists: deleting one while another process waits on it would let two
+//! writers in.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -128,12 +136,15 @@ pub(crate) struct StoredUsage {
 }
 
 /// An open conversation: its header, the messages to resume with, and the file new records
-/// are appended to (none for an in-memory session).
+/// are appended to (none for an in-memory or read-only session).
 #[derive(Debug)]
 pub struct Session {
     header: SessionHeader,
     path: Option<PathBuf>,
     file: Option<File>,
+    /// The exclusive lock held while this process may write the session (released when
+    /// the file is closed).
+    _lock: Option<File>,
     messages: Vec<ChatMessage>,
     warnings: Vec<String>,
     resumed: bool,
@@ -152,11 +163,18 @@ impl Session {
             },
             path: None,
             file: None,
+            _lock: None,
             messages: Vec::new(),
             warnings: Vec::new(),
             resumed: false,
             usage: None,
         }
+    }
+
+    /// Whether new messages are written to the session file (false for an in-memory or
+    /// read-only session).
+    pub fn is_saved(&self) -> bool {
+        self.file.is_some()
     }
 
     /// Session id.
@@ -284,6 +302,12 @@ impl SessionStore {
             options.append(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            // The lock first: nobody else can write this id between its creation and ours.
+            let lock = match self.lock(&id) {
+                Ok(lock) => lock,
+                Err(SessionError::Locked { .. }) if attempt < 15 => continue,
+                Err(e) => return Err(e),
+            };
             let file = match options.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 15 => continue,
@@ -298,6 +322,7 @@ impl SessionStore {
                 },
                 path: Some(path),
                 file: Some(file),
+                _lock: Some(lock),
                 messages: Vec::new(),
                 warnings: Vec::new(),
                 resumed: false,
@@ -316,9 +341,12 @@ impl SessionStore {
         })
     }
 
-    /// Opens a session by id, unique id prefix, or `last` (the most recent).
+    /// Opens a session by id, unique id prefix, or `last` (the most recent), to continue
+    /// it: takes the session's lock ([`SessionError::Locked`] while another process holds
+    /// it), drops a partly written last line and answers dangling tool calls.
     pub fn open(&self, id_or_last: &str) -> Result<Session> {
         let id = self.resolve(id_or_last)?;
+        let lock = self.lock(&id)?;
         let path = self.dir.join(format!("{id}.jsonl"));
         let mut file = OpenOptions::new()
             .read(true)
@@ -342,6 +370,7 @@ impl SessionStore {
             header: loaded.header,
             path: Some(path),
             file: Some(file),
+            _lock: Some(lock),
             messages: loaded.messages,
             warnings: loaded.warnings,
             resumed: true,
@@ -349,6 +378,71 @@ impl SessionStore {
         };
         session.repair_dangling_tool_calls()?;
         Ok(session)
+    }
+
+    /// Opens a session without taking its lock and without ever writing it (to show it, or
+    /// to continue a conversation another process is writing): new messages stay in memory,
+    /// repairs too.
+    pub fn open_read_only(&self, id_or_last: &str) -> Result<Session> {
+        let id = self.resolve(id_or_last)?;
+        let path = self.dir.join(format!("{id}.jsonl"));
+        let bytes = std::fs::read(&path).map_err(|e| SessionError::io(&path, &e))?;
+        let loaded = load(&path, &bytes)?;
+        let mut session = Session {
+            header: loaded.header,
+            path: Some(path),
+            file: None,
+            _lock: None,
+            messages: loaded.messages,
+            usage: loaded.usage,
+            warnings: loaded.warnings,
+            resumed: true,
+        };
+        session.repair_dangling_tool_calls()?;
+        Ok(session)
+    }
+
+    /// Takes the exclusive lock of session `id` and records this process's id in it.
+    ///
+    /// A lock just released can look held for a moment: a child process forked by another
+    /// thread shares the lock's open file until it executes its program (`flock(2)` locks
+    /// belong to the open file, which `fork` shares). So a busy lock is retried for a short
+    /// while before it counts as held.
+    fn lock(&self, id: &str) -> Result<File> {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_millis(300);
+        let path = self.dir.join(format!("{id}.lock"));
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .map_err(|e| SessionError::io(&path, &e))?;
+        let started = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(SessionError::Locked {
+                        id: id.to_owned(),
+                        pid: text.trim().parse().ok(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(SessionError::io(&path, &e));
+                }
+            }
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(|e| SessionError::io(&path, &e))?;
+        Ok(file)
     }
 
     /// All sessions, oldest first.
@@ -376,11 +470,16 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// Deletes a session (by id, unique prefix, or `last`).
+    /// Deletes a session (by id, unique prefix, or `last`); refused while another process
+    /// writes it.
     pub fn remove(&self, id: &str) -> Result<()> {
         let id = self.resolve(id)?;
+        let lock = self.lock(&id)?;
         let path = self.dir.join(format!("{id}.jsonl"));
-        std::fs::remove_file(&path).map_err(|e| SessionError::io(&path, &e))
+        std::fs::remove_file(&path).map_err(|e| SessionError::io(&path, &e))?;
+        let _ = std::fs::remove_file(self.dir.join(format!("{id}.lock")));
+        drop(lock);
+        Ok(())
     }
 
     /// Session ids in the directory, sorted (oldest first).
@@ -686,10 +785,13 @@ mod tests {
         assert_eq!(back.messages().len(), 2);
         assert_eq!(back.header().model, "m");
         assert!(back.warnings().is_empty());
+        drop(back);
         let last = store.open("last").unwrap();
         assert_eq!(last.id(), id);
+        drop(last);
         let prefix = store.open(&id[..10]).unwrap();
         assert_eq!(prefix.id(), id);
+        drop(prefix);
         let list = store.list().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].title.as_deref(), Some("hello world"));
@@ -874,5 +976,85 @@ mod tests {
         let mut s = Session::in_memory(meta());
         s.append_message(&ChatMessage::user("x")).unwrap();
         assert!(s.path().is_none());
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut first = store.create(meta()).unwrap();
+        first.append_message(&ChatMessage::user("one")).unwrap();
+        let id = first.id().to_owned();
+
+        let error = store.open(&id).expect_err("locked");
+        let pid = std::process::id();
+        assert!(
+            matches!(&error, SessionError::Locked { id: locked, pid: Some(p) } if *locked == id && *p == pid),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains(&id) && text.contains(&format!("pid {pid}")),
+            "{text}"
+        );
+        assert!(text.contains("--session-read-only"), "{text}");
+        assert!(matches!(
+            store.remove(&id),
+            Err(SessionError::Locked { .. })
+        ));
+
+        // A reader is not refused and writes nothing.
+        let mut reader = store.open_read_only(&id).unwrap();
+        assert!(!reader.is_saved());
+        assert_eq!(reader.messages().len(), 1);
+        reader
+            .append_message(&ChatMessage::user("not saved"))
+            .unwrap();
+
+        drop(first);
+        let mut second = store
+            .open(&id)
+            .expect("the lock went with the first writer");
+        assert!(second.is_saved());
+        second
+            .append_message(&ChatMessage::assistant("two"))
+            .unwrap();
+        drop(second);
+        let texts: Vec<String> = store
+            .open(&id)
+            .unwrap()
+            .messages()
+            .iter()
+            .map(|m| m.content.clone())
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+        store.remove(&id).unwrap();
+        assert!(!dir.path().join(format!("{id}.lock")).exists());
+    }
+
+    #[test]
+    fn read_only_open_repairs_in_memory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut s = store.create(meta()).unwrap();
+        s.append_message(&ChatMessage::assistant_with_tool_calls(
+            "",
+            vec![ToolCall {
+                id: "a".into(),
+                name: "read_file".into(),
+                arguments: json!({}),
+            }],
+        ))
+        .unwrap();
+        let path = s.path().unwrap().to_owned();
+        drop(s);
+        let before = std::fs::read(&path).unwrap();
+        let reader = store.open_read_only("last").unwrap();
+        assert_eq!(reader.messages().len(), 2, "the dangling call is answered");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file is untouched"
+        );
     }
 }

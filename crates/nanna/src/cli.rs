@@ -74,6 +74,30 @@ pub struct GlobalArgs {
     /// Read settings from this file instead of the default config location.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Seconds the server may stay silent before and within a reply (default 300).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Seconds one whole model turn may take, however busy the connection (default 600).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub turn_timeout: Option<u64>,
+    /// Whether the model calls tools natively: auto asks the server (default).
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub native_tools: Option<NativeToolsArg>,
+    /// Run bare or fenced JSON in a reply as a tool call even when the model has native
+    /// tool calling (<tool_call> markup always runs).
+    #[arg(long, global = true)]
+    pub json_tool_calls: bool,
+}
+
+/// Whether the model calls tools natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NativeToolsArg {
+    /// Ask the server (Ollama's model capabilities); yes when it does not say.
+    Auto,
+    /// The model calls tools natively.
+    On,
+    /// Describe the tools in the prompt and read calls from the text.
+    Off,
 }
 
 /// Kind of model server.
@@ -229,6 +253,10 @@ pub struct RunArgs {
     /// Continue a saved session: its id, or `last` (the default when no id is given).
     #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "last")]
     pub resume: Option<String>,
+    /// With --resume: do not write to the session (e.g. while another nanna process is
+    /// writing it); the conversation goes on in memory.
+    #[arg(long, requires = "resume")]
+    pub session_read_only: bool,
     /// Stop after this many model turns.
     #[arg(long, value_name = "N")]
     pub max_turns: Option<u32>,

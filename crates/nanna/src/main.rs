@@ -30,7 +30,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !matches!(e, CliError::Reported { .. }) {
-                eprintln!("{} {e}", Style::stderr().red("error:"));
+                let message = nanna_model::redact_urls(&e.to_string());
+                eprintln!("{} {message}", Style::stderr().red("error:"));
             }
             e.exit_code()
         }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use nanna_agent::AgentEvent;
+use nanna_model::redact_urls;
 
 use crate::render::{MarkdownStream, Spinner, Style, ThinkingBlock, first_line, tool_line};
 
@@ -66,18 +67,25 @@ impl JsonOutput {
     /// deltas would repeat it line by line.
     fn event(&mut self, event: &AgentEvent) {
         match event {
-            AgentEvent::Error { .. } => self.saw_error = true,
-            AgentEvent::ThinkingDelta { .. } => return,
-            _ => {}
+            AgentEvent::Error { message } => {
+                self.saw_error = true;
+                Self::write_line(&AgentEvent::Error {
+                    message: redact_urls(message),
+                });
+            }
+            AgentEvent::Warning { message } => Self::write_line(&AgentEvent::Warning {
+                message: redact_urls(message),
+            }),
+            AgentEvent::ThinkingDelta { .. } => {}
+            _ => Self::write_line(event),
         }
-        Self::write_line(event);
     }
 
     fn error(&mut self, message: &str) {
         if !self.saw_error {
             self.saw_error = true;
             Self::write_line(&AgentEvent::Error {
-                message: message.to_owned(),
+                message: redact_urls(message),
             });
         }
     }
@@ -160,7 +168,7 @@ impl TerminalOutput {
         self.end_text();
         if !self.saw_error {
             self.saw_error = true;
-            eprintln!("{} {message}", self.err_style.red("error:"));
+            eprintln!("{} {}", self.err_style.red("error:"), redact_urls(message));
         }
     }
 
@@ -265,7 +273,7 @@ impl TerminalOutput {
                 eprintln!(
                     "{} {}",
                     self.err_style.yellow("warning:"),
-                    first_line(message)
+                    first_line(&redact_urls(message))
                 );
             }
             AgentEvent::Error { message } => self.error(message),

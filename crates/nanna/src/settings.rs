@@ -10,7 +10,7 @@ use nanna_model::{Config, ConfigLoader, ConfigOverrides, ModelProvider};
 use nanna_sandbox::{EnvPolicy, Policy, SandboxMode};
 use nanna_tools::ToolRegistry;
 
-use crate::cli::{GlobalArgs, ProviderKind};
+use crate::cli::{GlobalArgs, NativeToolsArg, ProviderKind};
 use crate::error::{CliError, Result};
 
 /// Resolved settings.
@@ -45,6 +45,17 @@ impl Settings {
             max_tokens: global.max_tokens,
             think: global.think.clone(),
             sandbox_network: network_flag.then_some(true),
+            idle_timeout_secs: global.idle_timeout,
+            turn_timeout_secs: global.turn_timeout,
+            native_tools: global.native_tools.map(|n| {
+                match n {
+                    NativeToolsArg::Auto => "auto",
+                    NativeToolsArg::On => "true",
+                    NativeToolsArg::Off => "false",
+                }
+                .to_owned()
+            }),
+            json_tool_calls: global.json_tool_calls.then_some(true),
             ..ConfigOverrides::default()
         };
         let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
@@ -74,6 +85,8 @@ impl Settings {
         agent.max_tokens = self.config.max_tokens;
         agent.keep_alive = self.config.keep_alive.clone();
         agent.think = self.config.think;
+        agent.native_tools = self.config.native_tools;
+        agent.json_tool_calls = self.config.json_tool_calls;
         agent.sandbox = self.sandbox_policy(agent.sandbox.mode)?;
         Ok(())
     }

@@ -105,9 +105,13 @@ pub fn agent_config(settings: &Settings, run: &RunArgs, interactive: bool) -> Re
     Ok(config)
 }
 
-/// The session to work in: the one `--resume` names, or a new one.
+/// The session to work in: the one `--resume` names (read-only with
+/// `--session-read-only`), or a new one.
 pub fn session(store: &SessionStore, run: &RunArgs, config: &AgentConfig) -> Result<Session> {
     match &run.resume {
+        Some(id) if run.session_read_only => store
+            .open_read_only(id)
+            .map_err(|e| CliError::Agent(e.to_string())),
         Some(id) => store.open(id).map_err(|e| CliError::Agent(e.to_string())),
         None => store
             .create(SessionMeta {

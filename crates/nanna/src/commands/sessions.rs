@@ -65,7 +65,7 @@ pub fn run(args: &SessionsArgs) -> Result<()> {
             }
         }
         SessionsAction::Show { id } => {
-            let session = store.open(&id).map_err(agent_err)?;
+            let session = store.open_read_only(&id).map_err(agent_err)?;
             let header = session.header();
             if args.json {
                 let value = json!({
