@@ -63,6 +63,17 @@ impl ServerKind {
         }
     }
 
+    /// Whether the server takes back a tool call whose argument string is not valid JSON (a
+    /// call the model cut short or wrote badly, kept verbatim in the history). llama.cpp
+    /// keeps the string as it is (common/chat.cpp `common_chat_msgs_parse_oaicompat`), and
+    /// OpenAI's API documents arguments as the text the model generated. Ollama's `/v1`
+    /// answers 400 "invalid tool call arguments" (openai/openai.go `FromChatRequest`); vLLM
+    /// decodes every argument string with `json.loads` (entrypoints/chat_utils.py
+    /// `_postprocess_messages`) and answers 400: those two get `{}` instead.
+    fn replays_any_arguments(self) -> bool {
+        matches!(self, Self::LlamaCpp | Self::Other)
+    }
+
     /// Whether the server enforces `tool_choice` itself (Ollama's `/v1` request type has no
     /// such field and ignores it: openai/openai.go `ChatCompletionRequest`).
     fn honours_tool_choice(self) -> bool {
@@ -1031,6 +1042,12 @@ fn wire_message(message: &ChatMessage, kind: ServerKind) -> Value {
             .iter()
             .map(|call| {
                 let arguments = match &call.arguments {
+                    Value::String(text)
+                        if !kind.replays_any_arguments()
+                            && serde_json::from_str::<Value>(text).is_err() =>
+                    {
+                        "{}".to_owned()
+                    }
                     Value::String(text) => text.clone(),
                     other => other.to_string(),
                 };
@@ -1502,5 +1519,31 @@ mod tests {
             json!("{\"a\":1}")
         );
         assert_eq!(wire["tool_calls"][0]["type"], json!("function"));
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_go_back_verbatim_where_the_server_takes_them() {
+        let cut = r#"{"expression": "1+"#;
+        let call = ChatMessage::assistant_with_tool_calls(
+            "",
+            vec![ToolCall {
+                id: "c".into(),
+                name: "calculate".into(),
+                arguments: Value::String(cut.into()),
+            }],
+        );
+        for (kind, sent) in [
+            (ServerKind::LlamaCpp, cut),
+            (ServerKind::Other, cut),
+            (ServerKind::Ollama, "{}"),
+            (ServerKind::Vllm, "{}"),
+        ] {
+            let wire = wire_message(&call, kind);
+            assert_eq!(
+                wire["tool_calls"][0]["function"]["arguments"],
+                json!(sent),
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -15,12 +15,13 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// `text` with the user information of every `scheme://user:pw@host` in it replaced by
-/// `***@`.
+/// `***@`. Any `//` starts an authority, so a URL quoted inside another (`http://ftp://u:p@h`)
+/// or without a scheme (`//u:p@h`) is redacted too.
 pub fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let authority_start = at + 3;
+    while let Some(at) = rest.find("//") {
+        let authority_start = at + 2;
         out.push_str(&rest[..authority_start]);
         let after = &rest[authority_start..];
         let authority_len = after
@@ -81,6 +82,12 @@ mod tests {
         );
         assert_eq!(redact_urls("a://b@"), "a://***@");
         assert_eq!(redact_urls("://@"), "://***@");
+        assert_eq!(
+            redact_urls("write e.g. http://ftp://alice:s3cret@host"),
+            "write e.g. http://ftp://***@host"
+        );
+        assert_eq!(redact_urls("//u:p@h/x"), "//***@h/x");
+        assert_eq!(redact_urls("mail bob@example.com"), "mail bob@example.com");
         assert_eq!(redact_urls("ü://ä@ö é"), "ü://***@ö é");
     }
 }

@@ -307,7 +307,10 @@ fn streamed(plan: &Plan<'_>, ids: &Ids, include_usage: bool) -> Response {
             json!({ "tool_calls": [Value::Object(head)] }),
             Value::Null,
         ));
-        let arguments = call.arguments.to_string();
+        let arguments = call
+            .raw_arguments
+            .clone()
+            .unwrap_or_else(|| call.arguments.to_string());
         for fragment in wire::fragments(&arguments, ARGUMENT_FRAGMENTS) {
             events.push(chunk(
                 ids,
@@ -389,7 +392,10 @@ fn whole(plan: &Plan<'_>, ids: &Ids) -> Response {
                 call.insert("type".into(), json!("function"));
                 call.insert(
                     "function".into(),
-                    json!({ "name": c.name, "arguments": c.arguments.to_string() }),
+                    json!({
+                        "name": c.name,
+                        "arguments": c.raw_arguments.clone().unwrap_or_else(|| c.arguments.to_string()),
+                    }),
                 );
                 if let Some(id) = call_id(c, i, ids.seq) {
                     call.insert("id".into(), json!(id));

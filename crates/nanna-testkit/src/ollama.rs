@@ -193,7 +193,11 @@ pub(crate) fn tool_call_json(
         function.insert("index".into(), json!(index));
     }
     function.insert("name".into(), json!(call.name));
-    function.insert("arguments".into(), call.arguments.clone());
+    let arguments = match &call.raw_arguments {
+        Some(text) => Value::String(text.clone()),
+        None => call.arguments.clone(),
+    };
+    function.insert("arguments".into(), arguments);
     let mut out = Map::new();
     if config.ollama_at_least("0.12.10")
         && let Some(id) = call_id(call, index, seq)

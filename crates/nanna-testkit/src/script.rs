@@ -216,6 +216,11 @@ pub enum Fault {
     /// ("llama runner process has terminated: cudaMalloc failed: out of memory" before 0.30,
     /// "llama-server process has terminated: ..." since, llm/llama_server.go).
     OutOfMemory,
+    /// Send the streamed body one byte at a time, waiting this long after each byte: a
+    /// connection that never falls silent long enough for an idle timeout, yet never ends
+    /// (a hostile server or a broken proxy).
+    #[serde(rename = "byte_delay_ms")]
+    ByteDelay(#[serde(with = "duration_ms")] Duration),
 }
 
 mod duration_ms {
@@ -247,6 +252,13 @@ pub struct ScriptedToolCall {
     /// Send no id at all, as Ollama did before 0.12.10.
     #[serde(default, skip_serializing_if = "is_false")]
     pub omit_id: bool,
+    /// The argument text exactly as the model wrote it, valid JSON or not, sent instead of
+    /// `arguments`: verbatim as the argument string of the llama.cpp and vLLM flavors
+    /// (streamed in fragments; cut short when generation hit the token limit), and as a JSON
+    /// string value by the Ollama flavor (the real Ollama parses calls itself and sends
+    /// objects only: this plays a server or proxy that does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_arguments: Option<String>,
 }
 
 /// How a turn's thinking, text and tool calls are spread over Ollama's chunks. Real servers
@@ -291,7 +303,8 @@ pub struct Turn {
 }
 
 impl Turn {
-    fn empty() -> Self {
+    /// A turn with nothing in it yet (add tool calls, text or faults).
+    pub fn empty() -> Self {
         Self {
             chunks: Vec::new(),
             thinking: Vec::new(),
@@ -333,6 +346,20 @@ impl Turn {
             arguments,
             id: None,
             omit_id: false,
+            raw_arguments: None,
+        });
+        self
+    }
+
+    /// Adds a tool call whose argument text is `text` verbatim, valid JSON or not (see
+    /// [`ScriptedToolCall::raw_arguments`]).
+    pub fn with_raw_tool_call(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.tool_calls.push(ScriptedToolCall {
+            name: name.into(),
+            arguments: empty_object(),
+            id: None,
+            omit_id: false,
+            raw_arguments: Some(text.into()),
         });
         self
     }
@@ -377,6 +404,12 @@ impl Turn {
     /// Waits `delay` between streamed chunks (same as `with_fault(Fault::ChunkDelay(delay))`).
     pub fn with_chunk_delay(self, delay: Duration) -> Self {
         self.with_fault(Fault::ChunkDelay(delay))
+    }
+
+    /// Streams the body one byte at a time, `delay` after each (same as
+    /// `with_fault(Fault::ByteDelay(delay))`).
+    pub fn with_byte_delay(self, delay: Duration) -> Self {
+        self.with_fault(Fault::ByteDelay(delay))
     }
 
     /// Serves this turn `n` times in a row.
@@ -662,6 +695,24 @@ turns:
         assert_eq!(script, expected);
         let json = serde_json::to_string(&script).unwrap();
         assert_eq!(Script::from_json_str(&json).unwrap(), expected);
+    }
+
+    #[test]
+    fn raw_arguments_and_byte_delay_parse() {
+        let yaml = r#"
+turns:
+  - tool_calls:
+      - name: write_file
+        raw_arguments: '{"path": "a.txt", "content": "unfini'
+    faults:
+      - byte_delay_ms: 1000
+"#;
+        let expected = Script::new().turn(
+            Turn::empty()
+                .with_raw_tool_call("write_file", r#"{"path": "a.txt", "content": "unfini"#)
+                .with_byte_delay(Duration::from_secs(1)),
+        );
+        assert_eq!(Script::from_yaml_str(yaml).unwrap(), expected);
     }
 
     #[test]

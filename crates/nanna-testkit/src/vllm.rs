@@ -38,6 +38,30 @@ fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, &error_body(status, message, None))
 }
 
+/// vLLM decodes the argument string of every replayed tool call with `json.loads`
+/// (`entrypoints/chat_utils.py` `_postprocess_messages`, for the chat templates); a
+/// `JSONDecodeError` is a `ValueError`, which `serving_chat.py` answers with
+/// `create_error_response(f"{e} {e.__cause__}")`, a 400. The message imitates Python's
+/// (`Expecting value: line 1 column 5 (char 4)`) with serde's position.
+fn unparsable_arguments(req: &Value) -> Option<String> {
+    let messages = req.get("messages").and_then(Value::as_array)?;
+    messages
+        .iter()
+        .filter_map(|m| m.get("tool_calls").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|call| call.pointer("/function/arguments").and_then(Value::as_str))
+        .filter(|text| !text.is_empty())
+        .find_map(|text| serde_json::from_str::<Value>(text).err())
+        .map(|e| {
+            let column = e.column().max(1);
+            format!(
+                "Expecting value: line {} column {column} (char {}) None",
+                e.line(),
+                column - 1
+            )
+        })
+}
+
 /// `GET /health`: 200 with an empty body.
 pub(crate) async fn health(State(st): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
     st.record(&method, &uri, &[]);
@@ -110,6 +134,9 @@ pub(crate) async fn chat(
             ),
         );
     };
+    if let Some(message) = unparsable_arguments(&req) {
+        return error(StatusCode::BAD_REQUEST, &message);
+    }
     let max = st.config.serving_context(&model);
     let prompt_tokens = wire::estimate_prompt_tokens(&req);
     if prompt_tokens > u64::from(max) {
@@ -234,7 +261,10 @@ fn streamed(plan: &Plan<'_>, ids: &Ids, include_usage: bool) -> Response {
             json!({ "tool_calls": [Value::Object(head)] }),
             Value::Null,
         ));
-        let arguments = wire::python_json(&call.arguments);
+        let arguments = call
+            .raw_arguments
+            .clone()
+            .unwrap_or_else(|| wire::python_json(&call.arguments));
         for fragment in wire::fragments(&arguments, ARGUMENT_FRAGMENTS) {
             events.push(chunk(
                 ids,
@@ -289,7 +319,10 @@ fn whole(plan: &Plan<'_>, ids: &Ids) -> Response {
             json!({
                 "id": call_id(c, i, ids.seq).map(|id| format!("chatcmpl-tool-{}", id.trim_start_matches("call_"))),
                 "type": "function",
-                "function": { "name": c.name, "arguments": wire::python_json(&c.arguments) },
+                "function": {
+                    "name": c.name,
+                    "arguments": c.raw_arguments.clone().unwrap_or_else(|| wire::python_json(&c.arguments)),
+                },
             })
         })
         .collect();

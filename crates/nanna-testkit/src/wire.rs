@@ -23,6 +23,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) turn: &'a Turn,
     pub(crate) first_delay: Duration,
     pub(crate) chunk_delay: Duration,
+    pub(crate) byte_delay: Duration,
     pub(crate) http_error: Option<(StatusCode, &'a str)>,
     pub(crate) close_after: Option<usize>,
     pub(crate) malformed: bool,
@@ -43,6 +44,7 @@ impl<'a> Plan<'a> {
             turn,
             first_delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
+            byte_delay: Duration::ZERO,
             http_error: None,
             close_after: None,
             malformed: false,
@@ -73,6 +75,7 @@ impl<'a> Plan<'a> {
                 Fault::ChunkDelay(d) => plan.chunk_delay += *d,
                 Fault::Busy => plan.busy = true,
                 Fault::OutOfMemory => plan.out_of_memory = true,
+                Fault::ByteDelay(d) => plan.byte_delay += *d,
             }
         }
         plan
@@ -101,6 +104,7 @@ impl<'a> Plan<'a> {
             sent: 0,
             close_after: self.close_after,
             chunk_delay: self.chunk_delay,
+            byte_delay: self.byte_delay,
             closed: false,
         }
     }
@@ -119,6 +123,8 @@ pub(crate) struct Steps {
     sent: usize,
     close_after: Option<usize>,
     chunk_delay: Duration,
+    /// Send each piece one byte at a time with this pause after every byte.
+    byte_delay: Duration,
     closed: bool,
 }
 
@@ -130,6 +136,7 @@ impl Steps {
             sent: 0,
             close_after: None,
             chunk_delay: Duration::ZERO,
+            byte_delay: Duration::ZERO,
             closed: false,
         }
     }
@@ -146,7 +153,15 @@ impl Steps {
         if self.sent > 0 && !self.chunk_delay.is_zero() {
             self.steps.push(Step::Sleep(self.chunk_delay));
         }
-        self.steps.push(Step::Data(data.into()));
+        let data: Bytes = data.into();
+        if self.byte_delay.is_zero() {
+            self.steps.push(Step::Data(data));
+        } else {
+            for i in 0..data.len() {
+                self.steps.push(Step::Data(data.slice(i..=i)));
+                self.steps.push(Step::Sleep(self.byte_delay));
+            }
+        }
         self.sent += 1;
     }
 
