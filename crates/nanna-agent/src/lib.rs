@@ -38,6 +38,8 @@ mod compaction;
 mod config;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod prompt;
 mod session;
 mod textcalls;

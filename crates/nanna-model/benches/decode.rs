@@ -4,7 +4,10 @@
 //! thousands of token-sized deltas in each server's exact chunk shape) is decoded:
 //! 1. framing only, fed in 4 KiB network reads and in 7-byte slivers (worst case);
 //! 2. framing plus JSON parsing of every frame;
-//! 3. end to end through the providers' `chat_stream` from a local HTTP server.
+//! 3. end to end through the providers' `chat_stream` from a local HTTP server;
+//! 4. framing over line lengths from 100 B to 64 MB, fed in 16 KiB reads: throughput must
+//!    not fall with line length (a decoder that restarts its newline search from the line's
+//!    start is quadratic: 475 ms for one 32 MB line before the fix).
 
 use std::time::{Duration, Instant};
 
@@ -88,11 +91,15 @@ fn best(runs: usize, mut f: impl FnMut() -> usize) -> (usize, Duration) {
 }
 
 fn ndjson_frames(data: &[u8], chunk: usize, parse: bool) -> usize {
-    let mut decoder = NdjsonDecoder::new();
+    ndjson_frames_limited(data, chunk, parse, nanna_model::stream::DEFAULT_MAX_FRAME)
+}
+
+fn ndjson_frames_limited(data: &[u8], chunk: usize, parse: bool, limit: usize) -> usize {
+    let mut decoder = NdjsonDecoder::with_max_line(limit);
     let mut frames = 0;
     for piece in data.chunks(chunk) {
         decoder.push(piece);
-        while let Some(line) = decoder.next_line() {
+        while let Ok(Some(line)) = decoder.next_line() {
             if parse {
                 let value: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
                 std::hint::black_box(value);
@@ -100,15 +107,19 @@ fn ndjson_frames(data: &[u8], chunk: usize, parse: bool) -> usize {
             frames += 1;
         }
     }
-    frames + usize::from(decoder.finish().is_some())
+    frames + usize::from(matches!(decoder.finish(), Ok(Some(_))))
 }
 
 fn sse_frames(data: &[u8], chunk: usize, parse: bool) -> usize {
-    let mut decoder = SseDecoder::new();
+    sse_frames_limited(data, chunk, parse, nanna_model::stream::DEFAULT_MAX_FRAME)
+}
+
+fn sse_frames_limited(data: &[u8], chunk: usize, parse: bool, limit: usize) -> usize {
+    let mut decoder = SseDecoder::with_max_event(limit);
     let mut frames = 0;
     for piece in data.chunks(chunk) {
         decoder.push(piece);
-        while let Some(event) = decoder.next_event() {
+        while let Ok(Some(event)) = decoder.next_event() {
             if parse && event.data != "[DONE]" {
                 let value: serde_json::Value =
                     serde_json::from_str(&event.data).unwrap_or_default();
@@ -117,7 +128,46 @@ fn sse_frames(data: &[u8], chunk: usize, parse: bool) -> usize {
             frames += 1;
         }
     }
-    frames + usize::from(decoder.finish().is_some())
+    frames + usize::from(matches!(decoder.finish(), Ok(Some(_))))
+}
+
+/// Line lengths of the sweep, in bytes, up to 64 MB.
+const LINE_LENGTHS: [usize; 8] = [
+    100, 1_000, 10_000, 100_000, 1_000_000, 4_000_000, 16_000_000, 64_000_000,
+];
+
+/// About 64 MB of lines of `len` bytes each (at least one line), every line ended by
+/// `end` and starting with `prefix`.
+fn lines_of(len: usize, prefix: &[u8], end: &[u8]) -> Vec<u8> {
+    let total = 64_000_000usize;
+    let count = (total / len).max(1);
+    let mut out = Vec::with_capacity(count * (len + prefix.len() + end.len()));
+    for _ in 0..count {
+        out.extend_from_slice(prefix);
+        out.resize(out.len() + len, b'x');
+        out.extend_from_slice(end);
+    }
+    out
+}
+
+/// Framing throughput per line length, 16 KiB reads, limit above the longest line.
+fn line_length_sweep() {
+    const READ: usize = 16 * 1024;
+    const LIMIT: usize = 128 * 1024 * 1024;
+    println!("\nline length sweep, 16 KiB reads (MB/s, best of 3)");
+    println!("{:>12} {:>12} {:>12}", "line bytes", "NDJSON", "SSE");
+    for len in LINE_LENGTHS {
+        let ndjson = lines_of(len, b"", b"\n");
+        let (frames, elapsed) = best(3, || ndjson_frames_limited(&ndjson, READ, false, LIMIT));
+        assert_eq!(frames, (64_000_000 / len).max(1));
+        let ndjson_rate = ndjson.len() as f64 / elapsed.as_secs_f64() / 1e6;
+        drop(ndjson);
+        let sse = lines_of(len, b"data: ", b"\n\n");
+        let (frames, elapsed) = best(3, || sse_frames_limited(&sse, READ, false, LIMIT));
+        assert_eq!(frames, (64_000_000 / len).max(1));
+        let sse_rate = sse.len() as f64 / elapsed.as_secs_f64() / 1e6;
+        println!("{len:>12} {ndjson_rate:>12.0} {sse_rate:>12.0}");
+    }
 }
 
 /// Serves `body` once per connection as a chunked HTTP response.
@@ -213,6 +263,10 @@ async fn drain(provider: &dyn ModelProvider) -> usize {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--sweep-only") {
+        line_length_sweep();
+        return;
+    }
     let ndjson = ollama_stream();
     let sse = openai_stream();
     let runs = 5;
@@ -286,4 +340,5 @@ fn main() {
             report(label, bytes, events, best_time);
         }
     });
+    line_length_sweep();
 }

@@ -15,6 +15,8 @@
 //! [`collect`] folds a [`ChatStream`] into a [`ChatResponse`].
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ollama;
 pub mod openai;
 pub mod provider;

@@ -30,6 +30,8 @@ mod atomic;
 mod builtins;
 mod context;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod output;
 mod registry;
 mod schema;

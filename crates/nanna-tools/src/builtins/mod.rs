@@ -1,6 +1,6 @@
 //! The built-in tools and helpers they share.
 
-mod calc;
+pub(crate) mod calc;
 mod files;
 mod search;
 mod shell;
