@@ -83,18 +83,30 @@ impl Tool for Calculate {
     }
 
     fn describe(&self, args: &Value) -> String {
-        format!("calculate {}", str_arg(args, "expression").unwrap_or("?"))
+        format!(
+            "calculate {}",
+            shortened(str_arg(args, "expression").unwrap_or("?"))
+        )
     }
 
     async fn execute(&self, args: Value, _ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let expression = required_str(&args, "calculate", "expression")?;
-        let value = evaluate(expression)
-            .map_err(|e| ToolError::Failed(format!("cannot evaluate `{expression}`: {e}")))?;
+        let value = evaluate(expression).map_err(|e| {
+            ToolError::Failed(format!("cannot evaluate `{}`: {e}", shortened(expression)))
+        })?;
         let result = format_number(value);
         Ok(ToolOutput::new(
             result.clone(),
             format!("calculate {} = {result}", expression.trim()),
         ))
+    }
+}
+
+/// At most 80 characters of an expression, for messages (the model already has it whole).
+fn shortened(expression: &str) -> String {
+    match expression.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &expression[..cut]),
+        None => expression.to_owned(),
     }
 }
 
