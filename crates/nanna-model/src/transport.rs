@@ -323,7 +323,10 @@ impl Waited {
     fn expired(&self, operation: &str, turn_timeout: Duration) -> ModelError {
         if self.by_deadline {
             ModelError::Timeout {
-                operation: format!("{operation}; the whole exchange is limited"),
+                operation: format!(
+                    "{operation}; the per-turn deadline counts the whole exchange, however busy \
+                     the connection"
+                ),
                 after: turn_timeout,
                 setting: TURN_TIMEOUT_SETTING.into(),
             }
