@@ -308,3 +308,50 @@ async fn a_request_over_the_window_reports_the_servers_message() {
         assert_eq!(reply.finish_reason, FinishReason::Length, "{usage:?}");
     }
 }
+
+/// A call the model cut short stays in the history as the model wrote it, and llama.cpp
+/// takes it back as it is (`ServerKind::LlamaCpp` replays argument text that is not JSON;
+/// Ollama's `/v1` and vLLM would refuse it and get `{}`).
+#[tokio::test]
+async fn a_tool_call_cut_short_is_accepted_back_verbatim() {
+    let Some(provider) = server() else { return };
+    let model = model(&provider).await;
+    assert_eq!(
+        provider.server_kind().await.expect("kind"),
+        ServerKind::LlamaCpp
+    );
+    let call = nanna_model::ToolCall {
+        id: "call_1".into(),
+        name: "calculate".into(),
+        arguments: serde_json::Value::String(r#"{"expression": "1+"#.into()),
+    };
+    let tool = nanna_model::ToolDefinition::function(
+        "calculate",
+        "Evaluate arithmetic.",
+        nanna_model::JsonSchema::object().property(
+            "expression",
+            nanna_model::JsonSchema::string("The expression"),
+            true,
+        ),
+    );
+    let request = ChatRequest::new(
+        &model,
+        vec![
+            ChatMessage::user("Compute 1+1."),
+            ChatMessage::assistant_with_tool_calls("", vec![call]),
+            ChatMessage::tool_result(
+                "call_1",
+                "calculate",
+                "error: the arguments are not valid JSON",
+            ),
+        ],
+    )
+    .with_tools(vec![tool])
+    .with_max_tokens(MAX_TOKENS)
+    .with_temperature(0.0);
+    let reply = provider
+        .chat(&request)
+        .await
+        .expect("llama.cpp takes the call back");
+    assert!(reply.usage.is_some_and(|u| u.prompt_tokens > 0));
+}
