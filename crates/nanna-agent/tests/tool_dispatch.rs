@@ -374,3 +374,47 @@ async fn think_on_a_model_that_cannot_think_is_a_warning() {
     );
     assert!(server.chat_requests()[0].body.get("think").is_none());
 }
+
+#[tokio::test]
+async fn a_call_that_cannot_run_is_refused_before_anyone_is_asked_to_approve_it() {
+    let ws = tempfile::tempdir().unwrap();
+    let server = server(
+        model(),
+        Script::new()
+            .turn(
+                Turn::empty()
+                    .with_raw_tool_call("write_file", r#"{"path": "a.txt", "content": "unfini"#)
+                    .with_tool_call("write_file", json!({"path": "b.txt", "content": "ok"})),
+            )
+            .turn(Turn::text("Wrote b.txt.")),
+    )
+    .await;
+    let mut cfg = config(ws.path());
+    cfg.approval = ApprovalPolicy::Ask;
+    let mut agent = agent(&server, cfg).await;
+    let approver = RecordingApprover::answering(ApprovalDecision::Yes);
+    let (outcome, events) = run(&mut agent, "write the files", &approver).await;
+    assert!(matches!(outcome, RunOutcome::Completed { .. }));
+    let results = tool_results(&events);
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        !results[0].1 && results[0].2.contains("not valid JSON"),
+        "{results:?}"
+    );
+    assert!(results[1].1, "{results:?}");
+    let asked: Vec<String> = approver
+        .asked()
+        .iter()
+        .map(|r| r.arguments.to_string())
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "only the valid call is put to the user: {asked:?}"
+    );
+    assert!(!ws.path().join("a.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("b.txt")).unwrap(),
+        "ok"
+    );
+}
