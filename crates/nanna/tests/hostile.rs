@@ -70,7 +70,12 @@ fn calculate_with_hostile_nesting_answers_errors_and_the_run_goes_on() {
             )
             .turn(Turn::text("42")),
     );
-    let out = run(env.nanna().args(["exec", "--json", "compute"]), None);
+    let out = run(
+        env.nanna()
+            .env("NANNA_EXTRA_TOOLS", "calculate")
+            .args(["exec", "--json", "compute"]),
+        None,
+    );
     assert_exit(&out, 0);
     let results = results(&json_lines(&out));
     assert_eq!(results.len(), 4, "{results:?}");
@@ -105,7 +110,12 @@ fn ollama_arguments_that_are_not_json_become_an_error_result() {
             )
             .turn(Turn::text("The second call gave 42.")),
     );
-    let out = run(env.nanna().args(["exec", "--json", "compute"]), None);
+    let out = run(
+        env.nanna()
+            .env("NANNA_EXTRA_TOOLS", "calculate")
+            .args(["exec", "--json", "compute"]),
+        None,
+    );
     assert_exit(&out, 0);
     let results = results(&json_lines(&out));
     assert_eq!(results.len(), 2, "{results:?}");
@@ -168,7 +178,7 @@ fn openai_arguments_cut_short_become_an_error_result_on_every_server() {
         );
         let url = format!("{}/v1", env.url());
         let out = run(
-            env.bare().args([
+            env.bare().env("NANNA_EXTRA_TOOLS", "calculate").args([
                 "exec",
                 "--json",
                 "--provider",
@@ -216,7 +226,12 @@ fn tool_call_markup_that_does_not_parse_is_answered_and_the_good_one_runs() {
             .turn(Turn::chunks([text]))
             .turn(Turn::text("42.")),
     );
-    let out = run(env.nanna().args(["exec", "--json", "compute"]), None);
+    let out = run(
+        env.nanna()
+            .env("NANNA_EXTRA_TOOLS", "calculate")
+            .args(["exec", "--json", "compute"]),
+        None,
+    );
     assert_exit(&out, 0);
     let results = results(&json_lines(&out));
     assert_eq!(results.len(), 2, "{results:?}");
