@@ -56,7 +56,6 @@ impl Settings {
                 .to_owned()
             }),
             json_tool_calls: global.json_tool_calls.then_some(true),
-            ..ConfigOverrides::default()
         };
         let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
         Ok(Self { config, overrides })
