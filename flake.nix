@@ -28,7 +28,7 @@
       version = cargoToml.workspace.package.version;
 
       # The whole Cargo workspace; the per-binary packages link into it.
-      workspace = { lib, rustPlatform, cmake, perl }:
+      workspace = { lib, stdenv, rustPlatform, cmake, perl, bubblewrap }:
         rustPlatform.buildRustPackage {
           pname = "nanna-coder";
           inherit version;
@@ -39,11 +39,19 @@
               ./Cargo.lock
               ./crates
               ./images/assistant.json
+              ./images/assistant-seccomp.json
             ];
           };
           cargoLock.lockFile = ./Cargo.lock;
           # aws-lc-sys (rustls' default crypto provider) builds C code with CMake.
           nativeBuildInputs = [ cmake perl ];
+          # nanna's `shell` tool runs every command under bubblewrap: the bubblewrap nanna
+          # uses when NANNA_BWRAP is unset, compiled in (nanna-sandbox's support.rs). Being a
+          # store path in the binary, it is also in nanna's runtime closure, so nanna finds
+          # it without a wrapper or PATH entry, and the assistant image carries it.
+          env = lib.optionalAttrs stdenv.hostPlatform.isLinux {
+            NANNA_DEFAULT_BWRAP = "${bubblewrap}/bin/bwrap";
+          };
           # The test suite runs in checks.<system>.cargo-test (it needs a writable HOME).
           doCheck = false;
           meta = {

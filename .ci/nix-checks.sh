@@ -169,6 +169,22 @@ expect("Env", sorted(cfg["Env"]), sorted(f"{k}={v}" for k, v in spec["env"].item
 expect("ExposedPorts", sorted(cfg["ExposedPorts"]), sorted(f"{p}/tcp" for p in spec["exposed_ports"]))
 expect("Labels", cfg["Labels"], spec["labels"])
 
+# The programs besides nanna: the Nix image takes each package once, in order; bubblewrap
+# (the `shell` tool's sandbox) and a shell are required (the Rust builder fails without them).
+packages = spec.get("packages", [])
+for p in packages:
+    if not isinstance(p.get("nix"), str) or not p.get("programs") or not all(isinstance(x, str) for x in p["programs"]):
+        errors.append(f"packages entry {p!r} needs a nixpkgs attribute `nix` and a list of `programs`")
+want_attrs = []
+for p in packages:
+    if p.get("nix") not in want_attrs:
+        want_attrs.append(p.get("nix"))
+expect("packages", a.get("packages"), want_attrs)
+required = {x for p in packages if p.get("required") for x in p.get("programs", [])}
+for program in ["bwrap", "sh"]:
+    if program not in required:
+        errors.append(f"packages: `{program}` must be a required program of the assistant image")
+
 # The image user exists in the image's /etc/passwd, with its group.
 uid, _, gid = spec["user"].partition(":")
 users = {l.split(":")[2]: l.split(":") for l in nix["passwd"].splitlines() if l}
@@ -201,6 +217,13 @@ if archive:
         manifest = json.load(t.extractfile("manifest.json"))
         rust = json.load(t.extractfile(manifest[0]["Config"]))["config"]
         tags = manifest[0].get("RepoTags") or []
+        files = set()
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=t.extractfile(layer)) as lt:
+                files |= {m.name.lstrip("./") for m in lt.getmembers()}
+    for program in sorted(required):
+        if f"bin/{program}" not in files:
+            errors.append(f"Rust-built image has no /bin/{program}")
     for key in ["Entrypoint", "Cmd", "User", "WorkingDir", "Labels"]:
         if rust.get(key) != cfg[key]:
             errors.append(f"Rust-built image {key} = {rust.get(key)!r}, Nix image has {cfg[key]!r}")

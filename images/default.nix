@@ -7,9 +7,6 @@
 , dockerTools
 , writeTextDir
 , cacert
-, bashInteractive
-, coreutils
-, gitMinimal
 , nanna
 }:
 let
@@ -70,9 +67,12 @@ modelServers
   // {
   inherit mkModelServerImage;
 
+  # nanna plus the packages of images/assistant.json (bubblewrap, a shell, coreutils, git...),
+  # linked into /bin as the Rust image builder installs them. nanna finds bwrap through its
+  # wrapper's NANNA_BWRAP default (flake.nix) or /bin.
   assistant = dockerTools.streamLayeredImage {
     inherit (meta.assistant) name tag config;
-    contents = base ++ [ nanna bashInteractive coreutils gitMinimal ];
+    contents = base ++ [ nanna ] ++ map (attr: pkgs.${attr}) meta.assistant.packages;
     fakeRootCommands = ''
       mkdir -p ./workspace ./home/nanna/.config/nanna ./tmp
       chown -R 1000:1000 ./workspace ./home/nanna

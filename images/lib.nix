@@ -82,10 +82,16 @@ in
     nogroup:x:65534:
   '';
 
-  # The assistant image, exactly as images/assistant.json describes it.
+  # The assistant image, exactly as images/assistant.json describes it; `packages` are the
+  # nixpkgs attributes of its programs besides nanna (bubblewrap first: it confines the
+  # `shell` tool's commands), each once.
   assistant = {
     inherit (spec) name tag;
     config = ociConfig spec;
+    packages = builtins.foldl'
+      (names: p: if builtins.elem p.nix names then names else names ++ [ p.nix ])
+      [ ]
+      spec.packages;
   };
 
   # Model-server variants: the GPU kind they serve and the nixpkgs attribute they package.

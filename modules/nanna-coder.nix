@@ -21,6 +21,7 @@ let
     mkIf
     mkMerge
     mkOption
+    optional
     optionalAttrs
     optionals
     types
@@ -399,6 +400,17 @@ in
 
       environment.systemPackages = optionals (cfg.package != null) [ cfg.package ];
       environment.etc."nanna/config.toml".source = configFile;
+
+      # nanna's `shell` tool runs commands under bubblewrap (the package carries its own),
+      # which needs user namespaces. NixOS allows them by default: security.allowUserNamespaces
+      # is true, and the mainline kernel lets unprivileged users create them (the
+      # kernel.unprivileged_userns_clone switch that security.unprivilegedUsernsClone sets
+      # exists only in linux_hardened) (nixos/modules/security/misc.nix). Without them nanna
+      # still runs, but refuses commands in its read-only and workspace-write modes.
+      warnings = optional (!config.security.allowUserNamespaces) ''
+        services.nanna-coder: security.allowUserNamespaces = false, so nanna's `shell` tool cannot
+        confine commands (bubblewrap needs user namespaces) and refuses them in the read-only and
+        workspace-write modes. Allow them, or accept that only `--sandbox full` runs commands.'';
 
       networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall [ cfg.port ];
     }

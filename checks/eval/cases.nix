@@ -369,10 +369,23 @@ let
         (failures (run { system = "aarch64-linux"; module.services.nanna-coder.gpu = "intel"; }).config)
         [ ])
     ];
+  # bubblewrap needs user namespaces: NixOS allows them by default (no warning); a host
+  # that turns them off is warned that the shell tool will refuse confined commands.
+  usernsCases =
+    let
+      warned = module: builtins.any (lib.hasInfix "security.allowUserNamespaces")
+        (run { inherit module; }).config.warnings;
+    in
+    [
+      (check "user namespaces (NixOS default)" "no warning" (warned { }) false)
+      (check "security.allowUserNamespaces = false" "warns that shell refuses confined commands"
+        (warned { security.allowUserNamespaces = false; })
+        true)
+    ];
 in
 builtins.concatLists (
   map nativeCase gpus
   ++ map (containersCase "podman") gpus
   ++ [ (containersCase "docker" "nvidia") (containersCase "docker" "none") ]
-  ++ [ clientCases settingsCases overrideCases loadModelsCases badCases aarch64Cases ]
+  ++ [ clientCases settingsCases overrideCases loadModelsCases badCases aarch64Cases usernsCases ]
 )

@@ -15,8 +15,8 @@ use nanna_deploy::stack::bodies::{docker_body, libpod_create_body, libpod_pod_bo
 use nanna_deploy::stack::desired;
 use nanna_deploy::stack::plan::{Actual, ActualContainer, ActualNetwork, ActualPod, Step, plan};
 use nanna_deploy::stack::spec::{
-    ExtraDevice, LABEL_HASH, LABEL_SERVICE, LABEL_STACK, Layout, MountSpec, Service, SpecError,
-    StackSettings, StackSpec,
+    ASSISTANT_SECCOMP_JSON, ExtraDevice, LABEL_HASH, LABEL_SERVICE, LABEL_STACK, Layout, MountSpec,
+    ProcMount, SYS_MASKED_PATHS, SeccompSpec, Service, SpecError, StackSettings, StackSpec,
 };
 use nanna_deploy::{Accelerator, GpuChoice};
 use serde_json::json;
@@ -250,9 +250,56 @@ fn check(host: Host, kind: EngineKind, layout: Layout, spec: &StackSpec) {
             assert_eq!(published, vec![(11434, 11434), (8080, 8080)]);
         }
     }
+    // The assistant gets what bubblewrap needs inside it (user namespaces: Docker's
+    // default profile refuses them without CAP_SYS_ADMIN, Podman's allows them; a fresh
+    // /proc: no masked or read-only path under /proc), an init to reap the sandbox's
+    // orphans, and keeps every other confinement; the model server keeps the defaults.
+    assert!(assistant.init && !ollama.init, "{what}");
+    assert_eq!(assistant.security.proc_mount, ProcMount::Unmasked, "{what}");
+    assert_eq!(ollama.security.proc_mount, ProcMount::Masked, "{what}");
+    assert_eq!(
+        ollama.security.seccomp,
+        SeccompSpec::EngineDefault,
+        "{what}"
+    );
+    match (&assistant.security.seccomp, kind) {
+        (SeccompSpec::EngineDefault, EngineKind::Podman) => {}
+        (SeccompSpec::Profile(p), EngineKind::Docker) => {
+            assert_eq!(p.name, "nanna-assistant");
+            assert_eq!(p.json, ASSISTANT_SECCOMP_JSON);
+        }
+        (other, _) => panic!("{what}: assistant seccomp {other:?}"),
+    }
+    assert_eq!(assistant.security.cap_drop, vec!["ALL".to_string()]);
+    assert!(assistant.security.no_new_privileges && assistant.security.read_only_rootfs);
     // Engine request bodies.
     match kind {
         EngineKind::Docker => {
+            let host = docker_body(assistant, "nanna-t1").host_config.unwrap();
+            let options = host.security_opt.unwrap();
+            assert_eq!(options[0], "no-new-privileges:true");
+            assert_eq!(
+                options[1].strip_prefix("seccomp="),
+                Some(ASSISTANT_SECCOMP_JSON),
+                "the profile goes inline, as the docker CLI sends a seccomp= file"
+            );
+            assert_eq!(
+                host.masked_paths.unwrap(),
+                SYS_MASKED_PATHS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(host.readonly_paths, Some(vec![]));
+            assert_eq!(host.init, Some(true));
+            assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+            let host = docker_body(ollama, "nanna-t1").host_config.unwrap();
+            assert_eq!(
+                host.security_opt,
+                Some(vec!["no-new-privileges:true".to_string()])
+            );
+            assert!(host.masked_paths.is_none() && host.readonly_paths.is_none());
+            assert_eq!(host.init, None);
             let body = docker_body(ollama, "nanna-t1");
             let host_config = body.host_config.unwrap();
             assert_eq!(
@@ -319,6 +366,15 @@ fn check(host: Host, kind: EngineKind, layout: Layout, spec: &StackSpec) {
             let assistant_body = libpod_create_body(spec, assistant);
             assert_eq!(assistant_body["mounts"][0]["source"], "/home/alice/project");
             assert_eq!(assistant_body["mounts"][0]["destination"], "/workspace");
+            assert_eq!(assistant_body["unmask"], json!(["/proc/*"]));
+            assert_eq!(assistant_body["mask"], json!(SYS_MASKED_PATHS));
+            assert_eq!(assistant_body["init"], true);
+            assert_eq!(assistant_body["cap_drop"], json!(["ALL"]));
+            assert_eq!(assistant_body["no_new_privileges"], true);
+            assert!(assistant_body.get("seccomp_profile_path").is_none());
+            for key in ["unmask", "mask", "init", "seccomp_profile_path"] {
+                assert!(body.get(key).is_none(), "the model server has no {key}");
+            }
         }
     }
 }

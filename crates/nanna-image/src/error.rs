@@ -92,6 +92,21 @@ pub enum ImageError {
         /// The variable's value.
         value: String,
     },
+    /// A program the assistant image must contain is not installed on the host.
+    #[error(
+        "the assistant image needs `{program}` (nixpkgs `{package}`), which is not installed on \
+         this host (looked for in {searched}); {fix}"
+    )]
+    MissingProgram {
+        /// The program, e.g. `bwrap`.
+        program: String,
+        /// Its nixpkgs package, as `images/assistant.json` names it.
+        package: String,
+        /// The directories searched, separated by `:`.
+        searched: String,
+        /// What to install.
+        fix: String,
+    },
     /// The bundled `images/assistant.json` could not be understood.
     #[error(
         "images/assistant.json is invalid: {0}; fix the file (its keys are shared with the Nix image)"

@@ -109,6 +109,51 @@ struct AssistantJson {
     exposed_ports: Vec<u16>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    packages: Vec<PackageJson>,
+}
+
+/// One entry of `images/assistant.json`'s `packages`: the programs the image has besides
+/// `nanna`. The Nix image takes the nixpkgs package `nix`; this builder copies each program
+/// from the host (with its libraries) to `/bin/<program>`.
+#[derive(Deserialize)]
+struct PackageJson {
+    nix: String,
+    programs: Vec<String>,
+    /// The image is useless without it (`bwrap` confines the `shell` tool's commands, `sh`
+    /// runs them): a host without it is an error; other programs are copied when present.
+    #[serde(default)]
+    required: bool,
+}
+
+/// Where host programs are looked up: the absolute directories of `PATH`, then the usual
+/// system places (a relative entry such as `.` could supply a project's own `bwrap`).
+fn program_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| d.is_absolute())
+                .collect()
+        })
+        .unwrap_or_default();
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        if !dirs.iter().any(|d| d == Path::new(dir)) {
+            dirs.push(PathBuf::from(dir));
+        }
+    }
+    dirs
+}
+
+/// What to install for a missing required program.
+fn install_fix(program: &str) -> String {
+    let how = match program {
+        "bwrap" => "`apt install bubblewrap`, `dnf install bubblewrap` or `pacman -S bubblewrap`",
+        _ => "your distribution's package of it",
+    };
+    format!(
+        "install it ({how}) and build again, or build the image with Nix (`nix build \
+         .#assistant-image`)"
+    )
 }
 
 impl ImageSpec {
@@ -159,9 +204,15 @@ impl ImageSpec {
         Ok(spec)
     }
 
-    /// The `nanna` assistant image: `binary` at `/bin/nanna`, metadata from
-    /// `images/assistant.json` (shared with the Nix-built image).
+    /// The `nanna` assistant image: `binary` at `/bin/nanna`, metadata and the other
+    /// programs (bubblewrap, a shell, coreutils, git...) from `images/assistant.json`
+    /// (shared with the Nix-built image), those programs copied from this host.
     pub fn assistant(binary: &Path) -> Result<Self, ImageError> {
+        Self::assistant_from(binary, &program_dirs())
+    }
+
+    /// [`Self::assistant`] with host programs looked up in `dirs`.
+    fn assistant_from(binary: &Path, dirs: &[PathBuf]) -> Result<Self, ImageError> {
         let meta: AssistantJson =
             serde_json::from_str(ASSISTANT_JSON).map_err(ImageError::AssistantSpec)?;
         let reference = format!("{}:{}", meta.name, meta.tag);
@@ -173,6 +224,29 @@ impl ImageSpec {
         spec.env.extend(meta.env);
         spec.exposed_ports = meta.exposed_ports;
         spec.labels = meta.labels;
+        for package in &meta.packages {
+            for program in &package.programs {
+                let found = dirs.iter().map(|d| d.join(program)).find(|p| p.is_file());
+                let added = match &found {
+                    Some(path) => spec.add_binary(path, &format!("/bin/{program}")),
+                    None => Err(ImageError::MissingProgram {
+                        program: program.clone(),
+                        package: package.nix.clone(),
+                        searched: std::env::join_paths(dirs)
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        fix: install_fix(program),
+                    }),
+                };
+                // An optional program that is missing, or is a script rather than an ELF
+                // binary, is left out: the image works without it.
+                if let Err(e) = added
+                    && package.required
+                {
+                    return Err(e);
+                }
+            }
+        }
         Ok(spec)
     }
 
@@ -435,5 +509,36 @@ mod tests {
             !spec.libraries.is_empty(),
             "the dynamic test binary needs libraries"
         );
+    }
+
+    /// The programs of `packages` come from the host, each at `/bin/<name>`; a required one
+    /// the host lacks is an error that names it and says what to install.
+    #[test]
+    fn assistant_programs_come_from_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("bin");
+        std::fs::create_dir_all(&host).unwrap();
+        let link = |program: &str| {
+            std::os::unix::fs::symlink("/usr/bin/env", host.join(program)).unwrap();
+        };
+        link("sh");
+        link("git");
+        // A script, not an ELF binary: an optional program is then left out.
+        std::fs::write(host.join("ls"), "#!/bin/sh\n").unwrap();
+        let err = ImageSpec::assistant_from(Path::new("/usr/bin/env"), std::slice::from_ref(&host))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`bwrap` (nixpkgs `bubblewrap`)"), "{err}");
+        assert!(err.contains("apt install bubblewrap"), "{err}");
+        assert!(err.contains(&host.display().to_string()), "{err}");
+
+        link("bwrap");
+        let spec = ImageSpec::assistant_from(Path::new("/usr/bin/env"), &[host]).unwrap();
+        for present in ["bin/bwrap", "bin/sh", "bin/git"] {
+            assert!(spec.files.contains_key(present), "{present}");
+        }
+        for absent in ["bin/ls", "bin/cat"] {
+            assert!(!spec.files.contains_key(absent), "{absent}");
+        }
     }
 }

@@ -20,12 +20,95 @@ const INSTALL_FIX: &str = "install bubblewrap (Debian/Ubuntu: `apt install bubbl
 packages) or point NANNA_BWRAP at it; or run with `--sandbox full` (`nanna sandbox --mode \
 full`) to let commands run unconfined (dangerous)";
 
-/// What to do when bubblewrap cannot create namespaces.
+/// What to do when bubblewrap cannot create namespaces on a machine (not in a container).
 const NAMESPACE_FIX: &str = "allow unprivileged user namespaces (Debian: `sysctl -w \
 kernel.unprivileged_userns_clone=1`; Ubuntu 24.04 and later: use the distribution's bubblewrap, \
 whose AppArmor profile allows them) or, inside a container, run it with user namespaces \
 permitted; or run with `--sandbox full` (`nanna sandbox --mode full`) to let commands run \
 unconfined (dangerous)";
+
+/// The last resort every fix ends with.
+const OR_FULL: &str = "or run with `--sandbox full` (`nanna sandbox --mode full`) to let \
+commands run unconfined (dangerous)";
+
+/// The bubblewrap a packager built nanna against (`NANNA_DEFAULT_BWRAP` at build time; the
+/// Nix package sets it to nixpkgs' bubblewrap), tried after [`BWRAP_ENV`] and before `PATH`.
+/// It is an absolute path fixed at build time, not something a project can supply.
+const BUILT_IN_BWRAP: Option<&str> = option_env!("NANNA_DEFAULT_BWRAP");
+
+/// The container engine this process runs under, from what each engine puts in its
+/// containers: Podman the variable `container=podman` and (with a writable `/run`)
+/// `/run/.containerenv`; Docker `/.dockerenv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Docker,
+    Podman,
+}
+
+impl Container {
+    fn detect() -> Option<Self> {
+        if std::env::var_os("container").is_some_and(|v| v == "podman")
+            || Path::new("/run/.containerenv").exists()
+        {
+            Some(Self::Podman)
+        } else if Path::new("/.dockerenv").exists() {
+            Some(Self::Docker)
+        } else {
+            None
+        }
+    }
+}
+
+/// What to do when bubblewrap failed with `reason`, where it runs. In a container the
+/// engine's confinement is the usual cause, and bubblewrap's message says which part:
+/// - a `/proc` mount refused with EPERM: the engine's masked and read-only paths under
+///   `/proc` (the kernel refuses a fresh `/proc` in a user namespace while any of them
+///   covers part of the container's, `mount_too_revealing` in fs/namespace.c);
+/// - other EPERMs (creating the namespace, `unshare`, `mount`, `pivot_root`): the seccomp
+///   profile (Docker's default allows them only with CAP_SYS_ADMIN);
+/// - EACCES: a security module (AppArmor's `docker-default` and Podman's profile deny
+///   `mount`; SELinux's container policy denies some mounts).
+fn namespace_fix(reason: &str, container: Option<Container>) -> String {
+    let Some(container) = container else {
+        return NAMESPACE_FIX.to_owned();
+    };
+    let redeploy = "`nanna-deploy up` creates the assistant container so";
+    if reason.contains("Permission denied") {
+        return format!(
+            "a security module of the host (AppArmor or SELinux) forbids the mounts bubblewrap \
+             makes inside this container: run it with `--security-opt apparmor=unconfined` (or \
+             an AppArmor profile that allows `mount` and `userns`) or, with SELinux, \
+             `--security-opt label=disable`; {OR_FULL}"
+        );
+    }
+    if reason.contains("mount proc") {
+        let option = match container {
+            Container::Podman => "`--security-opt unmask=/proc/*`",
+            Container::Docker => "`--security-opt systempaths=unconfined`",
+        };
+        return format!(
+            "this container hides parts of /proc (the engine's masked paths), so bubblewrap \
+             cannot mount a /proc of its own: start the container with {option} ({redeploy}); \
+             {OR_FULL}"
+        );
+    }
+    let option = match container {
+        Container::Podman => {
+            "Podman's default seccomp profile allows them; check `seccomp_profile` in \
+             containers.conf"
+        }
+        Container::Docker => {
+            "Docker's default seccomp profile allows them only with CAP_SYS_ADMIN: start the \
+             container with `--security-opt seccomp=images/assistant-seccomp.json` from Nanna \
+             Coder's sources"
+        }
+    };
+    format!(
+        "this container's seccomp profile refuses user namespaces ({option}; {redeploy}); \
+         the host must allow them too (Debian: `sysctl -w kernel.unprivileged_userns_clone=1`); \
+         {OR_FULL}"
+    )
+}
 
 /// A bubblewrap binary that answered `--version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +199,14 @@ impl Support {
         }
     }
 
+    /// The fix for a failed confined probe, for this machine or container.
+    fn namespace_fix(&self) -> String {
+        match &self.confined {
+            Err(reason) => namespace_fix(reason, Container::detect()),
+            Ok(()) => NAMESPACE_FIX.to_owned(),
+        }
+    }
+
     /// A machine where nothing can be enforced, for `reason` (tests of the refusal path).
     pub fn unsupported(reason: impl Into<String>) -> Support {
         let reason = reason.into();
@@ -157,7 +248,7 @@ impl Support {
             (Ok(_), Err(reason)) => Err(SandboxError::Unsupported {
                 mode,
                 reason: format!("bubblewrap could not create the sandbox: {reason}"),
-                fix: NAMESPACE_FIX.to_owned(),
+                fix: self.namespace_fix(),
             }),
             (Ok(_), Ok(())) => Ok(()),
         }
@@ -194,7 +285,7 @@ impl Support {
                     name: "namespaces".into(),
                     active: false,
                     detail: format!("bubblewrap could not create the sandbox: {reason}"),
-                    fix: Some(NAMESPACE_FIX.into()),
+                    fix: Some(self.namespace_fix()),
                 },
             });
         }
@@ -330,10 +421,15 @@ fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// The bubblewrap binary: `configured` if given, else the first `bwrap` in an absolute
-/// `PATH` directory (relative entries such as `.` are skipped: a project must not be able to
-/// supply its own "sandbox"), else the usual system places.
+/// The bubblewrap binary: `configured` if given, else the one nanna was built against (if
+/// it is there), else the first `bwrap` in an absolute `PATH` directory (relative entries
+/// such as `.` are skipped: a project must not be able to supply its own "sandbox"), else
+/// the usual system places.
 fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
+    find_with(configured, BUILT_IN_BWRAP.map(Path::new))
+}
+
+fn find_with(configured: Option<&Path>, built_in: Option<&Path>) -> Result<PathBuf, String> {
     if !cfg!(target_os = "linux") {
         return Err(format!(
             "commands are confined only on Linux (this is {})",
@@ -355,6 +451,9 @@ fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
                 path.display()
             ))
         };
+    }
+    if let Some(path) = built_in.filter(|p| p.is_absolute() && p.is_file()) {
+        return Ok(path.to_owned());
     }
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -511,6 +610,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("must be an absolute path"), "{err}");
+    }
+
+    #[test]
+    fn the_built_in_bubblewrap_comes_after_the_variable_and_before_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let built_in = dir.path().join("store-bwrap");
+        std::fs::write(&built_in, "").unwrap();
+        let configured = dir.path().join("configured-bwrap");
+        std::fs::write(&configured, "").unwrap();
+        assert_eq!(
+            find_with(Some(&configured), Some(&built_in)).unwrap(),
+            configured
+        );
+        assert_eq!(find_with(None, Some(&built_in)).unwrap(), built_in);
+        // Gone (e.g. the binary was copied into an image without it): PATH, as before.
+        let gone = dir.path().join("gone");
+        assert_eq!(find_with(None, Some(&gone)), find_with(None, None));
+        // Never a relative one.
+        assert_eq!(
+            find_with(None, Some(Path::new("bwrap"))),
+            find_with(None, None)
+        );
+    }
+
+    #[test]
+    fn a_refusal_in_a_container_names_the_engine_setting() {
+        // bubblewrap 0.8.0's messages (bubblewrap.c) for each cause, as measured in
+        // containers of Podman 4.3 and Docker 20.10.
+        let proc = "Can't mount proc on /newroot/proc: Operation not permitted";
+        let userns = "No permissions to create new namespace, likely because the kernel does \
+                      not allow non-privileged user namespaces.";
+        let lsm = "Failed to make / slave: Permission denied";
+        let fix = namespace_fix(proc, Some(Container::Podman));
+        assert!(
+            fix.contains("unmask=/proc/*") && fix.contains("nanna-deploy up"),
+            "{fix}"
+        );
+        let fix = namespace_fix(proc, Some(Container::Docker));
+        assert!(fix.contains("systempaths=unconfined"), "{fix}");
+        let fix = namespace_fix(userns, Some(Container::Docker));
+        assert!(
+            fix.contains("seccomp") && fix.contains("assistant-seccomp.json"),
+            "{fix}"
+        );
+        let fix = namespace_fix(userns, Some(Container::Podman));
+        assert!(fix.contains("containers.conf"), "{fix}");
+        let fix = namespace_fix(lsm, Some(Container::Docker));
+        assert!(fix.contains("apparmor=unconfined"), "{fix}");
+        for fix in [
+            namespace_fix(proc, Some(Container::Docker)),
+            namespace_fix(userns, None),
+        ] {
+            assert!(fix.contains("--sandbox full"), "{fix}");
+        }
+        assert_eq!(namespace_fix(proc, None), NAMESPACE_FIX);
     }
 
     #[test]

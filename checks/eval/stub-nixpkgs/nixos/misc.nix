@@ -132,6 +132,12 @@ in
     hardware.cpu.intel.updateMicrocode = bool false;
     hardware.cpu.amd.updateMicrocode = bool false;
     virtualisation.containers.enable = bool false;
+
+    # nixos/modules/security/misc.nix (NixOS/nixpkgs@0fae3824): allowUserNamespaces defaults
+    # to true (false sets user.max_user_namespaces = 0); unprivilegedUsernsClone defaults to
+    # false and only sets kernel.unprivileged_userns_clone, a sysctl of linux_hardened.
+    security.allowUserNamespaces = bool true;
+    security.unprivilegedUsernsClone = bool false;
   };
 
   config.system.build.toplevel =

@@ -11,7 +11,10 @@ use bollard::models::{
 };
 use serde_json::{Value, json};
 
-use super::spec::{ContainerSpec, MountSpec, PodSpec, PortSpec, RESTART_POLICY, StackSpec};
+use super::spec::{
+    ContainerSpec, MountSpec, PodSpec, PortSpec, ProcMount, RESTART_POLICY, SYS_MASKED_PATHS,
+    SeccompSpec, SecuritySpec, StackSpec,
+};
 
 /// The Docker Engine API `containers/create` body for `spec` on `network` (empty: the
 /// engine's default network).
@@ -79,10 +82,14 @@ pub fn docker_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         }),
         network_mode: (!network.is_empty()).then(|| network.to_string()),
         cap_drop: (!security.cap_drop.is_empty()).then(|| security.cap_drop.clone()),
-        security_opt: security
-            .no_new_privileges
-            .then(|| vec!["no-new-privileges:true".to_string()]),
+        security_opt: Some(docker_security_opt(security)).filter(|o| !o.is_empty()),
+        // Docker fills its defaults in when these are absent (daemon/create.go); given, they
+        // replace them.
+        masked_paths: (security.proc_mount == ProcMount::Unmasked)
+            .then(|| SYS_MASKED_PATHS.iter().map(|p| p.to_string()).collect()),
+        readonly_paths: (security.proc_mount == ProcMount::Unmasked).then(Vec::new),
         readonly_rootfs: Some(security.read_only_rootfs),
+        init: spec.init.then_some(true),
         tmpfs: (!security.tmpfs.is_empty()).then(|| security.tmpfs.iter().cloned().collect()),
         ..Default::default()
     };
@@ -106,6 +113,19 @@ pub fn docker_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         networking_config,
         ..Default::default()
     }
+}
+
+/// `HostConfig.SecurityOpt`: `no-new-privileges` and the seccomp profile, given inline (the
+/// `docker` CLI reads a `seccomp=FILE` and sends its content the same way).
+fn docker_security_opt(security: &SecuritySpec) -> Vec<String> {
+    let mut options = Vec::new();
+    if security.no_new_privileges {
+        options.push("no-new-privileges:true".to_string());
+    }
+    if let SeccompSpec::Profile(profile) = &security.seccomp {
+        options.push(format!("seccomp={}", profile.json));
+    }
+    options
 }
 
 /// Where a libpod container goes.
@@ -216,9 +236,30 @@ pub(crate) fn container_body(spec: &ContainerSpec, placement: Placement<'_>) -> 
         "no_new_privileges": security.no_new_privileges,
         "read_only_filesystem": security.read_only_rootfs,
     });
+    if spec.init
+        && let Value::Object(map) = &mut body
+    {
+        map.insert("init".to_string(), json!(true));
+    }
     if let Value::Object(map) = &mut body {
         if let Some(user) = &security.user {
             map.insert("user".to_string(), json!(user));
+        }
+        if security.proc_mount == ProcMount::Unmasked {
+            // Podman matches each default masked and read-only path against these globs
+            // (`shouldMask` in pkg/specgen/generate/config_linux.go); `mask` adds paths.
+            map.insert("unmask".to_string(), json!(["/proc/*"]));
+            map.insert("mask".to_string(), json!(SYS_MASKED_PATHS));
+        }
+        if let SeccompSpec::Profile(profile) = &security.seccomp {
+            // Podman reads a profile only from a file on the engine's host
+            // (`getSeccompConfig` in pkg/specgen/generate/config_linux_seccomp.go): the
+            // caller must place `<name>.json` there. `desired` gives Podman its default
+            // profile, which allows what the assistant needs, so nothing here writes one.
+            map.insert(
+                "seccomp_profile_path".to_string(),
+                json!(format!("{}.json", profile.name)),
+            );
         }
         if security.read_only_rootfs {
             // Podman would add its own tmpfs on /tmp, /var/tmp and /run; the stack says

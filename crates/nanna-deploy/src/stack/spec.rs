@@ -215,6 +215,72 @@ pub struct HostFacts {
     pub home: Option<PathBuf>,
 }
 
+/// The assistant's system-call filter on engines whose default refuses user namespaces
+/// (Docker): `images/assistant-seccomp.json`, shared with the Nix deployment and the exports.
+pub const ASSISTANT_SECCOMP_JSON: &str = include_str!("../../../../images/assistant-seccomp.json");
+/// The name the assistant's profile goes by (files written for Compose or Kubernetes).
+pub const ASSISTANT_SECCOMP_NAME: &str = "nanna-assistant";
+
+/// `/sys` paths that stay masked when `/proc` is unmasked: the `/sys` entries of Docker's
+/// default masked paths (moby `oci/defaults.go`: firmware tables, and RAPL energy counters,
+/// a power side channel, since Engine 25). Podman masks these and more by itself
+/// (containers/common `config.DefaultMaskedPaths`); naming them again there is harmless.
+pub const SYS_MASKED_PATHS: &[&str] = &["/sys/firmware", "/sys/devices/virtual/powercap"];
+
+/// The system-call filter of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SeccompSpec {
+    /// The engine's default profile.
+    EngineDefault,
+    /// A profile in the engines' JSON format (Docker's `seccomp=` option, Podman's
+    /// `seccomp_profile_path`, Kubernetes' `Localhost` profiles).
+    Profile(SeccompProfile),
+}
+
+/// A seccomp profile of our own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeccompProfile {
+    /// Short name, for files (`nanna-assistant`).
+    pub name: String,
+    /// SHA-256 of `json`, so the settings hash (and a dry run) follows the content.
+    pub sha256: String,
+    /// The profile.
+    #[serde(skip)]
+    pub json: String,
+}
+
+impl SeccompProfile {
+    /// The assistant's profile ([`ASSISTANT_SECCOMP_JSON`]).
+    pub fn assistant() -> Self {
+        Self {
+            name: ASSISTANT_SECCOMP_NAME.to_string(),
+            sha256: Sha256::digest(ASSISTANT_SECCOMP_JSON.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            json: ASSISTANT_SECCOMP_JSON.to_string(),
+        }
+    }
+}
+
+/// How `/proc` is mounted in a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcMount {
+    /// The engine's default: kernel files under `/proc` masked (bind mounts of `/dev/null` or
+    /// an empty tmpfs), `/proc/sys`, `/proc/bus`... read-only bind mounts.
+    Masked,
+    /// Nothing under `/proc` masked or read-only; [`SYS_MASKED_PATHS`] stay masked. The
+    /// kernel lets a user namespace mount a fresh `/proc` only where the `/proc` it sees
+    /// has no locked mount covering anything (`mount_too_revealing` and
+    /// `mnt_already_visible` in fs/namespace.c), so bubblewrap's `--proc` needs this
+    /// (measured on both engines: `Can't mount proc on /newroot/proc: Operation not
+    /// permitted` with any one of those mounts left). Docker: `systempaths=unconfined`
+    /// without its `/sys` part; Podman: `unmask=/proc/*`; Kubernetes: `procMount: Unmasked`.
+    Unmasked,
+}
+
 /// How a container is confined (issue 9: least privilege for what the stack runs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecuritySpec {
@@ -228,6 +294,55 @@ pub struct SecuritySpec {
     pub tmpfs: Vec<(String, String)>,
     /// `uid:gid` to run as; `None` keeps the image's user.
     pub user: Option<String>,
+    /// The system-call filter.
+    pub seccomp: SeccompSpec,
+    /// How `/proc` is mounted.
+    pub proc_mount: ProcMount,
+}
+
+impl SecuritySpec {
+    /// What every container of the stack gets: no capability, `no-new-privileges`, the
+    /// engine's seccomp profile and `/proc` masks, the image's user, a writable root.
+    pub fn confined() -> Self {
+        Self {
+            cap_drop: vec!["ALL".to_string()],
+            no_new_privileges: true,
+            read_only_rootfs: false,
+            tmpfs: Vec::new(),
+            user: None,
+            seccomp: SeccompSpec::EngineDefault,
+            proc_mount: ProcMount::Masked,
+        }
+    }
+
+    /// The assistant on `engine`: as [`Self::confined`] plus a read-only root with a tmpfs
+    /// on `/tmp`, running as `user`, and what bubblewrap needs to confine the commands of
+    /// its `shell` tool inside the container (see crates/nanna-deploy/README.md):
+    /// - user namespaces: Podman's default seccomp profile allows `clone`/`unshare` with
+    ///   namespace flags, `mount`, `umount2` and `pivot_root` to every container
+    ///   (containers/common `pkg/seccomp/seccomp.json`), so Podman keeps its default;
+    ///   Docker's allows them only with CAP_SYS_ADMIN (moby `profiles/seccomp/default.json`),
+    ///   so Docker gets [`SeccompProfile::assistant`];
+    /// - `/proc` unmasked ([`ProcMount::Unmasked`]), on both engines.
+    ///
+    /// Capabilities stay dropped and `no-new-privileges` set: bubblewrap is not set-uid, it
+    /// gets its privileges inside the user namespace it creates.
+    pub fn assistant(engine: EngineKind, user: Option<String>) -> Self {
+        Self {
+            read_only_rootfs: true,
+            tmpfs: vec![(
+                ASSISTANT_TMPFS.to_string(),
+                ASSISTANT_TMPFS_OPTIONS.to_string(),
+            )],
+            user,
+            seccomp: match engine {
+                EngineKind::Podman => SeccompSpec::EngineDefault,
+                EngineKind::Docker => SeccompSpec::Profile(SeccompProfile::assistant()),
+            },
+            proc_mount: ProcMount::Unmasked,
+            ..Self::confined()
+        }
+    }
 }
 
 /// A port published on the host.
@@ -302,6 +417,12 @@ pub struct ContainerSpec {
     pub gpu: Accelerator,
     /// Paths that must exist inside the container once it runs (GPU devices).
     pub check_paths: Vec<String>,
+    /// Whether the engine runs an init as PID 1 (Docker `--init`: tini as `docker-init`;
+    /// Podman `--init`: catatonit) that reaps orphans. The assistant needs one: the
+    /// sandbox's PID-namespace init outlives bubblewrap's monitor by a moment and is then
+    /// reparented to PID 1 (measured: without an init, one zombie per command piled up
+    /// under `nanna serve`).
+    pub init: bool,
     /// Capabilities, privileges, root filesystem and user.
     pub security: SecuritySpec,
     /// Seconds between SIGTERM and SIGKILL when the container is stopped.
@@ -631,13 +752,8 @@ pub fn desired(
         // cgroup rules plus the video/render groups (ollama/ollama docs/docker.md). Its
         // root filesystem stays writable: the image runs as root and its runners may
         // unpack into it, which cannot be tested here without the real image.
-        security: SecuritySpec {
-            cap_drop: vec!["ALL".to_string()],
-            no_new_privileges: true,
-            read_only_rootfs: false,
-            tmpfs: Vec::new(),
-            user: None,
-        },
+        init: false,
+        security: SecuritySpec::confined(),
         stop_timeout: settings.stop_timeout,
         settings_hash: String::new(),
         probe_addr: probe_address(settings.listen),
@@ -688,19 +804,14 @@ pub fn desired(
             },
             gpu: Accelerator::None,
             check_paths: Vec::new(),
-            security: SecuritySpec {
-                cap_drop: vec!["ALL".to_string()],
-                no_new_privileges: true,
-                read_only_rootfs: true,
-                tmpfs: vec![(
-                    ASSISTANT_TMPFS.to_string(),
-                    ASSISTANT_TMPFS_OPTIONS.to_string(),
-                )],
-                user: facts
+            init: true,
+            security: SecuritySpec::assistant(
+                engine,
+                facts
                     .workspace_owner
                     .filter(|(uid, _)| *uid != 0)
                     .map(|(uid, gid)| format!("{uid}:{gid}")),
-            },
+            ),
             stop_timeout: ASSISTANT_STOP_TIMEOUT,
             settings_hash: String::new(),
             probe_addr: probe_address(settings.assistant_listen),
@@ -738,6 +849,68 @@ fn finish(spec: &mut ContainerSpec, stack: &str, layout: Layout, pod_hash: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// images/assistant-seccomp.json: allows by default, leaves bubblewrap's calls alone
+    /// (without any of clone, unshare, mount, umount2 or pivot_root it fails, measured on
+    /// Docker 20.10), and denies with EPERM what Docker's default profile denies to a
+    /// container without capabilities (moby profiles/seccomp/default.json; the list in
+    /// crates/nanna-deploy/README.md).
+    #[test]
+    fn the_assistant_profile_denies_what_docker_does_but_the_namespace_calls() {
+        let profile: serde_json::Value = serde_json::from_str(ASSISTANT_SECCOMP_JSON).unwrap();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
+        let mut denied = Vec::new();
+        for rule in profile["syscalls"].as_array().unwrap() {
+            assert_eq!(rule["action"], "SCMP_ACT_ERRNO", "{rule}");
+            assert_eq!(rule["errnoRet"], 1, "EPERM, as Docker's profile: {rule}");
+            if rule.get("args").is_none() {
+                denied.extend(
+                    rule["names"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n.as_str().unwrap()),
+                );
+            }
+        }
+        for needed in [
+            "clone",
+            "clone3",
+            "unshare",
+            "mount",
+            "umount2",
+            "pivot_root",
+        ] {
+            assert!(!denied.contains(&needed), "bubblewrap needs {needed}");
+        }
+        for must in [
+            "setns",
+            "open_tree",
+            "fsopen",
+            "move_mount",
+            "init_module",
+            "finit_module",
+            "kexec_load",
+            "reboot",
+            "bpf",
+            "perf_event_open",
+            "userfaultfd",
+            "io_uring_setup",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "open_by_handle_at",
+        ] {
+            assert!(denied.contains(&must), "{must} is not denied");
+        }
+        // Docker allows ptrace (kernel >= 4.8), and so does this profile.
+        assert!(!denied.contains(&"ptrace"));
+        let vsock = &profile["syscalls"].as_array().unwrap().last().unwrap();
+        assert_eq!(vsock["names"][0], "socket");
+        assert_eq!(vsock["args"][0]["value"], 40, "AF_VSOCK");
+        let sha = SeccompProfile::assistant().sha256;
+        assert_eq!(sha.len(), 64);
+    }
 
     #[test]
     fn old_settings_without_a_stop_timeout_still_parse() {
