@@ -10,8 +10,10 @@ use std::sync::{Arc, OnceLock};
 use crate::error::SandboxError;
 use crate::mode::SandboxMode;
 
-/// Environment variable naming the bubblewrap binary (an absolute path); without it `bwrap`
-/// is looked up in the absolute directories of `PATH`, then `/usr/bin` and `/usr/local/bin`.
+/// Environment variable naming the bubblewrap binary (an absolute path); without it nanna
+/// uses the one it was built with (`NANNA_DEFAULT_BWRAP` at build time) if present, else
+/// looks `bwrap` up in the absolute directories of `PATH`, then `/usr/bin` and
+/// `/usr/local/bin`.
 pub const BWRAP_ENV: &str = "NANNA_BWRAP";
 
 /// What to do when bubblewrap is missing.
@@ -23,7 +25,8 @@ full`) to let commands run unconfined (dangerous)";
 /// What to do when bubblewrap cannot create namespaces on a machine (not in a container).
 const NAMESPACE_FIX: &str = "allow unprivileged user namespaces (Debian: `sysctl -w \
 kernel.unprivileged_userns_clone=1`; Ubuntu 24.04 and later: use the distribution's bubblewrap, \
-whose AppArmor profile allows them) or, inside a container, run it with user namespaces \
+whose AppArmor profile allows them: `apt install bubblewrap`, and `NANNA_BWRAP=/usr/bin/bwrap` \
+when nanna comes from Nix) or, inside a container, run it with user namespaces \
 permitted; or run with `--sandbox full` (`nanna sandbox --mode full`) to let commands run \
 unconfined (dangerous)";
 
