@@ -62,6 +62,19 @@ impl Container {
     }
 }
 
+/// What to do when bubblewrap is missing: in a container, the image lacks it.
+fn install_fix(container: Option<Container>) -> String {
+    match container {
+        None => INSTALL_FIX.to_owned(),
+        Some(_) => format!(
+            "install bubblewrap in this container's image (Debian/Ubuntu: `apt install \
+             bubblewrap`; Fedora: `dnf install bubblewrap`; Nanna Coder's assistant image: \
+             rebuild it with `nanna-deploy images build` on a host with bubblewrap, or `nix \
+             build .#assistant-image`) or point NANNA_BWRAP at it; {OR_FULL}"
+        ),
+    }
+}
+
 /// What to do when bubblewrap failed with `reason`, where it runs. In a container the
 /// engine's confinement is the usual cause, and bubblewrap's message says which part:
 /// - a `/proc` mount refused with EPERM: the engine's masked and read-only paths under
@@ -246,7 +259,7 @@ impl Support {
             (Err(reason), _) => Err(SandboxError::Unsupported {
                 mode,
                 reason: reason.clone(),
-                fix: INSTALL_FIX.to_owned(),
+                fix: install_fix(Container::detect()),
             }),
             (Ok(_), Err(reason)) => Err(SandboxError::Unsupported {
                 mode,
@@ -271,7 +284,7 @@ impl Support {
                 name: "bubblewrap".into(),
                 active: false,
                 detail: reason.clone(),
-                fix: Some(INSTALL_FIX.into()),
+                fix: Some(install_fix(Container::detect())),
             },
         });
         if self.bubblewrap.is_ok() {
@@ -668,6 +681,9 @@ mod tests {
             assert!(fix.contains("--sandbox full"), "{fix}");
         }
         assert_eq!(namespace_fix(proc, None), NAMESPACE_FIX);
+        assert_eq!(install_fix(None), INSTALL_FIX);
+        let fix = install_fix(Some(Container::Docker));
+        assert!(fix.contains("nanna-deploy images build"), "{fix}");
     }
 
     #[test]
