@@ -26,35 +26,53 @@ use nanna_deploy::{Accelerator, GpuChoice};
 /// own so that a concurrent run of other tests cannot swap it.
 const SANDBOX_ASSISTANT: &str = "localhost/nanna-test-assistant:sandbox";
 
-async fn load_assistant(engine: &Engine, env: &nanna_deploy::host::ProbeEnv) {
-    static ARCHIVE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let archive = tokio::task::spawn_blocking(|| {
-        ARCHIVE.get_or_init(|| {
-            let request = stack::BuildRequest {
-                binary: Some(binary("nanna", "nanna")),
+/// `nanna serve` alone, as `images build --binary` makes it: an image without bubblewrap
+/// (as assistant images were before it was added).
+const BARE_ASSISTANT: &str = "localhost/nanna-test-assistant:no-bwrap";
+
+async fn load_assistants(engine: &Engine, env: &nanna_deploy::host::ProbeEnv) {
+    type Archives = Vec<(&'static str, std::path::PathBuf)>;
+    static ARCHIVES: std::sync::OnceLock<Archives> = std::sync::OnceLock::new();
+    let archives = tokio::task::spawn_blocking(|| {
+        ARCHIVES.get_or_init(|| {
+            let nanna = binary("nanna", "nanna");
+            let with_sandbox = stack::BuildRequest {
+                binary: Some(nanna.clone()),
                 files: vec![("/bin/busybox".into(), "/bin/busybox".to_string())],
                 ..Default::default()
             };
-            let mut spec = stack::spec_for(&request).unwrap();
-            spec.reference = SANDBOX_ASSISTANT.to_string();
+            let bare = stack::BuildRequest {
+                binary: Some(nanna),
+                tag: Some(BARE_ASSISTANT.to_string()),
+                entrypoint: ["/bin/nanna", "serve", "--listen", "0.0.0.0:8080"]
+                    .map(str::to_string)
+                    .to_vec(),
+                ..Default::default()
+            };
             let dir = target_dir().join("nanna-deploy-it-images");
             std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("assistant-sandbox.tar");
-            let partial = dir.join(format!("assistant-sandbox.{}.part", std::process::id()));
-            let file = std::fs::File::create(&partial).unwrap();
-            nanna_image::write_docker_archive(&spec, std::io::BufWriter::new(file)).unwrap();
-            std::fs::rename(&partial, &path).unwrap();
-            path
+            [(SANDBOX_ASSISTANT, with_sandbox), (BARE_ASSISTANT, bare)]
+                .into_iter()
+                .map(|(tag, request)| {
+                    let mut spec = stack::spec_for(&request).unwrap();
+                    spec.reference = tag.to_string();
+                    let file = tag.replace(['/', ':'], "_");
+                    let path = dir.join(format!("{file}.tar"));
+                    let partial = dir.join(format!("{file}.{}.part", std::process::id()));
+                    let writer = std::fs::File::create(&partial).unwrap();
+                    nanna_image::write_docker_archive(&spec, std::io::BufWriter::new(writer))
+                        .unwrap();
+                    std::fs::rename(&partial, &path).unwrap();
+                    (tag, path)
+                })
+                .collect()
         })
     })
     .await
     .unwrap();
-    load_replacing(
-        &StackContext::quiet(engine, env),
-        SANDBOX_ASSISTANT,
-        archive,
-    )
-    .await;
+    for (tag, archive) in archives {
+        load_replacing(&StackContext::quiet(engine, env), tag, archive).await;
+    }
 }
 
 /// Runs `sh -c script` in the stack's assistant; returns (exit code, output).
@@ -126,7 +144,7 @@ async fn sandbox_in_the_assistant(kind: EngineKind, layout: Layout) {
         return;
     };
     ensure_images(&engine, &env).await;
-    load_assistant(&engine, &env).await;
+    load_assistants(&engine, &env).await;
     let ctx = StackContext::quiet(&engine, &env);
     let stack = unique("sb");
     let _cleanup = Cleanup::new(&engine, &stack);
@@ -135,7 +153,15 @@ async fn sandbox_in_the_assistant(kind: EngineKind, layout: Layout) {
     std::os::unix::fs::chown(ws.path(), Some(4242), Some(4242)).unwrap();
     let mut s = settings(&stack, layout, OLLAMA_BASE, ws.path());
     s.assistant_image = SANDBOX_ASSISTANT.to_string();
-    stack::up(&ctx, &options(s.clone())).await.unwrap();
+    let report = stack::up(&ctx, &options(s.clone())).await.unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .all(|w| w.code != "assistant_sandbox"),
+        "{:?}",
+        report.warnings
+    );
 
     // The container keeps a seccomp filter (ours on Docker, Podman's default), no
     // capability and no-new-privileges.
@@ -311,6 +337,21 @@ async fn sandbox_in_the_assistant(kind: EngineKind, layout: Layout) {
     )
     .await;
     assert_eq!(code, 0, "{out}");
+
+    // `up` with an assistant image that has no bubblewrap works, and says at once that
+    // `shell` will refuse commands there, and why.
+    s.assistant_image = BARE_ASSISTANT.to_string();
+    let report = stack::up(&ctx, &options(s.clone())).await.unwrap();
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "assistant_sandbox")
+        .unwrap_or_else(|| panic!("no assistant_sandbox warning: {:?}", report.warnings));
+    assert!(
+        warning.message.contains("bubblewrap")
+            && warning.message.contains("nanna-deploy images build"),
+        "{warning:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

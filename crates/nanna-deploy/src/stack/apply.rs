@@ -225,8 +225,9 @@ async fn as_writer(
         steps = plan(spec, &current, &report.image_ids);
     }
     report.plan = steps.clone();
+    let mut warnings = Vec::new();
     if steps.is_noop() {
-        report.devices = finish(ctx, spec, &steps, options).await?;
+        report.devices = finish(ctx, spec, &steps, options, &mut warnings).await?;
     } else {
         check_ports(spec, &current, &steps)?;
         let existed = !current.is_empty();
@@ -238,7 +239,7 @@ async fn as_writer(
         .unwrap_or_default();
         let mut run = Run::new(ctx)?;
         let outcome = match run.execute(spec, &steps, &stored).await {
-            Ok(()) => finish(ctx, spec, &steps, options).await,
+            Ok(()) => finish(ctx, spec, &steps, options, &mut warnings).await,
             Err(error) => Err(error),
         };
         match outcome {
@@ -256,6 +257,7 @@ async fn as_writer(
         }
         report.changed = true;
     }
+    report.warnings.extend(warnings);
     if let (Some(model), Some(ollama)) = (&settings.model, spec.service(Service::Ollama))
         && !model::has_model(ollama.probe_addr, model).await
     {
@@ -313,6 +315,7 @@ async fn finish(
     spec: &StackSpec,
     plan: &Plan,
     options: &UpOptions,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Option<DeviceCheck>, StackError> {
     let deadline = Instant::now() + options.timeout;
     let mut devices = None;
@@ -335,6 +338,33 @@ async fn finish(
         wait::healthy(ctx, &target, deadline, options.timeout).await?;
         if service.service == Service::Ollama && touched {
             devices = probe::verify_devices(ctx.engine, service).await?;
+        }
+        // A new or restarted assistant: can `shell` confine commands in it? Not an error
+        // (the stack works, and nanna refuses rather than run unconfined), but said now
+        // rather than at the first command.
+        if service.service == Service::Assistant
+            && touched
+            && let Some(refusal) = probe::assistant_sandbox(ctx.engine, service).await
+        {
+            let warning = Warning {
+                code: "assistant_sandbox",
+                message: format!(
+                    "`shell` in the assistant will refuse commands in the read-only and \
+                     workspace-write modes: {refusal}"
+                ),
+                fix: Some(
+                    "see crates/nanna-deploy/README.md, \"The assistant's sandbox\" (AppArmor \
+                     and SELinux hosts need a setting nanna-deploy does not make); `nanna-deploy \
+                     shell -- nanna health` shows the state"
+                        .to_string(),
+                ),
+            };
+            ctx.events.report(DeployEvent::Warning {
+                code: warning.code,
+                message: warning.message.clone(),
+                fix: warning.fix.clone(),
+            });
+            warnings.push(warning);
         }
     }
     Ok(devices)

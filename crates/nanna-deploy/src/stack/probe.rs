@@ -93,6 +93,42 @@ pub struct DeviceCheck {
 /// Checks that every path of `spec.check_paths` exists inside the running container: by
 /// `test -e` through exec, or, when the image cannot run that, by inspecting the devices the
 /// engine gave it. A missing path is [`StackError::GpuNotVisible`].
+/// The command that tells whether the assistant can confine the `shell` tool's commands:
+/// what `shell` runs in a `workspace-write` session, with nothing to do.
+pub const ASSISTANT_SANDBOX_CHECK: &[&str] = &[
+    "nanna",
+    "sandbox",
+    "--mode",
+    "workspace-write",
+    "--",
+    "true",
+];
+
+/// Whether bubblewrap can build the `workspace-write` sandbox inside the running assistant
+/// container: `None` when it can, else nanna's refusal (it says why and what to set). The
+/// container's settings allow it on both engines; a host's AppArmor or SELinux policy, or
+/// an image without bubblewrap, may still not.
+pub async fn assistant_sandbox(engine: &Engine, spec: &ContainerSpec) -> Option<String> {
+    let cmd = ASSISTANT_SANDBOX_CHECK
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut out = Vec::new();
+    match state::exec_captured(engine, &spec.name, cmd, &mut out).await {
+        Ok(Some(0)) => None,
+        Ok(code) => Some(
+            String::from_utf8_lossy(&out)
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string()
+                + &code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default(),
+        ),
+        Err(e) => Some(format!("the check could not run: {e}")),
+    }
+}
+
 pub async fn verify_devices(
     engine: &Engine,
     spec: &ContainerSpec,
