@@ -40,6 +40,7 @@
               ./crates
               ./images/assistant.json
               ./images/assistant-seccomp.json
+              ./images/gpu-recipes.json
             ];
           };
           cargoLock.lockFile = ./Cargo.lock;
@@ -98,9 +99,11 @@
           modelDrvs = lib.concatStringsSep "\n    " (lib.mapAttrsToList
             (variant: _: "${variant}) model_drv=${builtins.unsafeDiscardOutputDependency images."ollama-${variant}".drvPath} ;;")
             (lib.filterAttrs (variant: _: images ? "ollama-${variant}") imageMeta.variants));
-          variantCases = lib.concatStringsSep "\n  " (lib.mapAttrsToList
-            (gpu: variant: "${gpu}) variant=${variant} ;;")
-            imageMeta.variantForGpu);
+          # One case per accelerator of images/gpu-recipes.json, aliases included (cuda...).
+          variantCases = lib.concatMapStringsSep "\n  "
+            (r: "${lib.concatStringsSep "|" ([ r.name ] ++ r.aliases)}) gpu=${r.name}; variant=${r.nix.variant} ;;")
+            imageMeta.recipeList;
+          gpuNames = lib.concatMapStringsSep ", " (r: r.name) imageMeta.recipeList;
         in
         pkgs.writeShellApplication {
           name = "nanna-coder-deploy";
@@ -136,14 +139,14 @@
             if [ -z "$gpu" ] || [ "$gpu" = auto ]; then
               gpu=$(nanna-deploy detect --json --no-engine 2>/dev/null | jq -r '.recommendation.gpu // empty' || true)
               if [ -z "$gpu" ]; then
-                echo "nanna-coder-deploy: could not detect the GPU; using the CPU image (pass --gpu nvidia|amd|intel|none)" >&2
+                echo "nanna-coder-deploy: could not detect the GPU; using the CPU image (pass --gpu ${lib.concatMapStringsSep "|" (r: r.name) imageMeta.recipeList})" >&2
                 gpu=none
               fi
               echo "nanna-coder-deploy: detected GPU: $gpu" >&2
             fi
             case "$gpu" in
               ${variantCases}
-              *) echo "nanna-coder-deploy: unknown --gpu '$gpu' (expected nvidia, amd, intel, none or auto)" >&2; exit 2 ;;
+              *) echo "nanna-coder-deploy: unknown --gpu '$gpu' (expected ${gpuNames} or auto)" >&2; exit 2 ;;
             esac
 
             tmp=$(mktemp -d "''${TMPDIR:-/tmp}/nanna-coder-deploy.XXXXXX")

@@ -4,7 +4,8 @@
 #   2. deadnix finds no dead code; 3. nixpkgs-fmt (the flake's `formatter`) has nothing to change;
 #   4. flake.nix has the one input nixpkgs, and flake.lock pins it to a full revision + narHash;
 #   5. the Nix images' metadata (images/lib.nix) matches images/assistant.json, the contract
-#      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set);
+#      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set),
+#      and images/gpu-recipes.json, the GPU table nanna-deploy embeds;
 #   6. the VM tests' Python scripts compile and call the test driver's Machine API correctly
 #      (they cannot run here: no KVM);
 # With a nixpkgs lib tree (NANNA_NIXPKGS_LIB: a checkout of nix-community/nixpkgs.lib, a
@@ -196,9 +197,21 @@ elif users[uid][5] != spec["env"].get("HOME", users[uid][5]):
 if gid and gid not in groups:
     errors.append(f"group {gid} has no /etc/group entry in the Nix image")
 
-# Model-server images: one per GPU kind, all under one name, serving on 0.0.0.0:11434.
-want_tags = {"none": "cpu", "nvidia": "cuda", "amd": "rocm", "intel": "vulkan"}
+# Model-server images: one per GPU kind of images/gpu-recipes.json (the table nanna-deploy
+# embeds), all under one name, serving on 0.0.0.0:11434, with the recipe's environment.
+recipes = json.load(open("images/gpu-recipes.json"))["accelerators"]
+want_tags = {r["name"]: r["nix"]["variant"] for r in recipes}
 expect("GPU -> model-server variant", nix["variantForGpu"], want_tags)
+expect("variants' nixpkgs packages", {v: m["package"] for v, m in nix["variants"].items()},
+       {r["nix"]["variant"]: r["nix"]["ollama_package"] for r in recipes})
+for r in recipes:
+    image = nix["modelServers"].get(r["nix"]["variant"])
+    if image is None:
+        errors.append(f"{r['name']}: no model-server image for variant {r['nix']['variant']}")
+        continue
+    for k, v in r["env"].items():
+        if f"{k}={v}" not in image["config"]["Env"]:
+            errors.append(f"{r['nix']['variant']}: the recipe's {k}={v} is not in the image's Env")
 for variant, image in nix["modelServers"].items():
     c = image["config"]
     if image["name"] != "localhost/nanna-coder-ollama" or image["tag"] != variant:

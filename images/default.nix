@@ -41,27 +41,17 @@ let
       passthru = { inherit variant package; };
     };
 
-  # Extra contents of a variant: the Vulkan variant ships Mesa's drivers and ICD files.
-  variantContents = {
-    vulkan = [ pkgs.mesa ];
-  };
-
-  # Variants that build on this platform (CUDA and ROCm images are x86_64-only here).
-  supported =
-    {
-      cpu = true;
-      vulkan = true;
-      cuda = stdenv.hostPlatform.isx86_64;
-      rocm = stdenv.hostPlatform.isx86_64;
-    };
+  # Variants that build on this platform (the recipe table says where, e.g. CUDA and ROCm
+  # images only on x86_64), with their extra contents (the Vulkan variant ships Mesa).
+  supported = v: v.imagePlatforms == null || builtins.elem stdenv.hostPlatform.system v.imagePlatforms;
 
   modelServers = lib.mapAttrs'
     (variant: v: lib.nameValuePair "ollama-${variant}" (mkModelServerImage {
       inherit variant;
       package = pkgs.${v.package};
-      extraContents = variantContents.${variant} or [ ];
+      extraContents = map (name: pkgs.${name}) v.imagePackages;
     }))
-    (lib.filterAttrs (variant: _: supported.${variant}) meta.variants);
+    (lib.filterAttrs (_: supported) meta.variants);
 in
 modelServers
   // {

@@ -1,10 +1,15 @@
 # Image metadata shared by the Nix image builds, the NixOS module, the deploy app and CI.
 #
 # Pure data built from builtins only (no nixpkgs), so `.ci/nix-checks.sh` can evaluate it
-# on a machine without nixpkgs and compare it with images/assistant.json, the contract the
-# Rust image builder reads too.
+# on a machine without nixpkgs and compare it with images/assistant.json and
+# images/gpu-recipes.json, the contracts the Rust side reads too.
 let
   spec = builtins.fromJSON (builtins.readFile ./assistant.json);
+
+  # One row per accelerator (nvidia, amd, intel, none), in --gpu auto's order: devices,
+  # groups, environment, images, nixpkgs packages (crates/nanna-deploy/src/recipe.rs).
+  recipeList = (builtins.fromJSON (builtins.readFile ./gpu-recipes.json)).accelerators;
+  recipes = builtins.listToAttrs (map (r: { inherit (r) name; value = r; }) recipeList);
 
   # The OCI image configuration for a spec in images/assistant.json's shape.
   ociConfig = s: {
@@ -23,22 +28,14 @@ let
   modelServerPort = 11434;
   modelsDir = "/root/.ollama";
 
-  # Extra environment of each model-server variant.
-  variantEnv = {
-    cpu = { };
-    cuda = {
-      NVIDIA_VISIBLE_DEVICES = "all";
-      NVIDIA_DRIVER_CAPABILITIES = "compute,utility";
-      # Where CDI specs (nvidia-ctk) mount the host driver's libraries.
-      LD_LIBRARY_PATH = "/run/opengl-driver/lib:/usr/lib64:/usr/lib/x86_64-linux-gnu:/usr/lib/aarch64-linux-gnu:/usr/lib";
-    };
-    rocm = { };
-    vulkan = {
-      OLLAMA_VULKAN = "1";
-      # Mesa's Vulkan drivers are in the image; the loader finds their ICD files here.
-      XDG_DATA_DIRS = "/share";
-    };
-  };
+  # The recipe of each model-server variant (cpu, cuda, rocm, vulkan).
+  recipeOfVariant = builtins.listToAttrs
+    (map (r: { name = r.nix.variant; value = r; }) recipeList);
+
+  # Environment of each model-server variant: the recipe's (e.g. OLLAMA_VULKAN) plus what
+  # this image's layout needs (where CDI mounts the NVIDIA libraries; Mesa's ICD files).
+  variantEnv = variant:
+    let r = recipeOfVariant.${variant}; in r.env // r.nix.image_env;
 
   modelServerSpec = variant: {
     name = modelServerName;
@@ -52,7 +49,7 @@ let
       OLLAMA_HOST = "0.0.0.0:${toString modelServerPort}";
       OLLAMA_MODELS = "${modelsDir}/models";
       SSL_CERT_FILE = "/etc/ssl/certs/ca-certificates.crt";
-    } // variantEnv.${variant};
+    } // variantEnv variant;
     exposed_ports = [ modelServerPort ];
     labels = {
       "org.opencontainers.image.title" = "nanna-coder-ollama";
@@ -65,7 +62,7 @@ let
   };
 in
 {
-  inherit ociConfig modelServerName modelServerPort modelsDir;
+  inherit ociConfig modelServerName modelServerPort modelsDir recipes recipeList;
 
   # Accounts of every image: root, the assistant's user `nanna` (uid 1000, as `user` in
   # images/assistant.json) and the GPU groups with NixOS' numeric ids.
@@ -94,21 +91,19 @@ in
       spec.packages;
   };
 
-  # Model-server variants: the GPU kind they serve and the nixpkgs attribute they package.
-  variants = {
-    cpu = { gpu = "none"; package = "ollama-cpu"; };
-    cuda = { gpu = "nvidia"; package = "ollama-cuda"; };
-    rocm = { gpu = "amd"; package = "ollama-rocm"; };
-    vulkan = { gpu = "intel"; package = "ollama-vulkan"; };
-  };
+  # Model-server variants: the GPU kind they serve, the nixpkgs attribute they package,
+  # the extra nixpkgs packages of their image and where the image builds (null: anywhere).
+  variants = builtins.mapAttrs
+    (_: r: {
+      gpu = r.name;
+      package = r.nix.ollama_package;
+      imagePackages = r.nix.image_packages;
+      imagePlatforms = r.nix.image_platforms;
+    })
+    recipeOfVariant;
 
   # The model-server variant serving each `gpu` value.
-  variantForGpu = {
-    none = "cpu";
-    nvidia = "cuda";
-    amd = "rocm";
-    intel = "vulkan";
-  };
+  variantForGpu = builtins.mapAttrs (_: r: r.nix.variant) recipes;
 
   # The model-server image of one variant.
   modelServer = variant: {

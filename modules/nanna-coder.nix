@@ -47,54 +47,33 @@ let
   serverUrl = if cfg.serverUrl != null then cfg.serverUrl else localUrl;
   runsServer = cfg.mode != "client";
 
+  # What the chosen GPU needs (images/gpu-recipes.json, shared with nanna-deploy): systemd
+  # DeviceAllow entries and supplementary groups for the native unit; devices
+  # (oci-containers' `devices`, one --device each: CDI names or device nodes) and
+  # --group-add flags with NixOS' group ids for the container.
+  recipe = imageMeta.recipes.${cfg.gpu};
   gids = config.ids.gids;
-  groupAddFlags = [
-    "--group-add=${toString gids.video}"
-    "--group-add=${toString gids.render}"
-  ];
-
-  # What each GPU kind needs: systemd DeviceAllow entries and supplementary groups for the
-  # native unit; devices (oci-containers' `devices`, one --device each) and extra run flags
-  # for the container.
-  gpuAccess = {
-    none = {
-      deviceAllow = [ ];
-      groups = [ ];
-      devices = [ ];
-      containerFlags = [ ];
-    };
-    nvidia = {
-      # /dev/nvidia0.., /dev/nvidiactl, /dev/nvidia-uvm*, /dev/nvidia-caps/* by device class.
-      deviceAllow = [
-        "char-nvidiactl"
-        "char-nvidia-caps"
-        "char-nvidia-frontend"
-        "char-nvidia-uvm"
-      ];
-      groups = [ ];
-      # CDI device written by hardware.nvidia-container-toolkit (nvidia-ctk cdi generate).
-      devices = [ "nvidia.com/gpu=all" ];
-      containerFlags = [ ];
-    };
-    amd = {
-      # /dev/kfd (ROCm compute) and /dev/dri/* (render nodes).
-      deviceAllow = [ "char-kfd" "char-drm" ];
-      groups = [ "render" "video" ];
-      devices = [ "/dev/kfd" "/dev/dri" ];
-      containerFlags = groupAddFlags;
-    };
-    intel = {
-      # /dev/dri/* (Vulkan through Mesa).
-      deviceAllow = [ "char-drm" ];
-      groups = [ "render" "video" ];
-      devices = [ "/dev/dri" ];
-      containerFlags = groupAddFlags;
-    };
+  access = {
+    deviceAllow = recipe.nix.device_allow;
+    inherit (recipe) groups;
+    devices = recipe.cdi_devices ++ recipe.devices;
+    containerFlags = map (group: "--group-add=${toString gids.${group}}") recipe.groups;
   };
-  access = gpuAccess.${cfg.gpu};
+  # The option that writes the CDI spec the container's devices need (NVIDIA's toolkit).
+  cdiOption = recipe.nix.cdi_option;
+  cdiEnabled = cdiOption == null || lib.attrByPath (lib.splitString "." cdiOption) false config;
+  packagePlatforms = recipe.nix.package_platforms;
+  gpuDocs = lib.concatMapStringsSep "\n"
+    (r: "- `\"${r.name}\"`: ${if r.compute == null then "no GPU" else r.compute} "
+      + "(`pkgs.${r.nix.ollama_package}`, image tag `${r.nix.variant}`)"
+      + lib.optionalString (r.devices != [ ] || r.cdi_devices != [ ])
+      ", devices ${lib.concatMapStringsSep ", " (d: "`${d}`") (r.cdi_devices ++ r.devices)}"
+      + lib.optionalString (r.groups != [ ]) ", groups ${lib.concatStringsSep " and " r.groups}"
+      + ". ${r.nix.notes}")
+    imageMeta.recipeList;
 
   modelServerEnv =
-    optionalAttrs (cfg.gpu == "intel") { OLLAMA_VULKAN = "1"; }
+    recipe.env
     // optionalAttrs (cfg.contextLength != null) {
       OLLAMA_CONTEXT_LENGTH = toString cfg.contextLength;
     }
@@ -169,26 +148,15 @@ in
     };
 
     gpu = mkOption {
-      type = types.enum [ "nvidia" "amd" "intel" "none" ];
+      type = types.enum (map (r: r.name) imageMeta.recipeList);
       default = "none";
       example = "amd";
       description = ''
         Which GPU the model server uses (ignored with `mode = "client"`). It selects the Ollama build (or model-server image),
-        the devices the service may open and its groups:
+        the devices the service may open and its groups (images/gpu-recipes.json, which
+        `nanna-deploy` reads too):
 
-        - `"nvidia"`: CUDA (`pkgs.ollama-cuda`, image tag `cuda`), devices `/dev/nvidia*`.
-          Needs the NVIDIA driver (`hardware.nvidia`, `services.xserver.videoDrivers = [ "nvidia" ]`);
-          in native mode CUDA is unfree (`nixpkgs.config.allowUnfree`). In containers mode
-          also `hardware.nvidia-container-toolkit.enable = true` (CDI device
-          `nvidia.com/gpu=all`; with Docker >= 25 the toolkit module also turns on Docker's
-          CDI support).
-        - `"amd"`: ROCm (`pkgs.ollama-rocm`, tag `rocm`), devices `/dev/kfd` and `/dev/dri`,
-          groups `render` and `video`. x86_64 only. For cards ROCm does not list, set
-          `HSA_OVERRIDE_GFX_VERSION` in {option}`services.nanna-coder.environmentVariables`,
-          or choose `"intel"` (Vulkan), which also works on AMD.
-        - `"intel"`: Vulkan (`pkgs.ollama-vulkan`, tag `vulkan`), devices `/dev/dri`, groups
-          `render` and `video`. Works with any Mesa-supported GPU (Intel Arc/Xe, AMD).
-        - `"none"`: CPU only (`pkgs.ollama-cpu`, tag `cpu`), no devices at all.
+        ${gpuDocs}
 
         `nix run .#detect-gpu` (or `nanna-deploy detect`) tells which one this machine has.
       '';
@@ -417,20 +385,21 @@ in
 
     (mkIf runsServer {
       assertions = [{
-        assertion = cfg.gpu != "amd" || pkgs.stdenv.hostPlatform.isx86_64;
+        assertion = packagePlatforms == null || builtins.elem pkgs.stdenv.hostPlatform.system packagePlatforms;
         message = ''
-          services.nanna-coder: gpu = "amd" uses ROCm, which nixpkgs builds for x86_64-linux only
+          services.nanna-coder: gpu = "${cfg.gpu}" uses ${toString recipe.compute}, which nixpkgs builds for
+          ${lib.concatStringsSep ", " (if packagePlatforms == null then [ ] else packagePlatforms)} only
           (this system is ${pkgs.stdenv.hostPlatform.system}). Use gpu = "intel" (Vulkan, which also
-          drives AMD GPUs) or gpu = "none".'';
+          drives AMD and NVIDIA GPUs) or gpu = "none".'';
       }];
     })
 
     (mkIf (cfg.mode == "native") {
       assertions = [{
         # CUDA libraries are unfree; nixpkgs refuses to evaluate ollama-cuda without this.
-        assertion = cfg.gpu != "nvidia" || (pkgs.config.allowUnfree or false) || pkgs.config ? allowUnfreePredicate;
+        assertion = !recipe.nix.unfree || (pkgs.config.allowUnfree or false) || pkgs.config ? allowUnfreePredicate;
         message = ''
-          services.nanna-coder: gpu = "nvidia" runs ollama-cuda, which needs CUDA's unfree libraries.
+          services.nanna-coder: gpu = "${cfg.gpu}" runs ${recipe.nix.ollama_package}, which needs ${toString recipe.compute}'s unfree libraries.
           Set nixpkgs.config.allowUnfree = true (or an allowUnfreePredicate that admits the CUDA
           packages), or use mode = "containers", whose image the flake builds with CUDA allowed.'';
       }];
@@ -495,11 +464,10 @@ in
     (mkIf (cfg.mode == "containers") {
       assertions = [
         {
-          assertion = cfg.gpu != "nvidia" || config.hardware.nvidia-container-toolkit.enable;
+          assertion = cdiEnabled;
           message = ''
-            services.nanna-coder: gpu = "nvidia" in containers mode needs the CDI device nvidia.com/gpu=all.
-            Set hardware.nvidia-container-toolkit.enable = true (with the NVIDIA driver,
-            services.xserver.videoDrivers = [ "nvidia" ]), or use mode = "native".'';
+            services.nanna-coder: gpu = "${cfg.gpu}" in containers mode needs the CDI device ${lib.concatStringsSep ", " recipe.cdi_devices}.
+            Set ${toString cdiOption} = true (with the ${recipe.display_name} driver), or use mode = "native".'';
         }
         {
           # virtualisation.oci-containers enables the engine; only a forced `false` gets here.
@@ -520,7 +488,7 @@ in
           assertion = cfg.containers.modelServerImage != null;
           message = ''
             services.nanna-coder: there is no ${imageAttr} model-server image for ${pkgs.stdenv.hostPlatform.system}.
-            The flake builds CUDA and ROCm images for x86_64-linux only; choose gpu = "intel" or "none",
+            The flake builds the ${imageAttr} image for ${if recipe.nix.image_platforms == null then "every Linux system" else lib.concatStringsSep ", " recipe.nix.image_platforms} only; choose gpu = "intel" or "none",
             or use mode = "native" there. Elsewhere: ${howToGetPackages}
             (services.nanna-coder.containers.modelServerImage)'';
         }

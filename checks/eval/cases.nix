@@ -10,48 +10,34 @@
 # upstream module does, the comment names the stand-in that reproduces it.
 { lib, evalWith, flakePackages }:
 let
-  gpus = [ "none" "nvidia" "amd" "intel" ];
+  # The expected values come from images/gpu-recipes.json, the table nanna-deploy embeds
+  # and validates against its sources (crates/nanna-deploy/src/recipe.rs), not from the
+  # module: a wrong mapping in the module makes a check fail, and a new row is checked
+  # without editing this file.
+  recipes = (builtins.fromJSON (builtins.readFile ../../images/gpu-recipes.json)).accelerators;
+  gpus = map (r: r.name) recipes;
+  byGpu = f: builtins.listToAttrs (map (r: { inherit (r) name; value = f r; }) recipes);
+  # NixOS' gids of the groups the recipes name (nixos/modules/misc/ids.nix), which the
+  # images' /etc/group mirror (images/lib.nix).
+  nixosGids = { video = 26; render = 303; };
 
   expected = {
-    package = {
-      none = "ollama-cpu";
-      nvidia = "ollama-cuda";
-      amd = "ollama-rocm";
-      intel = "ollama-vulkan";
-    };
-    tag = {
-      none = "cpu";
-      nvidia = "cuda";
-      amd = "rocm";
-      intel = "vulkan";
-    };
-    deviceAllow = {
-      none = [ ];
-      nvidia = [ "char-nvidiactl" "char-nvidia-caps" "char-nvidia-frontend" "char-nvidia-uvm" ];
-      amd = [ "char-kfd" "char-drm" ];
-      intel = [ "char-drm" ];
-    };
-    # services.ollama always adds `render` (stub-nixpkgs/nixos/ollama.nix); we add video.
-    groups = {
-      none = [ "render" ];
-      nvidia = [ "render" ];
-      amd = [ "render" "video" ];
-      intel = [ "render" "video" ];
-    };
-    devices = {
-      none = [ ];
-      nvidia = [ "nvidia.com/gpu=all" ];
-      amd = [ "/dev/kfd" "/dev/dri" ];
-      intel = [ "/dev/dri" ];
-    };
-    # video and render gids of NixOS (ids.nix), which the images' /etc/group mirror.
-    groupAdd = {
-      none = [ ];
-      nvidia = [ ];
-      amd = [ "--group-add=26" "--group-add=303" ];
-      intel = [ "--group-add=26" "--group-add=303" ];
-    };
+    package = byGpu (r: r.nix.ollama_package);
+    tag = byGpu (r: r.nix.variant);
+    deviceAllow = byGpu (r: r.nix.device_allow);
+    # services.ollama always adds `render` (stub-nixpkgs/nixos/ollama.nix); we add the rest.
+    groups = byGpu (r: sorted (lib.unique ([ "render" ] ++ r.groups)));
+    devices = byGpu (r: r.cdi_devices ++ r.devices);
+    groupAdd = byGpu (r: map (g: "--group-add=${toString nixosGids.${g}}") r.groups);
+    env = byGpu (r: r.env);
   };
+  # What a host needs before the module can use the GPU (the NVIDIA driver for the
+  # container toolkit), and the option writing its CDI spec in containers mode.
+  hostFor = gpu: (byGpu (r: r.nix.host)).${gpu};
+  cdiFor = gpu: mode:
+    let option = (byGpu (r: r.nix.cdi_option)).${gpu}; in
+    lib.optionalAttrs (option != null && mode == "containers")
+      (lib.setAttrByPath (lib.splitString "." option) true);
   sorted = builtins.sort builtins.lessThan;
 
   # A minimal host with the module enabled and `module` applied; `packages` is the flake's
@@ -111,9 +97,8 @@ let
       case = "native, gpu = ${gpu}";
       r = run {
         module = {
+          imports = [ (hostFor gpu) ];
           services.nanna-coder = { inherit gpu; };
-          services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
-          hardware.nvidia.open = gpu == "nvidia";
         };
       };
       inherit (r) config;
@@ -133,9 +118,11 @@ let
       (check case "the flake's CLI installed" (builtins.elem r.packages.nanna config.environment.systemPackages) true)
       (check case "CLI points at the local server" config.services.nanna-coder.settings.url "http://127.0.0.1:11434")
       (check case "/etc/nanna/config.toml written" (config.environment.etc ? "nanna/config.toml") true)
-      (check case "Vulkan switched on only for intel"
-        (config.services.ollama.environmentVariables.OLLAMA_VULKAN or null)
-        (if gpu == "intel" then "1" else null))
+      (check case "the recipe's environment, and only it"
+        (builtins.intersectAttrs
+          (lib.genAttrs (lib.concatMap (r: builtins.attrNames r.env) recipes) (_: null))
+          config.services.ollama.environmentVariables)
+        expected.env.${gpu})
     ];
 
   containersCase = backend: gpu:
@@ -148,10 +135,9 @@ let
             mode = "containers";
             containers.backend = backend;
           };
-          # The toolkit asserts an NVIDIA driver (stub-nixpkgs/nixos/nvidia-container-toolkit.nix).
-          hardware.nvidia-container-toolkit.enable = gpu == "nvidia";
-          services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
-          hardware.nvidia.open = gpu == "nvidia";
+          # The toolkit asserts an NVIDIA driver (stub-nixpkgs/nixos/nvidia-container-toolkit.nix):
+          # the recipe's host settings provide it.
+          imports = [ (hostFor gpu) (cdiFor gpu "containers") ];
         };
       };
       inherit (r) config;
@@ -192,7 +178,7 @@ let
       # nvidia-container-toolkit.nix); this module does not set it.
       (check case "docker CDI exactly when the toolkit is on"
         (config.virtualisation.docker.daemon.settings.features.cdi or false)
-        (gpu == "nvidia"))
+        (cdiFor gpu "containers" != { }))
     ];
 
   clientCases =

@@ -12,16 +12,13 @@ let
   all = linux ++ darwin;
 
   cliPackages = [ "default" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" ];
+  # One model-server image per row of images/gpu-recipes.json that builds on the system.
+  recipes = (builtins.fromJSON (builtins.readFile ../../images/gpu-recipes.json)).accelerators;
+  modelImages = system: map (r: "ollama-${r.nix.variant}-image")
+    (builtins.filter (r: r.nix.image_platforms == null || builtins.elem system r.nix.image_platforms) recipes);
   expectedPackages = {
-    x86_64-linux = cliPackages ++ [
-      "assistant-image"
-      "deploy"
-      "ollama-cpu-image"
-      "ollama-cuda-image"
-      "ollama-rocm-image"
-      "ollama-vulkan-image"
-    ];
-    aarch64-linux = cliPackages ++ [ "assistant-image" "deploy" "ollama-cpu-image" "ollama-vulkan-image" ];
+    x86_64-linux = cliPackages ++ [ "assistant-image" "deploy" ] ++ modelImages "x86_64-linux";
+    aarch64-linux = cliPackages ++ [ "assistant-image" "deploy" ] ++ modelImages "aarch64-linux";
     aarch64-darwin = cliPackages;
   };
   commonChecks = [ "cargo-test" "clippy" "nanna" "nanna-coder" "nanna-deploy" "nanna-scripted-llm" "nix-lint" "rustfmt" ];

@@ -58,9 +58,11 @@ let
     system.stateVersion = "26.11";
     # CUDA is unfree: a host with its own pkgs made it with allowUnfree (hostPkgs above).
     nixpkgs.config = lib.mkIf (!ownPkgs) { allowUnfree = true; };
-    services.xserver.videoDrivers = lib.mkIf (gpu == "nvidia") [ "nvidia" ];
-    hardware.nvidia.open = lib.mkIf (gpu == "nvidia") true;
-    hardware.nvidia-container-toolkit.enable = gpu == "nvidia" && mode == "containers";
+    # What the GPU needs from the host (the NVIDIA driver) and, in containers mode, the
+    # option writing its CDI spec (images/gpu-recipes.json).
+    imports = [ recipes.${gpu}.nix.host ]
+      ++ lib.optional (mode == "containers" && recipes.${gpu}.nix.cdi_option != null)
+      (lib.setAttrByPath (lib.splitString "." recipes.${gpu}.nix.cdi_option) true);
     services.nanna-coder = {
       enable = true;
       inherit gpu mode;
@@ -97,7 +99,9 @@ let
     else if whole.success then "ok"
     else "ERROR (while forcing the units, images or system)";
 
-  gpus = [ "none" "nvidia" "amd" "intel" ];
+  recipeList = (builtins.fromJSON (builtins.readFile ../../images/gpu-recipes.json)).accelerators;
+  recipes = builtins.listToAttrs (map (r: { inherit (r) name; value = r; }) recipeList);
+  gpus = map (r: r.name) recipeList;
 in
 {
   inherit gpus modes;

@@ -1,12 +1,17 @@
 //! The accelerator vocabulary: which kind of GPU (or the CPU) the model server runs on, and
 //! the `--gpu` choice that picks one. Detection, recommendations, stack labels and the
-//! command line all use these two types, so adding a vendor means one more variant here
-//! plus its detection module (and, later, its row of the recipe table shared with Nix).
+//! command line all use these two types. Everything said about an accelerator (names,
+//! PCI ids, what the container needs) is its row of `images/gpu-recipes.json`
+//! ([`crate::recipe`]); adding a vendor is that row, a variant here and its detection
+//! module.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
+
+use crate::recipe::{self, GpuRecipe};
 
 /// What the model server computes on: a GPU vendor's stack, or the CPU.
 #[derive(
@@ -14,11 +19,11 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Accelerator {
-    /// NVIDIA GPUs (CUDA); PCI vendor 0x10de.
+    /// NVIDIA GPUs (CUDA).
     Nvidia,
-    /// AMD GPUs (ROCm); PCI vendor 0x1002.
+    /// AMD GPUs (ROCm).
     Amd,
-    /// Intel GPUs (Vulkan); PCI vendor 0x8086.
+    /// Intel GPUs (Vulkan).
     Intel,
     /// No GPU: the CPU.
     #[default]
@@ -26,7 +31,7 @@ pub enum Accelerator {
 }
 
 impl Accelerator {
-    /// Every accelerator, GPUs in the order `--gpu auto` prefers them, the CPU last.
+    /// Every accelerator (the recipe table's order is `--gpu auto`'s preference).
     pub const ALL: [Self; 4] = [Self::Nvidia, Self::Amd, Self::Intel, Self::None];
 
     /// Lower-case name, as in JSON, labels and `--gpu`.
@@ -39,23 +44,27 @@ impl Accelerator {
         }
     }
 
+    /// This accelerator's row of the recipe table.
+    pub fn recipe(self) -> &'static GpuRecipe {
+        recipe::of(self)
+    }
+
     /// Name for people (`NVIDIA`, `AMD`, `Intel`, `CPU`).
     pub fn display_name(self) -> &'static str {
-        match self {
-            Self::Nvidia => "NVIDIA",
-            Self::Amd => "AMD",
-            Self::Intel => "Intel",
-            Self::None => "CPU",
-        }
+        &self.recipe().display_name
     }
 
     /// Other names `--gpu` and `GPU_SUPPORT` accept (the compute stack's name).
-    pub fn aliases(self) -> &'static [&'static str] {
-        match self {
-            Self::Nvidia => &["cuda"],
-            Self::Amd => &["rocm"],
-            Self::Intel => &["vulkan"],
-            Self::None => &["cpu"],
+    pub fn aliases(self) -> &'static [String] {
+        &self.recipe().aliases
+    }
+
+    /// `NVIDIA (CUDA)`, or `no GPU: the CPU`.
+    pub fn summary(self) -> String {
+        let recipe = self.recipe();
+        match &recipe.compute {
+            Some(compute) => format!("{} ({compute})", recipe.display_name),
+            None => format!("no GPU: the {}", recipe.display_name),
         }
     }
 
@@ -66,13 +75,30 @@ impl Accelerator {
 
     /// The GPU vendor with this PCI vendor id (`0x10de`, any case, with or without `0x`).
     pub fn from_pci_vendor(id: &str) -> Option<Self> {
-        match parse_hex_id(id)? {
-            0x10de => Some(Self::Nvidia),
-            0x1002 => Some(Self::Amd),
-            0x8086 => Some(Self::Intel),
-            _ => None,
-        }
+        let id = parse_hex_id(id)?;
+        Self::ALL.into_iter().find(|accelerator| {
+            accelerator
+                .recipe()
+                .pci_vendor_ids
+                .iter()
+                .any(|known| parse_hex_id(known) == Some(id))
+        })
     }
+}
+
+/// The `--gpu` words, for messages: `auto, nvidia (cuda), ... or none (cpu)`.
+pub fn choices() -> String {
+    let mut words = vec!["auto".to_string()];
+    words.extend(Accelerator::ALL.iter().map(|a| {
+        let aliases = a.aliases().join(", ");
+        if aliases.is_empty() {
+            a.as_str().to_string()
+        } else {
+            format!("{} ({aliases})", a.as_str())
+        }
+    }));
+    let last = words.pop().unwrap_or_default();
+    format!("{} or {last}", words.join(", "))
 }
 
 /// Parses `0x10de`, `0X10DE` or `10de` as a hexadecimal id.
@@ -96,9 +122,7 @@ impl fmt::Display for Accelerator {
 
 /// A word that names no accelerator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{given:?} is not a GPU choice: use auto, nvidia (cuda), amd (rocm), intel (vulkan) or none (cpu)"
-)]
+#[error("{given:?} is not a GPU choice: use {}", choices())]
 pub struct UnknownAccelerator {
     /// What was given.
     pub given: String,
@@ -183,29 +207,21 @@ impl<'de> Deserialize<'de> for GpuChoice {
 
 impl clap::ValueEnum for GpuChoice {
     fn value_variants<'a>() -> &'a [Self] {
-        &[
-            Self::Auto,
-            Self::Only(Accelerator::Nvidia),
-            Self::Only(Accelerator::Amd),
-            Self::Only(Accelerator::Intel),
-            Self::Only(Accelerator::None),
-        ]
+        static VARIANTS: LazyLock<Vec<GpuChoice>> = LazyLock::new(|| {
+            std::iter::once(GpuChoice::Auto)
+                .chain(Accelerator::ALL.map(GpuChoice::Only))
+                .collect()
+        });
+        &VARIANTS
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let value = clap::builder::PossibleValue::new(self.as_str());
         Some(match self {
             Self::Auto => value.help("the best usable GPU: discrete first, NVIDIA, AMD, Intel"),
-            Self::Only(accelerator) => {
-                value
-                    .aliases(accelerator.aliases().iter().copied())
-                    .help(match accelerator {
-                        Accelerator::Nvidia => "NVIDIA (CUDA)",
-                        Accelerator::Amd => "AMD (ROCm)",
-                        Accelerator::Intel => "Intel (Vulkan)",
-                        Accelerator::None => "no GPU: the CPU",
-                    })
-            }
+            Self::Only(accelerator) => value
+                .aliases(accelerator.aliases().iter().map(String::as_str))
+                .help(accelerator.summary()),
         })
     }
 }

@@ -233,6 +233,21 @@ fn assemble(
     })
 }
 
+/// `NVIDIA (0x10de), AMD (0x1002) and Intel (0x8086)`, from the recipe table.
+fn supported_vendors() -> String {
+    let mut names: Vec<String> = crate::recipe::all()
+        .iter()
+        .filter(|r| !r.pci_vendor_ids.is_empty())
+        .map(|r| format!("{} ({})", r.display_name, r.pci_vendor_ids.join(", ")))
+        .collect();
+    let last = names.pop().unwrap_or_default();
+    if names.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", names.join(", "))
+    }
+}
+
 fn collect_warnings(
     inventory: &GpuInventory,
     recommendation: &Recommendation,
@@ -254,11 +269,10 @@ fn collect_warnings(
                 card.reason,
                 card.vendor_raw.as_deref().unwrap_or("")
             ),
-            Some(
-                "nanna supports NVIDIA (0x10de), AMD (0x1002) and Intel (0x8086) GPUs; if this \
-                 is one of them, check `lspci -nn` and the driver"
-                    .into(),
-            ),
+            Some(format!(
+                "nanna supports {} GPUs; if this is one of them, check `lspci -nn` and the driver",
+                supported_vendors()
+            )),
         ));
     }
 

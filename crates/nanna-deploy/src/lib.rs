@@ -14,6 +14,7 @@ pub mod engine;
 pub mod event;
 pub mod gpu;
 pub mod host;
+pub mod recipe;
 pub mod recommend;
 mod resources;
 pub mod stack;

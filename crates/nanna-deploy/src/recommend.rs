@@ -1,21 +1,16 @@
 //! Which accelerator to use and what the model-server container needs for it: image, device
-//! mappings, CDI devices, Docker device requests, groups and environment.
+//! mappings, CDI devices, Docker device requests, groups and environment, from the recipe
+//! table ([`crate::recipe`]) plus what detection found on this host.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::accelerator::{Accelerator, GpuChoice};
 use crate::engine::EngineKind;
-use crate::gpu::{FormFactor, Gpu, GpuInventory, amd};
+use crate::gpu::{self, FormFactor, Gpu, GpuInventory};
+use crate::recipe;
 use crate::resources::HostResources;
-
-/// Model-server image for NVIDIA, Intel and CPU.
-pub const IMAGE_DEFAULT: &str = "docker.io/ollama/ollama:latest";
-/// Model-server image for AMD (ROCm build).
-pub const IMAGE_ROCM: &str = "docker.io/ollama/ollama:rocm";
-/// CDI device name that exposes every NVIDIA GPU (Podman).
-pub const NVIDIA_CDI_ALL: &str = "nvidia.com/gpu=all";
 
 /// A host device to map into the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +34,8 @@ impl DeviceMapping {
 }
 
 /// A Docker device request (`--gpus all` is driver `nvidia`, count -1, capabilities `[["gpu"]]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GpuDeviceRequest {
     /// Device driver (`nvidia`).
     pub driver: String,
@@ -112,15 +108,16 @@ impl Recommendation {
     }
 }
 
-/// Whether GPUs of `vendor` can be used, or why not (a sentence naming the fix).
+/// Whether GPUs of `vendor` can be used, or why not (a sentence naming the fix): whether
+/// any was found, then what the vendor's detection module requires (see [`gpu::usability`]).
 pub fn usability(inventory: &GpuInventory, vendor: Accelerator) -> Result<(), String> {
     if vendor == Accelerator::None {
         return Ok(());
     }
-    let name = vendor.display_name();
     if !inventory.has_vendor(vendor) {
         return Err(format!(
-            "no {name} GPU was found (looked at /sys/class/drm/card*/device/vendor{})",
+            "no {} GPU was found (looked at /sys/class/drm/card*/device/vendor{})",
+            vendor.display_name(),
             if vendor == Accelerator::Nvidia {
                 " and nvidia-smi"
             } else {
@@ -128,65 +125,11 @@ pub fn usability(inventory: &GpuInventory, vendor: Accelerator) -> Result<(), St
             }
         ));
     }
-    match vendor {
-        Accelerator::Nvidia => {
-            if !nvidia_driver_usable(inventory) {
-                let bound = inventory
-                    .of_vendor(vendor)
-                    .find_map(|gpu| gpu.driver.clone().filter(|d| d != "nvidia"));
-                return Err(format!(
-                    "an NVIDIA GPU is present but the NVIDIA driver is not loaded \
-                     (no /proc/driver/nvidia/version{}): install the proprietary driver and \
-                     load it (`sudo modprobe nvidia`; NixOS: services.xserver.videoDrivers = [\"nvidia\"])",
-                    bound.map_or(String::new(), |d| format!("; the card is bound to `{d}`"))
-                ));
-            }
-            Ok(())
-        }
-        Accelerator::Amd => {
-            if inventory.amd.as_ref().is_some_and(|amd| amd.kfd_present) {
-                Ok(())
-            } else {
-                Err(
-                    "an AMD GPU is present but /dev/kfd is missing, so ROCm cannot use it: \
-                     load amdgpu with KFD support (`sudo modprobe amdgpu`, kernel with \
-                     CONFIG_HSA_AMD)"
-                        .to_string(),
-                )
-            }
-        }
-        Accelerator::Intel | Accelerator::None => {
-            if inventory
-                .of_vendor(vendor)
-                .any(|gpu| gpu.render_node.is_some())
-            {
-                Ok(())
-            } else {
-                Err(
-                    "an Intel GPU is present but has no render node (/dev/dri/renderD*): \
-                     load the i915 or xe driver"
-                        .to_string(),
-                )
-            }
-        }
-    }
+    gpu::usability(inventory, vendor)
 }
 
-/// Whether the NVIDIA driver answers: the kernel module is loaded, or `nvidia-smi` reported
-/// GPUs (e.g. WSL, where `/proc/driver/nvidia` does not exist).
-pub(crate) fn nvidia_driver_usable(inventory: &GpuInventory) -> bool {
-    inventory.nvidia.as_ref().is_some_and(|nvidia| {
-        nvidia.driver_loaded
-            || (nvidia.nvidia_smi_error.is_none()
-                && nvidia.nvidia_smi.is_some()
-                && inventory
-                    .of_vendor(Accelerator::Nvidia)
-                    .any(|gpu| gpu.uuid.is_some()))
-    })
-}
-
-/// The preferred usable GPU for `--gpu auto`: discrete before integrated, then NVIDIA, AMD,
-/// Intel.
+/// The preferred usable GPU for `--gpu auto`: discrete before integrated, then in the recipe
+/// table's order (NVIDIA, AMD, Intel).
 pub fn auto_choice(inventory: &GpuInventory) -> Option<&Gpu> {
     let rank = |gpu: &Gpu| {
         let form = match gpu.form_factor {
@@ -194,19 +137,13 @@ pub fn auto_choice(inventory: &GpuInventory) -> Option<&Gpu> {
             FormFactor::Unknown => 1,
             FormFactor::Integrated => 2,
         };
-        let vendor = match gpu.vendor {
-            Accelerator::Nvidia => 0,
-            Accelerator::Amd => 1,
-            Accelerator::Intel => 2,
-            Accelerator::None => 3,
-        };
-        (form, vendor)
+        (form, recipe::preference(gpu.vendor))
     };
     inventory
         .gpus
         .iter()
         .filter(|gpu| usability(inventory, gpu.vendor).is_ok())
-        .filter(|gpu| gpu.vendor != Accelerator::Intel || gpu.render_node.is_some())
+        .filter(|gpu| gpu::card_usable(gpu))
         .min_by_key(|gpu| rank(gpu))
 }
 
@@ -286,68 +223,42 @@ fn build(
     } else {
         Vec::new()
     };
+    let recipe = gpu.recipe();
     let mut recommendation = Recommendation {
         gpu,
         reason,
-        image: IMAGE_DEFAULT.to_string(),
+        image: recipe.image.clone(),
         gpu_pci_addresses: chosen
             .iter()
             .filter_map(|gpu| gpu.pci_address.clone())
             .collect(),
-        devices: Vec::new(),
-        cdi_devices: Vec::new(),
-        device_requests: Vec::new(),
-        group_add: Vec::new(),
-        env: BTreeMap::new(),
+        devices: recipe
+            .devices
+            .iter()
+            .map(|path| DeviceMapping::same_path(path))
+            .collect(),
+        // The runtime-hook forms, for the engines that take them (both when not probed).
+        cdi_devices: if engine == Some(EngineKind::Docker) {
+            Vec::new()
+        } else {
+            recipe.cdi_devices.clone()
+        },
+        device_requests: if engine == Some(EngineKind::Podman) {
+            Vec::new()
+        } else {
+            recipe.docker_device_requests.clone()
+        },
+        group_add: recipe.groups.clone(),
+        env: recipe.env.clone(),
         model_memory_bytes: 0,
         model_memory_source: "ram",
         suggested_model: None,
         notes: Vec::new(),
     };
-    match gpu {
-        Accelerator::Nvidia => {
-            if engine != Some(EngineKind::Podman) {
-                recommendation.device_requests.push(GpuDeviceRequest {
-                    driver: "nvidia".to_string(),
-                    count: -1,
-                    capabilities: vec![vec!["gpu".to_string()]],
-                });
-            }
-            if engine != Some(EngineKind::Docker) {
-                recommendation.cdi_devices.push(NVIDIA_CDI_ALL.to_string());
-            }
-        }
-        Accelerator::Amd => {
-            recommendation.image = IMAGE_ROCM.to_string();
-            recommendation.devices = vec![
-                DeviceMapping::same_path("/dev/kfd"),
-                DeviceMapping::same_path("/dev/dri"),
-            ];
-            recommendation.group_add = amd::DEVICE_GROUPS.map(str::to_string).to_vec();
-            let overrides: Vec<(&str, &str)> = chosen
-                .iter()
-                .filter_map(|gpu| gpu.gfx_target.as_deref())
-                .filter_map(|gfx| amd::hsa_override(gfx).map(|ov| (gfx, ov)))
-                .collect();
-            if let Some((gfx, value)) = overrides.first()
-                && overrides.iter().all(|(_, other)| other == value)
-            {
-                recommendation
-                    .env
-                    .insert("HSA_OVERRIDE_GFX_VERSION".to_string(), value.to_string());
-                recommendation.notes.push(format!(
-                    "HSA_OVERRIDE_GFX_VERSION={value}: the ROCm build ships no kernels for {gfx}, \
-                     the nearest supported target is used"
-                ));
-            }
-        }
-        Accelerator::Intel => {
-            recommendation.devices = vec![DeviceMapping::same_path("/dev/dri")];
-            recommendation
-                .env
-                .insert("OLLAMA_VULKAN".to_string(), "1".to_string());
-        }
-        Accelerator::None => {}
+    // What the vendor's detection adds for these particular GPUs (AMD: a gfx override).
+    for (key, value, note) in gpu::extra_env(gpu, &chosen) {
+        recommendation.env.insert(key, value);
+        recommendation.notes.push(note);
     }
 
     let vram: u64 = chosen
@@ -355,7 +266,7 @@ fn build(
         .filter(|gpu| gpu.form_factor != FormFactor::Integrated)
         .filter_map(|gpu| gpu.memory_bytes)
         .sum();
-    if vram > 0 && matches!(gpu, Accelerator::Nvidia | Accelerator::Amd) {
+    if vram > 0 {
         recommendation.model_memory_bytes = vram / 10 * 9;
         recommendation.model_memory_source = "vram";
     } else {

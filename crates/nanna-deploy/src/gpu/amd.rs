@@ -3,14 +3,12 @@
 
 use serde::Serialize;
 
-use super::{FormFactor, Gpu};
+use super::{CardFacts, FormFactor, Gpu, GpuInventory};
 use crate::accelerator::Accelerator;
 use crate::host::ProbeEnv;
 
 const KFD_NODE: &str = "/dev/kfd";
 const KFD_TOPOLOGY: &str = "/sys/class/kfd/kfd/topology/nodes";
-/// Groups that grant access to `/dev/kfd` and the render nodes.
-pub const DEVICE_GROUPS: [&str; 2] = ["video", "render"];
 /// An AMD GPU reporting less VRAM than this is taken for an APU's carve-out when the KFD
 /// topology does not say.
 pub(crate) const APU_VRAM_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
@@ -68,6 +66,58 @@ pub(crate) fn probe(env: &ProbeEnv, gpus: &mut [Gpu]) -> AmdStatus {
         kfd_present,
         gfx_targets,
         missing_groups: missing_groups(env),
+    }
+}
+
+/// VRAM from sysfs, and from it a first guess at the form factor (refined by the KFD
+/// topology in [`probe`]).
+pub(crate) fn card_facts(env: &ProbeEnv, device: &str) -> CardFacts {
+    let memory_bytes = env
+        .host_root
+        .read_trimmed(format!("{device}/mem_info_vram_total"))
+        .and_then(|text| text.parse::<u64>().ok());
+    let form_factor = match memory_bytes {
+        Some(bytes) if bytes < APU_VRAM_LIMIT => FormFactor::Integrated,
+        Some(_) => FormFactor::Discrete,
+        None => FormFactor::Unknown,
+    };
+    CardFacts {
+        memory_bytes,
+        form_factor,
+    }
+}
+
+/// ROCm needs `/dev/kfd`.
+pub(crate) fn usability(inventory: &GpuInventory) -> Result<(), String> {
+    if inventory.amd.as_ref().is_some_and(|amd| amd.kfd_present) {
+        Ok(())
+    } else {
+        Err(
+            "an AMD GPU is present but /dev/kfd is missing, so ROCm cannot use it: \
+             load amdgpu with KFD support (`sudo modprobe amdgpu`, kernel with \
+             CONFIG_HSA_AMD)"
+                .to_string(),
+        )
+    }
+}
+
+/// `HSA_OVERRIDE_GFX_VERSION` when every chosen GPU needs the same stand-in target.
+pub(crate) fn extra_env(chosen: &[&Gpu]) -> Vec<(String, String, String)> {
+    let overrides: Vec<(&str, &str)> = chosen
+        .iter()
+        .filter_map(|gpu| gpu.gfx_target.as_deref())
+        .filter_map(|gfx| hsa_override(gfx).map(|ov| (gfx, ov)))
+        .collect();
+    match overrides.first() {
+        Some((gfx, value)) if overrides.iter().all(|(_, other)| other == value) => vec![(
+            "HSA_OVERRIDE_GFX_VERSION".to_string(),
+            value.to_string(),
+            format!(
+                "HSA_OVERRIDE_GFX_VERSION={value}: the ROCm build ships no kernels for {gfx}, \
+                 the nearest supported target is used"
+            ),
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -152,7 +202,8 @@ fn missing_groups(env: &ProbeEnv) -> Vec<String> {
     }
     let mut missing = Vec::new();
     for group in env.host_root.groups() {
-        if !DEVICE_GROUPS.contains(&group.name.as_str()) {
+        // The groups that own /dev/kfd and the render nodes: the recipe's.
+        if !Accelerator::Amd.recipe().groups.contains(&group.name) {
             continue;
         }
         let listed = user

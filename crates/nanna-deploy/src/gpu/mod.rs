@@ -1,7 +1,13 @@
 //! GPU inventory: every DRM card under `/sys/class/drm`, plus what the NVIDIA and AMD stacks
 //! expose (driver, device nodes, `nvidia-smi`, CDI specs, `/dev/kfd`, gfx targets).
+//!
+//! One module per vendor knows that vendor's stack; this module asks them through the
+//! dispatch functions at the end ([`usability`], [`extra_env`], [`card_usable`] and the
+//! card facts of [`scan`]). A new vendor is its module plus one arm in each (the compiler
+//! lists them), beside its row of `images/gpu-recipes.json` and its [`Accelerator`] variant.
 
 pub mod amd;
+pub mod intel;
 pub mod nvidia;
 
 use serde::Serialize;
@@ -176,27 +182,10 @@ fn read_card(env: &ProbeEnv, card: &str) -> Result<Gpu, IgnoredCard> {
         .find(|name| name.starts_with("renderD"))
         .map(|name| format!("/dev/dri/{name}"));
     let boot_vga = host.read_trimmed(format!("{device}/boot_vga")).as_deref() == Some("1");
-    let memory_bytes = match vendor {
-        Accelerator::Amd => host
-            .read_trimmed(format!("{device}/mem_info_vram_total"))
-            .and_then(|text| text.parse::<u64>().ok()),
-        _ => None,
-    };
-    let form_factor = match vendor {
-        Accelerator::Nvidia => FormFactor::Discrete,
-        Accelerator::Intel => match pci_address.as_deref() {
-            Some(address) if address.ends_with("00:02.0") => FormFactor::Integrated,
-            Some(_) => FormFactor::Discrete,
-            None => FormFactor::Unknown,
-        },
-        // Refined by the KFD topology in `amd::probe`; VRAM size is the fallback signal.
-        Accelerator::Amd => match memory_bytes {
-            Some(bytes) if bytes < amd::APU_VRAM_LIMIT => FormFactor::Integrated,
-            Some(_) => FormFactor::Discrete,
-            None => FormFactor::Unknown,
-        },
-        Accelerator::None => FormFactor::Unknown,
-    };
+    let CardFacts {
+        memory_bytes,
+        form_factor,
+    } = card_facts(vendor, env, &device, pci_address.as_deref());
     Ok(Gpu {
         card: Some(card.to_string()),
         vendor,
@@ -211,6 +200,59 @@ fn read_card(env: &ProbeEnv, card: &str) -> Result<Gpu, IgnoredCard> {
         uuid: None,
         gfx_target: None,
     })
+}
+
+/// What a vendor module reads from a DRM card's sysfs device directory.
+pub(crate) struct CardFacts {
+    /// Dedicated memory, when sysfs says.
+    pub memory_bytes: Option<u64>,
+    /// Integrated or discrete, when it can tell.
+    pub form_factor: FormFactor,
+}
+
+fn card_facts(
+    vendor: Accelerator,
+    env: &ProbeEnv,
+    device: &str,
+    pci_address: Option<&str>,
+) -> CardFacts {
+    match vendor {
+        Accelerator::Nvidia => nvidia::card_facts(),
+        Accelerator::Amd => amd::card_facts(env, device),
+        Accelerator::Intel => intel::card_facts(pci_address),
+        Accelerator::None => CardFacts {
+            memory_bytes: None,
+            form_factor: FormFactor::Unknown,
+        },
+    }
+}
+
+/// Whether the GPUs of `vendor` that were found can be used, or why not (a sentence naming
+/// the fix): the vendor's driver and device nodes.
+pub fn usability(inventory: &GpuInventory, vendor: Accelerator) -> Result<(), String> {
+    match vendor {
+        Accelerator::Nvidia => nvidia::usability(inventory),
+        Accelerator::Amd => amd::usability(inventory),
+        Accelerator::Intel => intel::usability(inventory),
+        Accelerator::None => Ok(()),
+    }
+}
+
+/// Whether `--gpu auto` may pick this card (usable vendor aside).
+pub(crate) fn card_usable(gpu: &Gpu) -> bool {
+    match gpu.vendor {
+        Accelerator::Intel => intel::card_usable(gpu),
+        Accelerator::Nvidia | Accelerator::Amd | Accelerator::None => true,
+    }
+}
+
+/// Environment the model server needs for these particular GPUs of `vendor`, beyond the
+/// recipe's, as (name, value, why).
+pub(crate) fn extra_env(vendor: Accelerator, chosen: &[&Gpu]) -> Vec<(String, String, String)> {
+    match vendor {
+        Accelerator::Amd => amd::extra_env(chosen),
+        Accelerator::Nvidia | Accelerator::Intel | Accelerator::None => Vec::new(),
+    }
 }
 
 /// Normalises a PCI address to `dddd:bb:dd.f` lower case (`nvidia-smi` writes an 8-digit

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::debug;
 
-use super::{FormFactor, Gpu, normalize_pci_address};
+use super::{CardFacts, FormFactor, Gpu, GpuInventory, normalize_pci_address};
 use crate::accelerator::Accelerator;
 use crate::host::ProbeEnv;
 
@@ -43,6 +43,44 @@ impl NvidiaStatus {
             .iter()
             .all(|node| self.device_nodes.iter().any(|present| present == node))
     }
+}
+
+/// NVIDIA makes discrete GPUs only (Tegra has no PCI DRM card); memory comes from
+/// `nvidia-smi`.
+pub(crate) fn card_facts() -> CardFacts {
+    CardFacts {
+        memory_bytes: None,
+        form_factor: FormFactor::Discrete,
+    }
+}
+
+/// Whether the NVIDIA driver answers: the kernel module is loaded, or `nvidia-smi` reported
+/// GPUs (e.g. WSL, where `/proc/driver/nvidia` does not exist).
+pub(crate) fn driver_usable(inventory: &GpuInventory) -> bool {
+    inventory.nvidia.as_ref().is_some_and(|nvidia| {
+        nvidia.driver_loaded
+            || (nvidia.nvidia_smi_error.is_none()
+                && nvidia.nvidia_smi.is_some()
+                && inventory
+                    .of_vendor(Accelerator::Nvidia)
+                    .any(|gpu| gpu.uuid.is_some()))
+    })
+}
+
+/// CUDA needs the proprietary driver.
+pub(crate) fn usability(inventory: &GpuInventory) -> Result<(), String> {
+    if driver_usable(inventory) {
+        return Ok(());
+    }
+    let bound = inventory
+        .of_vendor(Accelerator::Nvidia)
+        .find_map(|gpu| gpu.driver.clone().filter(|d| d != "nvidia"));
+    Err(format!(
+        "an NVIDIA GPU is present but the NVIDIA driver is not loaded \
+         (no /proc/driver/nvidia/version{}): install the proprietary driver and \
+         load it (`sudo modprobe nvidia`; NixOS: services.xserver.videoDrivers = [\"nvidia\"])",
+        bound.map_or(String::new(), |d| format!("; the card is bound to `{d}`"))
+    ))
 }
 
 /// One line of `nvidia-smi --query-gpu=name,memory.total,uuid,pci.bus_id`.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::validate;
 use crate::accelerator::Accelerator;
 use crate::engine::EngineKind;
-use crate::recommend::{DeviceMapping, GpuDeviceRequest, NVIDIA_CDI_ALL, Recommendation};
+use crate::recommend::{DeviceMapping, GpuDeviceRequest, Recommendation};
 
 /// Label naming the stack an object belongs to.
 pub const LABEL_STACK: &str = "dev.nanna.stack";
@@ -666,49 +666,26 @@ pub fn desired(
         ("OLLAMA_KEEP_ALIVE".to_string(), settings.keep_alive.clone()),
     ]);
     env.extend(rec.env.clone());
-    let mut devices = Vec::new();
-    let mut cdi_devices = Vec::new();
-    let mut device_requests = Vec::new();
-    let mut group_add = Vec::new();
-    let mut check_paths = Vec::new();
-    match rec.gpu {
-        Accelerator::Nvidia => match engine {
-            EngineKind::Docker => {
-                device_requests = if rec.device_requests.is_empty() {
-                    vec![GpuDeviceRequest {
-                        driver: "nvidia".to_string(),
-                        count: -1,
-                        capabilities: vec![vec!["gpu".to_string()]],
-                    }]
-                } else {
-                    rec.device_requests.clone()
-                };
-                check_paths.push("/dev/nvidiactl".to_string());
-            }
-            EngineKind::Podman => {
-                cdi_devices = if rec.cdi_devices.is_empty() {
-                    vec![NVIDIA_CDI_ALL.to_string()]
-                } else {
-                    rec.cdi_devices.clone()
-                };
-                check_paths.push("/dev/nvidiactl".to_string());
-            }
-        },
-        Accelerator::Amd | Accelerator::Intel => {
-            devices = rec.devices.clone();
-            group_add = rec
-                .group_add
-                .iter()
-                .map(|name| {
-                    host_groups
-                        .get(name)
-                        .map_or_else(|| name.clone(), |gid| gid.to_string())
-                })
-                .collect();
-            check_paths.extend(devices.iter().map(|d| d.path_in_container.clone()));
-        }
-        Accelerator::None => {}
-    }
+    // The GPU reaches the container as device mappings (with the groups that own them, as
+    // host group ids), or through the runtime's hook in the engine's form: Docker's device
+    // requests or Podman's CDI devices (Podman's Docker API ignores device requests).
+    let recipe = rec.gpu.recipe();
+    let (cdi_devices, device_requests) = match engine {
+        EngineKind::Docker => (Vec::new(), recipe.docker_device_requests.clone()),
+        EngineKind::Podman => (recipe.cdi_devices.clone(), Vec::new()),
+    };
+    let mut devices = rec.devices.clone();
+    let group_add: Vec<String> = rec
+        .group_add
+        .iter()
+        .map(|name| {
+            host_groups
+                .get(name)
+                .map_or_else(|| name.clone(), |gid| gid.to_string())
+        })
+        .collect();
+    let mut check_paths = recipe.check_paths.clone();
+    check_paths.extend(devices.iter().map(|d| d.path_in_container.clone()));
     for extra in &settings.extra_devices {
         devices.push(DeviceMapping {
             path_on_host: extra.path_on_host.clone(),
