@@ -6,6 +6,7 @@
 #   - the real MCP servers (npm) and the Python MCP SDK (PyPI)               .ci/mcp-servers.sh
 #   - Nix (Debian's nix-bin) for the flake/module checks                     .ci/nix-checks.sh
 #   - bubblewrap, the command sandbox's mechanism                            .ci/sandbox.sh
+#   - kubernetes-validate, docker-compose, podman-compose (export consumers) .ci/export-consumers.sh
 # then: rustfmt, clippy (-D warnings), the whole Cargo test suite, the Nix checks.
 #
 # With CI=true (or NANNA_TEST_REQUIRE=1) a missing engine or inference server fails the run
@@ -51,6 +52,7 @@ llama_setup=$!
 
 step "container engines"
 "$root/.ci/engines.sh" start
+"$root/.ci/export-consumers.sh"
 # shellcheck disable=SC1091
 source "$NANNA_TEST_DIR/env.sh"
 

@@ -56,6 +56,9 @@ enum Command {
     /// Open `nanna chat` (or CMD) inside a service's container.
     #[command(after_help = commands::shell::HELP)]
     Shell(commands::shell::Args),
+    /// Write the stack `up` would run as Kubernetes manifests or a Compose file.
+    #[command(after_help = commands::export::HELP)]
+    Export(Box<commands::export::Args>),
     /// Load or build images.
     #[command(subcommand)]
     Images(commands::images::Command),
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs::run(args, &output, &session).await,
             Command::Update(args) => commands::update::run(*args, &output, &session).await,
             Command::Shell(args) => commands::shell::run(args, &output, &session).await,
+            Command::Export(args) => commands::export::run(*args, &output).await,
             Command::Images(command) => commands::images::run(command, &output, &session).await,
         };
         match result {

@@ -198,6 +198,38 @@ pub fn recommend(
     Ok(build(inventory, resources, engine, gpu, reason))
 }
 
+/// The recipe of `accelerator` alone, for a machine other than this one (`export --gpu X`
+/// where this host has no such GPU): no host-specific additions, no memory estimate.
+pub fn for_target(accelerator: Accelerator, engine: Option<EngineKind>) -> Recommendation {
+    let inventory = GpuInventory {
+        gpus: Vec::new(),
+        ignored_cards: Vec::new(),
+        nvidia: None,
+        amd: None,
+    };
+    let resources = HostResources {
+        cpu_brand: None,
+        logical_cpus: 0,
+        memory_total_bytes: 0,
+        memory_available_bytes: 0,
+        source: "none",
+    };
+    let mut rec = build(
+        &inventory,
+        &resources,
+        engine,
+        accelerator,
+        format!(
+            "--gpu {}: the recipe for another machine (this one has no usable {} GPU)",
+            accelerator.as_str(),
+            accelerator.display_name()
+        ),
+    );
+    rec.model_memory_source = "unknown";
+    rec.suggested_model = None;
+    rec
+}
+
 fn describe(gpu: &Gpu) -> String {
     let form = match gpu.form_factor {
         FormFactor::Discrete => " discrete",

@@ -351,6 +351,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Instead of serving, ask the `nanna serve` at --listen for its /health and exit 0 if it
+    /// is healthy (a container health check: the images have no curl).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `nanna sandbox`.

@@ -91,6 +91,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 args.json,
             ))
         }
+        Command::Serve(args) if args.check => {
+            runtime()?.block_on(commands::serve::check(&args.listen))
+        }
         Command::Serve(args) => {
             let settings = Settings::resolve(&global)?;
             let provider = settings.provider();

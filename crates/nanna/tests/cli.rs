@@ -585,6 +585,14 @@ fn serve_reports_health_and_stops_on_sigterm() {
     assert_eq!(body["model_server"], "reachable");
     assert_eq!(body["model"], MODEL);
     assert_eq!(body["version"], "0.13.0");
+    // `serve --check`, the containers' health check, agrees with /health.
+    let check = |addr: &str| {
+        run(
+            env.bare().args(["serve", "--check", "--listen", addr]),
+            None,
+        )
+    };
+    assert_exit(&check(&addr), 0);
     sigterm(&child);
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0), "graceful exit on SIGTERM");
@@ -594,8 +602,20 @@ fn serve_reports_health_and_stops_on_sigterm() {
     let (status, body) = get_health(&addr);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["model_server"], "unreachable");
+    let out = run(
+        down.bare().args(["serve", "--check", "--listen", &addr]),
+        None,
+    );
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
     sigterm(&child);
     assert_eq!(child.wait().expect("exits").code(), Some(0));
+    // Nothing listening: a failure too.
+    let out = run(
+        down.bare().args(["serve", "--check", "--listen", &addr]),
+        None,
+    );
+    assert_exit(&out, 1);
 }
 
 #[test]

@@ -33,16 +33,16 @@ pub struct Args {
 /// Runs `down`. A signal does not stop it half-way (nothing to roll back); a second one does.
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let mut ctx = session.context(&engine, &env, output);
     // Removing is finished even after a signal: cancel only the waits for a lock.
     ctx.cancel = tokio_util::sync::CancellationToken::new();
     let options = DownOptions {
         volumes: args.volumes,
         stop_timeout: args.stop_timeout,
-        lock_wait: secs(args.target.lock_timeout),
+        lock_wait: secs(args.target.waits.lock_timeout),
     };
-    let report = stack::down(&ctx, &args.target.name, &options).await?;
+    let report = stack::down(&ctx, args.target.name(), &options).await?;
     if output.is_json() {
         return Ok(output.result(&report));
     }
@@ -57,7 +57,7 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
     if removed.is_empty() {
         println!(
             "stack {} has nothing to remove on the {} engine at {}",
-            args.target.name,
+            args.target.name(),
             engine.kind.as_str(),
             engine.socket
         );

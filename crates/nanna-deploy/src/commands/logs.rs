@@ -35,7 +35,7 @@ pub struct Args {
 /// per line with `--json`).
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let ctx = session.context(&engine, &env, output);
     let prefix = args.service.is_none();
     let json = output.is_json();
@@ -55,7 +55,7 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
     };
     match stack::logs(
         &ctx,
-        &args.target.name,
+        args.target.name(),
         args.service,
         args.follow,
         args.tail,

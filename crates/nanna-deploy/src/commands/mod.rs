@@ -4,6 +4,7 @@
 pub mod detect;
 mod detect_text;
 pub mod down;
+pub mod export;
 pub mod images;
 pub mod logs;
 pub mod restart;
@@ -49,12 +50,9 @@ pub struct GpuArg {
     pub gpu: GpuChoice,
 }
 
-/// Which engine and stack, and how long to wait.
+/// `--name`: which stack.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// Engine.
-    #[command(flatten)]
-    pub engine: EngineArg,
+pub struct StackName {
     /// Stack name (prefixes every object: nanna-<name>-ollama...).
     #[arg(
         long = "name",
@@ -64,6 +62,11 @@ pub struct TargetArgs {
         value_parser = validate::stack_name
     )]
     pub name: String,
+}
+
+/// How long to wait for health and for another run's lock.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
     /// How long services may take to become healthy, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
@@ -72,7 +75,7 @@ pub struct TargetArgs {
     pub lock_timeout: u64,
 }
 
-impl TargetArgs {
+impl WaitArgs {
     /// `up`/`update` options for `settings` with these timeouts.
     pub fn up_options(
         &self,
@@ -88,6 +91,27 @@ impl TargetArgs {
         options.pull_timeout = secs(pull_timeout);
         options.lock_wait = secs(self.lock_timeout);
         options
+    }
+}
+
+/// Which engine and stack, and how long to wait.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Engine.
+    #[command(flatten)]
+    pub engine: EngineArg,
+    /// Stack.
+    #[command(flatten)]
+    pub stack: StackName,
+    /// Waits.
+    #[command(flatten)]
+    pub waits: WaitArgs,
+}
+
+impl TargetArgs {
+    /// The stack's name.
+    pub fn name(&self) -> &str {
+        &self.stack.name
     }
 }
 

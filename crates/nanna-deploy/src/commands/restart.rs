@@ -19,19 +19,19 @@ pub struct Args {
 /// Runs `restart`.
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let ctx = session.context(&engine, &env, output);
     stack::restart(
         &ctx,
-        &args.target.name,
-        secs(args.target.timeout),
-        secs(args.target.lock_timeout),
+        args.target.name(),
+        secs(args.target.waits.timeout),
+        secs(args.target.waits.lock_timeout),
     )
     .await?;
     if output.is_json() {
         return Ok(output
-            .result(&json!({ "stack": args.target.name, "restarted": true, "healthy": true })));
+            .result(&json!({ "stack": args.target.name(), "restarted": true, "healthy": true })));
     }
-    println!("stack {} restarted and healthy", args.target.name);
+    println!("stack {} restarted and healthy", args.target.name());
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,7 @@ fn code_of(exit: i64) -> ExitCode {
 /// Runs `shell`.
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let ctx = session.context(&engine, &env, output);
     let cmd = if args.cmd.is_empty() {
         stack::default_command(args.service)
@@ -57,7 +57,7 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
         let exit = session
             .interruptible(stack::exec(
                 &ctx,
-                &args.target.name,
+                args.target.name(),
                 args.service,
                 cmd,
                 &mut captured,
@@ -79,7 +79,7 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
             std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string())
         )],
     };
-    let mut attached = stack::attach(&ctx, &args.target.name, args.service, request).await?;
+    let mut attached = stack::attach(&ctx, args.target.name(), args.service, request).await?;
     if tty && let Some((rows, cols)) = terminal::size() {
         stack::resize(&ctx, &attached.id, rows, cols).await;
     }

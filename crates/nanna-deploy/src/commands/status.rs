@@ -26,10 +26,10 @@ pub struct Args {
 /// Runs `status`.
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let ctx = session.context(&engine, &env, output);
     let status = session
-        .interruptible(stack::status(&ctx, &args.target.name))
+        .interruptible(stack::status(&ctx, args.target.name()))
         .await?;
     let code = if status.is_healthy() {
         ExitCode::SUCCESS

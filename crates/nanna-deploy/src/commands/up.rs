@@ -12,7 +12,7 @@ use nanna_deploy::stack::{
     self, Layout, StackError, StackSettings, Step, UpReport, health_path, validate,
 };
 
-use super::{GpuArg, Session, TargetArgs, locate, probe_env};
+use super::{EngineArg, GpuArg, Session, StackName, WaitArgs, locate, probe_env};
 use crate::render::Output;
 
 /// Examples shown by `up --help`.
@@ -27,23 +27,16 @@ Running `up` again changes nothing unless a flag or an image changed; then only 
 container is recreated. The model server listens on 127.0.0.1:11434, the assistant's /health
 on 127.0.0.1:8080. A failure, Ctrl-C or SIGTERM removes what the run created.";
 
-/// Arguments of `up`.
+/// What the stack is: the flags `up` and `export` share, so that an export renders exactly
+/// the stack `up` would run.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    /// Engine, stack name, timeouts.
+pub struct StackArgs {
+    /// Stack.
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub name: StackName,
     /// GPU.
     #[command(flatten)]
     pub gpu: GpuArg,
-    /// Network (both engines) or pod (Podman only).
-    #[arg(
-        long = "type",
-        value_enum,
-        default_value = "network",
-        ignore_case = true
-    )]
-    pub layout: Layout,
     /// Model to pull once the server is healthy (and to give the assistant).
     #[arg(long, env = "OLLAMA_MODEL", value_name = "MODEL")]
     pub model: Option<String>,
@@ -53,15 +46,9 @@ pub struct Args {
     /// Assistant image.
     #[arg(long, visible_alias = "assistant-image", default_value = DEFAULT_ASSISTANT_IMAGE, value_name = "IMAGE")]
     pub harness_image: String,
-    /// docker-archive or OCI tarball to load first (repeatable).
-    #[arg(long, value_name = "PATH")]
-    pub image_archive: Vec<PathBuf>,
     /// Run only the model server.
     #[arg(long)]
     pub no_assistant: bool,
-    /// Print the plan (containers, images, devices, env, mounts, ports); change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Host address for the model server's port (a non-loopback address is reachable from
     /// other machines, and Ollama has no authentication).
     #[arg(long, default_value = "127.0.0.1:11434", value_name = "ADDR:PORT", value_parser = validate::listen_address)]
@@ -82,9 +69,6 @@ pub struct Args {
     /// Seconds the model server gets to exit after SIGTERM before it is killed.
     #[arg(long, default_value_t = DEFAULT_STOP_TIMEOUT, value_name = "SECS")]
     pub stop_timeout: u32,
-    /// How long an absent image's pull may take, in seconds.
-    #[arg(long, default_value_t = 15, value_name = "SECS")]
-    pub pull_timeout: u64,
     /// Directory holding the host's / (GPU detection reads below it).
     #[arg(long, env = "NANNA_HOST_ROOT", value_name = "DIR")]
     pub host_root: Option<PathBuf>,
@@ -93,49 +77,83 @@ pub struct Args {
     pub devices: Vec<ExtraDevice>,
 }
 
-/// The settings `up`'s flags describe.
-pub fn settings_from(args: &Args) -> Result<StackSettings, StackError> {
-    let workspace = match &args.workspace {
-        Some(dir) => std::path::absolute(dir),
-        None => std::env::current_dir(),
+impl StackArgs {
+    /// The settings these flags describe (the network layout; `up --type` may change it).
+    pub fn settings(&self) -> Result<StackSettings, StackError> {
+        let workspace = match &self.workspace {
+            Some(dir) => std::path::absolute(dir),
+            None => std::env::current_dir(),
+        }
+        .map_err(|source| StackError::Io {
+            what: "find the workspace directory".to_string(),
+            source,
+        })?;
+        // Refused before any engine is asked: `/`, system directories, the home itself.
+        let workspace = if self.no_assistant {
+            workspace
+        } else {
+            validate::workspace(&workspace, probe_env(None).home.as_deref())?
+        };
+        let mut settings = StackSettings::new(&self.name.name, workspace);
+        settings.ollama_image = self.ollama_image.clone();
+        settings.assistant_image = self.harness_image.clone();
+        settings.assistant = !self.no_assistant;
+        settings.listen = self.listen;
+        settings.assistant_listen = self.assistant_listen;
+        settings.context_length = self.context_length;
+        settings.keep_alive = self.keep_alive.clone();
+        settings.model = self.model.clone();
+        settings.extra_devices = self.devices.clone();
+        settings.stop_timeout = self.stop_timeout;
+        Ok(settings)
     }
-    .map_err(|source| StackError::Io {
-        what: "find the workspace directory".to_string(),
-        source,
-    })?;
-    // Refused before any engine is asked: `/`, system directories, the home itself.
-    let workspace = if args.no_assistant {
-        workspace
-    } else {
-        validate::workspace(&workspace, probe_env(None).home.as_deref())?
-    };
-    let mut settings = StackSettings::new(&args.target.name, workspace);
-    settings.layout = args.layout;
-    settings.ollama_image = args.ollama_image.clone();
-    settings.assistant_image = args.harness_image.clone();
-    settings.assistant = !args.no_assistant;
-    settings.listen = args.listen;
-    settings.assistant_listen = args.assistant_listen;
-    settings.context_length = args.context_length;
-    settings.keep_alive = args.keep_alive.clone();
-    settings.model = args.model.clone();
-    settings.extra_devices = args.devices.clone();
-    settings.stop_timeout = args.stop_timeout;
-    Ok(settings)
+}
+
+/// Arguments of `up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Engine.
+    #[command(flatten)]
+    pub engine: EngineArg,
+    /// What the stack is.
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Waits.
+    #[command(flatten)]
+    pub waits: WaitArgs,
+    /// Network (both engines) or pod (Podman only).
+    #[arg(
+        long = "type",
+        value_enum,
+        default_value = "network",
+        ignore_case = true
+    )]
+    pub layout: Layout,
+    /// docker-archive or OCI tarball to load first (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub image_archive: Vec<PathBuf>,
+    /// Print the plan (containers, images, devices, env, mounts, ports); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long an absent image's pull may take, in seconds.
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub pull_timeout: u64,
 }
 
 /// Runs `up`.
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
-    let env = probe_env(args.host_root.as_ref());
-    let settings = settings_from(&args)?;
-    let mut options = args.target.up_options(
+    let env = probe_env(args.stack.host_root.as_ref());
+    let mut settings = args.stack.settings()?;
+    settings.layout = args.layout;
+    let mut options = args.waits.up_options(
         settings,
         &args.image_archive,
         args.dry_run,
         args.pull_timeout,
     );
-    options.gpu = args.gpu.gpu;
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    options.gpu = args.stack.gpu.gpu;
+    let name = &args.stack.name.name;
+    let engine = locate(session, args.engine.engine, &env, name).await?;
     let ctx = session.context(&engine, &env, output);
     let report = stack::up(&ctx, &options).await?;
     Ok(report_up(&report, output, args.dry_run))

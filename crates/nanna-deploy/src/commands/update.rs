@@ -34,14 +34,14 @@ pub struct Args {
 pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitCode, StackError> {
     let env = probe_env(None);
     // The stack's stored settings replace these; only the name matters here.
-    let options = args.target.up_options(
-        StackSettings::new(&args.target.name, PathBuf::from("/")),
+    let options = args.target.waits.up_options(
+        StackSettings::new(args.target.name(), PathBuf::from("/")),
         &args.image_archive,
         args.dry_run,
         args.pull_timeout,
     );
-    let engine = locate(session, args.target.engine.engine, &env, &args.target.name).await?;
+    let engine = locate(session, args.target.engine.engine, &env, args.target.name()).await?;
     let ctx = session.context(&engine, &env, output);
-    let report = stack::update(&ctx, &args.target.name, &options).await?;
+    let report = stack::update(&ctx, args.target.name(), &options).await?;
     Ok(super::up::report_up(&report, output, args.dry_run))
 }

@@ -107,7 +107,17 @@ pub fn desired(
     {
         return Err(StackError::NvidiaNeedsCdi);
     }
-    let facts = HostFacts {
+    Ok(spec::desired(
+        settings,
+        engine.kind,
+        rec,
+        &host_facts(env, settings),
+    )?)
+}
+
+/// What the spec needs to know about this host: its groups, the workspace's owner, the home.
+pub(crate) fn host_facts(env: &ProbeEnv, settings: &StackSettings) -> HostFacts {
+    HostFacts {
         groups: env
             .host_root
             .groups()
@@ -119,8 +129,7 @@ pub fn desired(
             (meta.uid(), meta.gid())
         }),
         home: env.home.clone(),
-    };
-    Ok(spec::desired(settings, engine.kind, rec, &facts)?)
+    }
 }
 
 /// Brings the stack to `options.settings` (see the module docs). With `dry_run` it only

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::export::ExportError;
 use super::fmt_duration;
 use super::spec::SpecError;
 use crate::detect::DetectError;
@@ -30,6 +31,9 @@ pub enum StackError {
     Detect(DetectError),
     /// The settings cannot make a stack (bad name, address, workspace...).
     Spec(SpecError),
+    /// The stack cannot be exported as asked (a name the target refuses, the output
+    /// directory...).
+    Export(ExportError),
     /// An engine API call was refused.
     Api {
         /// What was being done (`create container nanna-x-ollama`).
@@ -201,6 +205,7 @@ impl StackError {
             Self::Detect(DetectError::Gpu(_)) => "gpu_unavailable",
             Self::Detect(DetectError::Engine(_)) => "engine_not_found",
             Self::Spec(error) => error.code(),
+            Self::Export(error) => error.code(),
             Self::Api { .. } => "engine_api",
             Self::EngineGone { .. } => "engine_gone",
             Self::PortInUse { .. } => "port_in_use",
@@ -231,6 +236,7 @@ impl StackError {
             Self::Engine(error) => error.problem(),
             Self::Detect(error) => error.to_string(),
             Self::Spec(error) => error.to_string(),
+            Self::Export(error) => error.to_string(),
             Self::Api { action, message } => format!("{action} failed: {message}"),
             Self::EngineGone {
                 engine,
@@ -330,7 +336,7 @@ impl StackError {
         Some(match self {
             Self::Engine(error) => error.fix(),
             Self::Detect(_) | Self::Image(_) | Self::Io { .. } => return None,
-            Self::Spec(_) => return None,
+            Self::Spec(_) | Self::Export(_) => return None,
             Self::Api { .. } => {
                 "see the engine's message above; `nanna-deploy status` shows what exists".to_string()
             }
@@ -449,6 +455,7 @@ impl std::error::Error for StackError {
             Self::Engine(error) => Some(error),
             Self::Detect(error) => Some(error),
             Self::Spec(error) => Some(error),
+            Self::Export(error) => Some(error),
             Self::Image(error) => Some(error),
             Self::Io { source, .. } => Some(source),
             Self::PartWay { cause, .. } => Some(cause.as_ref()),
@@ -460,6 +467,12 @@ impl std::error::Error for StackError {
 impl From<EngineError> for StackError {
     fn from(error: EngineError) -> Self {
         Self::Engine(error)
+    }
+}
+
+impl From<ExportError> for StackError {
+    fn from(error: ExportError) -> Self {
+        Self::Export(error)
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! - pure: [`spec`] (the desired state: one value a renderer reads), [`validate`] (input
 //!   checks shared by every command), [`plan`] (desired vs actual), [`bodies`] (engine
-//!   request bodies rendered from the spec);
+//!   request bodies rendered from the spec), [`export`] (the same spec as Kubernetes
+//!   manifests or a Compose file);
 //! - engine state: `state` (find by label, inspect, create by name without duplicates,
 //!   stop and remove, exec) and `podman` (libpod: pods, CDI devices);
 //! - `probe` (health probes, device checks), `images`, `model` (the model server through
@@ -20,6 +21,7 @@
 mod apply;
 pub mod bodies;
 mod error;
+pub mod export;
 mod images;
 mod lock;
 mod model;
@@ -50,7 +52,7 @@ pub use ops::{
     exec, exit_code, logs, resize, restart, status,
 };
 pub use plan::{Plan, Step};
-pub use probe::{DeviceCheck, Health, health_path, probe, verify_devices};
+pub use probe::{DeviceCheck, Health, health_path, in_container_check, probe, verify_devices};
 pub use record::{EngineRecord, StackRecord, locate};
 pub use spec::{Layout, Service, StackSettings, StackSpec};
 pub use state::{Attached, ExecRequest, actual};

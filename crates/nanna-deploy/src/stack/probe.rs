@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::StackError;
-use super::spec::{ContainerSpec, Service};
+use super::spec::{ASSISTANT_PORT, ContainerSpec, Service};
 use super::state::{self, Call};
 use crate::engine::Engine;
 use crate::engine::http_client::{Endpoint, request};
@@ -40,6 +40,26 @@ pub fn health_path(service: Service) -> &'static str {
     match service {
         Service::Ollama => "/",
         Service::Assistant => "/health",
+    }
+}
+
+/// The same health check as a command run inside the service's container, for targets that
+/// check from there (Compose health checks, Kubernetes exec probes): the model server's own
+/// CLI asks it for its models (`ollama list`: `GET /api/tags` through `OLLAMA_HOST`, exit 1
+/// when the server does not answer; ollama `cmd/cmd.go` `ListHandler`), and the assistant
+/// asks its own `/health` (`nanna serve --check`: 200 and the model server reachable).
+/// Both binaries are the images' entrypoints, at `/bin` in the official, Nix and
+/// `nanna-image` images.
+pub fn in_container_check(service: Service) -> Vec<String> {
+    match service {
+        Service::Ollama => vec!["/bin/ollama".to_string(), "list".to_string()],
+        Service::Assistant => vec![
+            "/bin/nanna".to_string(),
+            "serve".to_string(),
+            "--check".to_string(),
+            "--listen".to_string(),
+            format!("127.0.0.1:{ASSISTANT_PORT}"),
+        ],
     }
 }
 

@@ -8,9 +8,21 @@ use clap::Parser;
 use nanna_testkit::{Flavor, ModelSpec, Script, ScriptedServer, ServerConfig, TestkitError};
 
 /// Serves Ollama's API and the OpenAI-compatible API, answering chats from a script.
+///
+/// Like the `ollama` binary it stands in for (the images put it at `/bin/ollama`), it is
+/// also the server's client: `list` and `pull MODEL`, so health checks and pull steps
+/// written for Ollama's images run against it.
 #[derive(Debug, Parser)]
-#[command(name = "nanna-scripted-llm", version, about)]
+#[command(
+    name = "nanna-scripted-llm",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Client>,
+
     /// Script file (JSON if it ends in .json, YAML otherwise). Without it every chat is
     /// answered with --text.
     #[arg(long, value_name = "FILE")]
@@ -53,6 +65,117 @@ struct Args {
     /// Append every request to this file as a JSON line.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+}
+
+/// The client commands of `ollama` this stand-in answers (ollama `cmd/cmd.go`).
+#[derive(Debug, clap::Subcommand)]
+enum Client {
+    /// Serve (the default; `ollama serve`).
+    Serve,
+    /// List the server's models (`ollama list`: `GET /api/tags`, exit 1 when the server
+    /// does not answer).
+    List,
+    /// Pull a model through the server (`ollama pull`: `POST /api/pull`, streamed progress,
+    /// exit 1 on an error line).
+    Pull {
+        /// Model name.
+        model: String,
+    },
+}
+
+/// Where the client finds the server: `OLLAMA_HOST` read as ollama's `envconfig.Host`
+/// reads it (scheme http, host 127.0.0.1, port 11434 by default), with an unspecified bind
+/// address replaced by loopback (`envconfig.ConnectableHost`).
+fn client_target() -> (String, u16) {
+    let raw = std::env::var("OLLAMA_HOST").unwrap_or_default();
+    let raw = raw.trim();
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("http", raw));
+    let rest = rest.split('/').next().unwrap_or_default();
+    let default_port = match (raw.contains("://"), scheme) {
+        (true, "https") => 443,
+        (true, _) => 80,
+        (false, _) => 11434,
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+            (host.to_string(), port.parse().unwrap_or(default_port))
+        }
+        _ if rest.is_empty() => ("127.0.0.1".to_string(), default_port),
+        _ => (rest.to_string(), default_port),
+    };
+    let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
+    let host = match host.as_str() {
+        "" | "0.0.0.0" => "127.0.0.1".to_string(),
+        "::" => "::1".to_string(),
+        _ => host,
+    };
+    (host, port)
+}
+
+/// One HTTP/1.0 exchange (no chunking, the body ends with the connection): status and body.
+async fn exchange(method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (host, port) = client_target();
+    let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("could not connect to ollama server at {host}:{port}: {e}"))?;
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+async fn client(command: Client) -> Result<(), String> {
+    match command {
+        Client::Serve => unreachable!("serving is not a client command"),
+        Client::List => {
+            let (status, body) = exchange("GET", "/api/tags", "").await?;
+            if status != 200 {
+                return Err(format!("HTTP {status}: {body}"));
+            }
+            let tags: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            println!("NAME");
+            for model in tags["models"].as_array().into_iter().flatten() {
+                println!("{}", model["name"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Client::Pull { model } => {
+            let request = serde_json::json!({ "model": model, "stream": true }).to_string();
+            let (status, body) = exchange("POST", "/api/pull", &request).await?;
+            let mut last = String::new();
+            for line in body.lines().filter(|l| !l.trim().is_empty()) {
+                let value: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
+                if let Some(error) = value["error"].as_str() {
+                    return Err(error.to_string());
+                }
+                last = value["status"].as_str().unwrap_or_default().to_string();
+                println!("{last}");
+            }
+            if status != 200 || last != "success" {
+                return Err(format!("HTTP {status}, last status {last:?}"));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn parse_flavor(text: &str) -> Result<Flavor, String> {
@@ -176,7 +299,8 @@ impl StopSignals {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let command = args.command.take();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -188,6 +312,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(command) = command.filter(|c| !matches!(c, Client::Serve)) {
+        return match runtime.block_on(client(command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -199,7 +332,22 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listen;
+    use super::{client_target, parse_listen};
+
+    #[test]
+    fn the_client_reads_ollama_host_as_ollama_does() {
+        let with = |value: &str| {
+            // SAFETY: this test alone reads or writes OLLAMA_HOST in this process.
+            unsafe { std::env::set_var("OLLAMA_HOST", value) };
+            client_target()
+        };
+        assert_eq!(with("0.0.0.0:11434"), ("127.0.0.1".into(), 11434));
+        assert_eq!(with("http://srv:8000"), ("srv".into(), 8000));
+        assert_eq!(with("http://srv"), ("srv".into(), 80));
+        assert_eq!(with("srv"), ("srv".into(), 11434));
+        assert_eq!(with(""), ("127.0.0.1".into(), 11434));
+        assert_eq!(with("[::]:1"), ("::1".into(), 1));
+    }
 
     #[test]
     fn listen_addresses_follow_ollama_host_rules() {

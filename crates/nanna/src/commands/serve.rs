@@ -72,6 +72,43 @@ async fn shutdown_signal() {
     }
 }
 
+/// `nanna serve --check`: asks the server at `listen` (an unspecified address means this
+/// machine) for `/health`, as `nanna-deploy up` does from the host, and succeeds only on
+/// 200 (the model server reachable). Used as the container's health check.
+pub async fn check(listen: &str) -> Result<()> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        CliError::Other(format!(
+            "--listen {listen:?} is not an address and port ({e}); e.g. 127.0.0.1:8080"
+        ))
+    })?;
+    let addr = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let url = format!("http://{addr}/health");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| CliError::Other(format!("cannot make an HTTP client: {e}")))?;
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| CliError::Other(format!("{url} did not answer: {e}")))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(CliError::Other(format!(
+            "{url}: HTTP {}: {body}",
+            status.as_u16()
+        )))
+    }
+}
+
 /// Serves until a termination signal.
 pub async fn run(provider: Arc<dyn ModelProvider>, model: String, listen: &str) -> Result<()> {
     let state = Arc::new(ServeState { provider, model });
