@@ -58,6 +58,12 @@ fn host(gpu: Accelerator) -> Fixture {
             );
         }
         Accelerator::None => {}
+        // Any other vendor: one card with its PCI id from the recipe table.
+        #[allow(unreachable_patterns)]
+        other => {
+            let id = &other.recipe().pci_vendor_ids[0];
+            fx.card(Card::new(0, id, "0x0001", "0000:05:00.0"));
+        }
     }
     fx
 }
