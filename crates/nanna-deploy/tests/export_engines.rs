@@ -258,10 +258,17 @@ impl Drop for Sweep {
             let _ = Command::new(cli).args(["rm", "-f", id]).output();
         }
         if self.kind == EngineKind::Podman {
-            let _ = Command::new("podman")
-                .args(["pod", "rm", "-f", "--filter"])
+            let pods = Command::new("podman")
+                .args(["pod", "ps", "-q", "--filter"])
                 .arg(format!("label={}", self.label))
-                .output();
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            for pod in String::from_utf8_lossy(&pods).split_whitespace() {
+                let _ = Command::new("podman")
+                    .args(["pod", "rm", "-f", pod])
+                    .output();
+            }
         }
         for volume in &self.volumes {
             let _ = Command::new(cli)
