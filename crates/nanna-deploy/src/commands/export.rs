@@ -43,6 +43,13 @@ pub struct Args {
 /// Runs `export`.
 pub async fn run(args: Args, output: &Output) -> Result<ExitCode, StackError> {
     let env = probe_env(args.stack.host_root.as_ref());
+    let output_dir = match &args.output {
+        Some(dir) => Some(std::path::absolute(dir).map_err(|source| StackError::Io {
+            what: format!("resolve the output directory {}", dir.display()),
+            source,
+        })?),
+        None => None,
+    };
     let options = ExportOptions {
         settings: args.stack.settings()?,
         gpu: args.stack.gpu.gpu,
@@ -51,12 +58,13 @@ pub async fn run(args: Args, output: &Output) -> Result<ExitCode, StackError> {
             EngineChoice::Podman => EngineKind::Podman,
             EngineChoice::Auto | EngineChoice::Docker => EngineKind::Docker,
         },
+        output_dir: output_dir.clone(),
     };
     let rendered = export::export(&env, &options)?;
     for note in &rendered.notes {
         output.note(format_args!("note: {note}"));
     }
-    match &args.output {
+    match &output_dir {
         Some(dir) => {
             let path = export::write(dir, &rendered)?;
             if output.is_json() {

@@ -10,13 +10,17 @@
 //! Health checks run inside the containers ([`in_container_check`]), since Compose cannot
 //! probe from the host as `up` does. The model server is reached by its service name.
 
+use std::path::Path;
+
 use serde_json::{Map, Value, json};
 
 use super::security;
 use super::{ExportError, yaml};
+use crate::engine::EngineKind;
 use crate::stack::probe::in_container_check;
 use crate::stack::spec::{
-    ContainerSpec, MountSpec, RESTART_POLICY, Service, StackSettings, StackSpec,
+    ContainerSpec, MountSpec, RESTART_POLICY, SeccompProfile, SeccompSpec, Service, StackSettings,
+    StackSpec,
 };
 
 fn port(p: &crate::stack::spec::PortSpec) -> String {
@@ -43,7 +47,11 @@ fn healthcheck(service: Service) -> Value {
     })
 }
 
-fn service(c: &ContainerSpec) -> Map<String, Value> {
+fn service(
+    c: &ContainerSpec,
+    engine: EngineKind,
+    profile_path: &dyn Fn(&SeccompProfile) -> String,
+) -> Map<String, Value> {
     let mut s = Map::new();
     s.insert("image".into(), json!(c.image));
     s.insert("restart".into(), json!(RESTART_POLICY));
@@ -110,13 +118,38 @@ fn service(c: &ContainerSpec) -> Map<String, Value> {
             json!({ "resources": { "reservations": { "devices": reservations } } }),
         );
     }
-    s.extend(security::compose(&c.security));
+    if c.init {
+        s.insert("init".into(), json!(true));
+    }
+    s.extend(security::compose(&c.security, engine, profile_path));
     s.insert("healthcheck".into(), healthcheck(c.service));
     s
 }
 
-/// Renders the Compose file.
-pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<String, ExportError> {
+/// Renders the Compose file, and the seccomp profiles it refers to as files (name,
+/// content), found in `profile_dir` (the directory the export is written to), else beside
+/// the directory docker-compose runs in.
+pub(super) fn render(
+    spec: &StackSpec,
+    settings: &StackSettings,
+    profile_dir: Option<&Path>,
+) -> Result<(String, Vec<(String, String)>), ExportError> {
+    let mut files = Vec::new();
+    let profile_path = |profile: &SeccompProfile| {
+        let name = format!("{}.json", profile.name);
+        match profile_dir {
+            Some(dir) => dir.join(&name).display().to_string(),
+            None => name,
+        }
+    };
+    for c in &spec.services {
+        if let SeccompSpec::Profile(profile) = &c.security.seccomp {
+            let name = format!("{}.json", profile.name);
+            if !files.iter().any(|(n, _)| n == &name) {
+                files.push((name, profile.json.clone()));
+            }
+        }
+    }
     // Compose names the containers itself (`<project>_ollama_1`); a service answers under
     // its name, which is also the network alias `up` gives the model server. The
     // per-network aliases that could carry `up`'s container name are refused by
@@ -130,7 +163,7 @@ pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<Strin
     });
     let mut services = Map::new();
     for c in &spec.services {
-        let mut s = service(c);
+        let mut s = service(c, spec.engine, &profile_path);
         if c.service == Service::Assistant {
             if let (Some(url), Some(Value::Object(env))) = (&ollama_url, s.get_mut("environment")) {
                 env.insert("OLLAMA_URL".into(), json!(url));
@@ -156,7 +189,11 @@ pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<Strin
             json!({ "ollama": { "condition": "service_healthy" } }),
         );
         s.insert("restart".into(), json!("on-failure"));
-        s.extend(security::compose(&ollama.security));
+        s.extend(security::compose(
+            &ollama.security,
+            spec.engine,
+            &profile_path,
+        ));
         services.insert("model-pull".into(), Value::Object(s));
     }
     let file = json!({
@@ -168,5 +205,22 @@ pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<Strin
          #   docker-compose -p nanna-{} -f compose.yaml up -d    (or podman-compose)\n",
         spec.stack, spec.stack
     );
-    Ok(format!("{header}{}", yaml(&file)?))
+    let mut header = header;
+    for c in &spec.services {
+        if security::compose_unmask_lost(&c.security, spec.engine) {
+            header.push_str(&format!(
+                "# The {}'s /proc stays masked: Docker unmasks it only from its own CLI, which\n\
+                 # docker-compose does not use, so its command sandbox refuses `shell` here (with\n\
+                 # the reason); `nanna-deploy up` or podman-compose (--engine podman) give it one.\n",
+                c.service.as_str()
+            ));
+        }
+    }
+    for (name, _) in &files {
+        header.push_str(&format!(
+            "# The assistant's seccomp profile (its command sandbox needs it) is {name}: written\n\
+             # beside this file by -o DIR; on stdout, save images/assistant-seccomp.json there.\n"
+        ));
+    }
+    Ok((format!("{header}{}", yaml(&file)?), files))
 }

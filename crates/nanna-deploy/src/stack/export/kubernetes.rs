@@ -129,7 +129,11 @@ fn pod_template(
 ) -> Result<Value, ExportError> {
     let stack = spec.stack.as_str();
     let recipe = c.gpu.recipe();
-    let (security_context, tmpfs) = security::kubernetes(&c.security)?;
+    let security::KubernetesSecurity {
+        context: security_context,
+        tmpfs,
+        node_profile: _,
+    } = security::kubernetes(&c.security)?;
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     for mount in &c.mounts {
@@ -205,6 +209,11 @@ fn pod_template(
         "securityContext": { "seccompProfile": { "type": "RuntimeDefault" } },
         "terminationGracePeriodSeconds": c.stop_timeout,
     });
+    if c.init {
+        // `up`'s init process (reaping what `nanna` leaves): in a pod, the pause container
+        // as PID 1 of a shared PID namespace reaps.
+        pod["shareProcessNamespace"] = json!(true);
+    }
     if let Some(class) = &recipe.kubernetes.runtime_class {
         pod["runtimeClassName"] = json!(class);
     }
@@ -244,19 +253,32 @@ fn deployment(
 }
 
 /// The header: what the file is and what each consumer does with it.
-fn header(spec: &StackSpec) -> String {
+fn header(spec: &StackSpec) -> Result<String, ExportError> {
     let host = model_server_host(spec);
-    format!(
+    let mut sandbox = String::new();
+    for c in &spec.services {
+        if let Some(profile) = security::kubernetes(&c.security)?.node_profile {
+            sandbox.push_str(&format!(
+                "# The {service}'s command sandbox (bubblewrap) needs what `up` gives it and these\n\
+                 # manifests leave to the nodes: the seccomp profile images/assistant-seccomp.json\n\
+                 # installed as a Localhost profile ({name}.json) and user namespaces for an\n\
+                 # unmasked /proc. Without them `shell` is refused in it, with the reason.\n",
+                service = c.service.as_str(),
+                name = profile.name
+            ));
+        }
+    }
+    Ok(format!(
         "# Nanna Coder stack {stack:?} for Kubernetes, written by `nanna-deploy export --format kubernetes`.\n\
          #   kubectl apply -f kubernetes.yaml     (then: kubectl -n {ns} port-forward svc/{host} 11434)\n\
          #   podman kube play kubernetes.yaml     (one machine; Podman skips the Namespace, Service,\n\
          #                                         NetworkPolicy and Job kinds)\n\
          # The model server answers at http://{host}:{OLLAMA_PORT}: its Service in Kubernetes, its pod\n\
          # as `podman kube play` names it. The model pull is a Job; under Podman pull with\n\
-         #   podman exec {host}-{host} /bin/ollama pull MODEL\n",
+         #   podman exec {host}-{host} /bin/ollama pull MODEL\n{sandbox}",
         stack = spec.stack,
         ns = group_name(&spec.stack),
-    )
+    ))
 }
 
 /// Renders the manifests.
@@ -317,7 +339,7 @@ pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<Strin
     if let (Some(model), Some(ollama)) = (&settings.model, ollama) {
         clients.push("model-pull");
         let labels = labels(stack, "ollama", "model-pull");
-        let (security_context, _) = security::kubernetes(&ollama.security)?;
+        let security_context = security::kubernetes(&ollama.security)?.context;
         let mut command = vec!["/bin/ollama".to_string(), "pull".to_string()];
         command.push(model.clone());
         docs.push(json!({
@@ -379,7 +401,7 @@ pub(super) fn render(spec: &StackSpec, settings: &StackSettings) -> Result<Strin
             }),
         );
     }
-    let mut out = header(spec);
+    let mut out = header(spec)?;
     for doc in &docs {
         out.push_str("---\n");
         out.push_str(&yaml(doc)?);

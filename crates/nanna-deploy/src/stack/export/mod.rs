@@ -63,6 +63,9 @@ pub struct ExportOptions {
     /// The engine a Compose file is for: NVIDIA GPUs are a device reservation for Docker,
     /// a CDI device for Podman (whose API ignores reservations). Kubernetes ignores it.
     pub engine: EngineKind,
+    /// Where the export will be written (absolute), for files it refers to (a Compose
+    /// file's seccomp profile); `None` for stdout.
+    pub output_dir: Option<PathBuf>,
 }
 
 /// A rendered export.
@@ -74,6 +77,8 @@ pub struct Export {
     pub spec: StackSpec,
     /// The file's text.
     pub text: String,
+    /// Files the text refers to, written beside it (name, content): a seccomp profile.
+    pub files: Vec<(String, String)>,
     /// Facts about the rendering (e.g. a GPU recipe for another machine).
     pub notes: Vec<String>,
 }
@@ -209,14 +214,25 @@ pub fn export(env: &ProbeEnv, options: &ExportOptions) -> Result<Export, StackEr
         ExportFormat::Compose => options.engine,
     };
     let (spec, notes) = export_spec(env, &options.settings, options.gpu, engine)?;
-    let text = match options.format {
-        ExportFormat::Kubernetes => kubernetes::render(&spec, &options.settings)?,
-        ExportFormat::Compose => compose::render(&spec, &options.settings)?,
+    let (text, files) = match options.format {
+        ExportFormat::Kubernetes => (kubernetes::render(&spec, &options.settings)?, Vec::new()),
+        ExportFormat::Compose => {
+            compose::render(&spec, &options.settings, options.output_dir.as_deref())?
+        }
     };
+    let mut notes = notes;
+    if options.output_dir.is_none() {
+        for (name, _) in &files {
+            notes.push(format!(
+                "the Compose file refers to {name} (images/assistant-seccomp.json): use -o DIR to have it written beside, or save it in the directory you run docker-compose in"
+            ));
+        }
+    }
     Ok(Export {
         format: options.format,
         spec,
         text,
+        files,
         notes,
     })
 }
@@ -232,6 +248,8 @@ fn yaml(value: &serde_json::Value) -> Result<String, ExportError> {
 /// created is left.
 pub fn write(dir: &Path, export: &Export) -> Result<PathBuf, StackError> {
     let file_name = export.format.file_name();
+    let mut names: Vec<&str> = vec![file_name];
+    names.extend(export.files.iter().map(|(name, _)| name.as_str()));
     let io = |what: &'static str, path: &Path| {
         let path = path.display().to_string();
         move |source| ExportError::Output { what, path, source }
@@ -242,7 +260,7 @@ pub fn write(dir: &Path, export: &Export) -> Result<PathBuf, StackError> {
                 .map_err(io("read", dir))?
                 .filter_map(Result::ok)
                 .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name != file_name)
+                .filter(|name| !names.contains(&name.as_str()))
                 .collect();
             if !others.is_empty() {
                 others.sort();
@@ -268,18 +286,29 @@ pub fn write(dir: &Path, export: &Export) -> Result<PathBuf, StackError> {
         }
     };
     let target = dir.join(file_name);
-    let partial = dir.join(format!(".{file_name}.{}.partial", std::process::id()));
+    let mut contents: Vec<(&str, &str)> = vec![(file_name, export.text.as_str())];
+    contents.extend(export.files.iter().map(|(n, c)| (n.as_str(), c.as_str())));
+    // Every file is written and synced beside its name first; only then are they renamed.
+    let partial = |name: &str| dir.join(format!(".{name}.{}.partial", std::process::id()));
     let result = (|| -> Result<(), ExportError> {
-        let mut file = std::fs::File::create(&partial).map_err(io("write", &partial))?;
-        file.write_all(export.text.as_bytes())
-            .map_err(io("write", &partial))?;
-        file.sync_all().map_err(io("write", &partial))?;
-        std::fs::rename(&partial, &target).map_err(io("write", &target))
+        for (name, content) in &contents {
+            let path = partial(name);
+            let mut file = std::fs::File::create(&path).map_err(io("write", &path))?;
+            file.write_all(content.as_bytes())
+                .map_err(io("write", &path))?;
+            file.sync_all().map_err(io("write", &path))?;
+        }
+        for (name, _) in &contents {
+            std::fs::rename(partial(name), dir.join(name)).map_err(io("write", &dir.join(name)))?;
+        }
+        Ok(())
     })();
     if let Err(error) = result {
-        let _ = std::fs::remove_file(&partial);
+        for (name, _) in &contents {
+            let _ = std::fs::remove_file(partial(name));
+        }
         if created {
-            let _ = std::fs::remove_dir(dir);
+            let _ = std::fs::remove_dir_all(dir);
         }
         return Err(error.into());
     }
