@@ -38,6 +38,31 @@ pub(crate) const CONFINED_COMMON: &[&str] = &[
     "ALL",
 ];
 
+/// The root view of the confined modes: everything read-only, a private `/dev` and a fresh
+/// `/proc` whose kernel settings stay read-only. A command whose user is root outside the
+/// sandbox keeps that identity inside its user namespace, and `/proc/sys` files check only
+/// the file mode against that identity (`test_perm` in the kernel's fs/proc/proc_sysctl.c),
+/// so without the cover such a command could set `kernel.core_pattern` and have the kernel
+/// run a program of its choice as root (measured: nanna run as root could write it from
+/// `read-only`). bubblewrap tries to cover `/proc/sys` itself, but skips it when `access()`
+/// reports the directory unwritable (`SETUP_MOUNT_PROC` in bubblewrap.c), which procfs
+/// always does; hence the explicit binds (`-try`: the files may be absent from a kernel).
+pub(crate) const CONFINED_ROOT: &[&str] = &[
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--ro-bind-try",
+    "/proc/sys",
+    "/proc/sys",
+    "--ro-bind-try",
+    "/proc/sysrq-trigger",
+    "/proc/sysrq-trigger",
+];
+
 /// Where a confined command sees its temporary directory (`TMPDIR`).
 const SANDBOX_TMP: &str = "/tmp";
 
@@ -194,7 +219,7 @@ impl Sandbox {
                 if self.policy.network_denied() {
                     cmd.arg("--unshare-net");
                 }
-                cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+                cmd.args(CONFINED_ROOT);
                 if mode == SandboxMode::WorkspaceWrite {
                     cmd.arg("--bind").arg(self.tmp.path()).arg(SANDBOX_TMP);
                     bind(&mut cmd, "--bind", &self.workspace);

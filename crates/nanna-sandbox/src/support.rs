@@ -374,14 +374,15 @@ impl ProbeCache {
         })
     }
 
-    /// What the probe's validity depends on, as one line.
+    /// What the probe's validity depends on, as one line (its version changes with the
+    /// probe's command line: v2 covers `/proc/sys`).
     fn key(bwrap: &Path) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
         let meta = std::fs::metadata(bwrap).ok()?;
         Some(format!(
-            "v1 boot={} kernel={} euid={} bwrap={} size={} mtime={}.{}",
+            "v2 boot={} kernel={} euid={} bwrap={} size={} mtime={}.{}",
             boot.trim(),
             kernel.trim(),
             geteuid(),
@@ -524,21 +525,13 @@ fn confined_probe_args(bw: &Bubblewrap) -> Vec<String> {
     if bw.disable_userns {
         args.push("--disable-userns".into());
     }
+    args.push("--unshare-net".into());
     args.extend(
-        [
-            "--unshare-net",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-        ]
-        .map(str::to_owned),
+        crate::sandbox::CONFINED_ROOT
+            .iter()
+            .map(|s| (*s).to_owned()),
     );
+    args.extend(["--tmpfs", "/tmp"].map(str::to_owned));
     args
 }
 

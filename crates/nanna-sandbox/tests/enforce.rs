@@ -264,3 +264,33 @@ fn every_process_ends_with_its_command() {
         );
     }
 }
+
+/// A kernel setting that only the file mode protects (`vm.stat_interval`: no capability
+/// check in its handler), written back with its current value, so nothing changes on the
+/// host whatever happens. As root, the sandbox's user is the host's root (the user
+/// namespace maps 0 to 0) and procfs checks sysctl writes against the mode alone; without
+/// a read-only `/proc/sys` the same write could set `kernel.core_pattern`, i.e. a program
+/// the kernel runs as root. Not root: the mode refuses the write anyway.
+#[test]
+fn kernel_settings_stay_read_only_even_for_root() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let setting = "/proc/sys/vm/stat_interval";
+    for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
+        let sb = sandbox(mode, false, ws.path());
+        let out = sh(
+            &sb,
+            &format!("v=$(cat {setting}) && echo \"$v\" > {setting}"),
+        );
+        assert!(
+            !out.status.success(),
+            "{mode}: a kernel setting was written: {}",
+            text(&out)
+        );
+        // Reading stays possible (tools read /proc/sys).
+        let out = sh(&sb, &format!("cat {setting}"));
+        assert!(out.status.success(), "{mode}: {}", text(&out));
+    }
+}
