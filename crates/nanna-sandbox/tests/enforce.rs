@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -293,4 +294,34 @@ fn kernel_settings_stay_read_only_even_for_root() {
         let out = sh(&sb, &format!("cat {setting}"));
         assert!(out.status.success(), "{mode}: {}", text(&out));
     }
+}
+
+/// A descriptor nanna inherited without close-on-exec (here: a file outside the workspace,
+/// opened for appending) does not reach the command, in any mode.
+#[test]
+fn inherited_descriptors_do_not_reach_commands() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&target)
+        .unwrap();
+    let fd = file.as_raw_fd();
+    // SAFETY: clears close-on-exec on a descriptor this test owns, as a parent shell's
+    // redirection would leave it.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+    for mode in SandboxMode::ALL {
+        let out = sh(
+            &sandbox(mode, false, ws.path()),
+            &format!("echo pwned >&{fd}"),
+        );
+        assert!(!out.status.success(), "{mode}: {}", text(&out));
+    }
+    drop(file);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
 }
