@@ -223,8 +223,8 @@ impl Sandbox {
                 if mode == SandboxMode::WorkspaceWrite {
                     cmd.arg("--bind").arg(self.tmp.path()).arg(SANDBOX_TMP);
                     bind(&mut cmd, "--bind", &self.workspace);
-                    for (flag, path) in git_protections(&self.workspace) {
-                        bind(&mut cmd, flag, &path);
+                    for (mount, path) in git_protections(&self.workspace) {
+                        mount.apply(&mut cmd, &path);
                     }
                 } else {
                     // A private /tmp, then the workspace again in case it lives under /tmp.
@@ -273,12 +273,44 @@ fn bind(cmd: &mut Command, flag: &str, path: &Path) {
     cmd.arg(flag).arg(path).arg(path);
 }
 
-/// Binds that keep git from running code the command planted: `.git/hooks` and
-/// `.git/config` read-only, and `.git` itself a mount point so it cannot be renamed away and
-/// replaced (measured: without that bind, `mv .git .git2` succeeds inside the sandbox). For a
-/// `.git` file (worktree, submodule) the file itself is read-only, so it cannot be pointed
-/// elsewhere, and its git directory is protected when it lies in the workspace.
-fn git_protections(workspace: &Path) -> Vec<(&'static str, PathBuf)> {
+/// How [`git_protections`] mounts a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum GitMount {
+    /// Writable, but a mount point: it cannot be renamed away and replaced.
+    Bind,
+    /// Read-only.
+    ReadOnly,
+    /// An empty read-only directory where git would look for one that does not exist yet
+    /// (bubblewrap creates the mount point, an empty directory, on the host).
+    EmptyReadOnly,
+}
+
+impl GitMount {
+    fn apply(self, cmd: &mut Command, path: &Path) {
+        match self {
+            GitMount::Bind => bind(cmd, "--bind", path),
+            GitMount::ReadOnly => bind(cmd, "--ro-bind", path),
+            GitMount::EmptyReadOnly => {
+                cmd.arg("--tmpfs").arg(path).arg("--remount-ro").arg(path);
+            }
+        }
+    }
+}
+
+/// Most git directories protected per command (submodules included): each costs a mount.
+const MAX_GIT_DIRS: usize = 64;
+
+/// Binds that keep git from running code the command planted: in every git directory of
+/// the workspace (`.git`, the git dir a `.git` file names when it lies in the workspace,
+/// and the submodules' under `modules/`), `hooks` and `config` read-only, and the directory
+/// itself a mount point so it cannot be renamed away and replaced (measured: without that
+/// bind, `mv .git .git2` succeeds inside the sandbox). A missing `hooks` directory gets an
+/// empty read-only one (measured: without it, `mkdir .git/hooks` and a planted
+/// `pre-commit` ran at the user's next commit); a submodule's config is read by a plain
+/// `git status` in the superproject (measured: a `core.fsmonitor` planted in
+/// `.git/modules/sub/config` ran). For a `.git` file (worktree, submodule checkout) the
+/// file itself is read-only, so it cannot be pointed elsewhere.
+fn git_protections(workspace: &Path) -> Vec<(GitMount, PathBuf)> {
     let mut out = Vec::new();
     let dot_git = workspace.join(".git");
     let Ok(meta) = std::fs::symlink_metadata(&dot_git) else {
@@ -287,7 +319,7 @@ fn git_protections(workspace: &Path) -> Vec<(&'static str, PathBuf)> {
     let git_dir = if meta.is_dir() {
         Some(dot_git)
     } else if meta.is_file() {
-        out.push(("--ro-bind", dot_git.clone()));
+        out.push((GitMount::ReadOnly, dot_git.clone()));
         std::fs::read_to_string(&dot_git)
             .ok()
             .and_then(|text| {
@@ -300,18 +332,65 @@ fn git_protections(workspace: &Path) -> Vec<(&'static str, PathBuf)> {
     } else {
         None
     };
+    let mut budget = MAX_GIT_DIRS;
     if let Some(dir) = git_dir {
-        out.push(("--bind", dir.clone()));
-        let hooks = dir.join("hooks");
-        if std::fs::symlink_metadata(&hooks).is_ok_and(|m| m.is_dir()) {
-            out.push(("--ro-bind", hooks));
-        }
-        let config = dir.join("config");
-        if std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
-            out.push(("--ro-bind", config));
-        }
+        protect_git_dir(&dir, &mut out, &mut budget, 0);
     }
     out
+}
+
+/// Protects one git directory, then the submodules' below its `modules/`.
+fn protect_git_dir(
+    dir: &Path,
+    out: &mut Vec<(GitMount, PathBuf)>,
+    budget: &mut usize,
+    depth: usize,
+) {
+    if *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    out.push((GitMount::Bind, dir.to_path_buf()));
+    let hooks = dir.join("hooks");
+    match std::fs::symlink_metadata(&hooks) {
+        Ok(m) if m.is_dir() => out.push((GitMount::ReadOnly, hooks)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.push((GitMount::EmptyReadOnly, hooks));
+        }
+        _ => {}
+    }
+    let config = dir.join("config");
+    if std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
+        out.push((GitMount::ReadOnly, config));
+    }
+    find_module_dirs(&dir.join("modules"), out, budget, depth);
+}
+
+/// Submodules' git directories below `modules` (a name may hold slashes, so a directory
+/// without `HEAD` is searched further), to a bounded depth.
+fn find_module_dirs(
+    modules: &Path,
+    out: &mut Vec<(GitMount, PathBuf)>,
+    budget: &mut usize,
+    depth: usize,
+) {
+    if depth >= 4 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(modules) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        if path.join("HEAD").is_file() {
+            protect_git_dir(&path, out, budget, depth + 1);
+        } else {
+            find_module_dirs(&path, out, budget, depth + 1);
+        }
+    }
 }
 
 /// Makes `fd` survive into the spawned program (everything else stays close-on-exec); the
@@ -437,6 +516,7 @@ mod tests {
 
     #[test]
     fn git_protections_cover_hooks_config_and_the_directory() {
+        use GitMount::*;
         let ws = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(ws.path()).unwrap();
         assert!(git_protections(&root).is_empty());
@@ -446,9 +526,9 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("--bind", root.join(".git")),
-                ("--ro-bind", root.join(".git/hooks")),
-                ("--ro-bind", root.join(".git/config")),
+                (Bind, root.join(".git")),
+                (ReadOnly, root.join(".git/hooks")),
+                (ReadOnly, root.join(".git/config")),
             ]
         );
         // A worktree's `.git` file: the file itself, and its git dir inside the workspace.
@@ -459,13 +539,45 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("--ro-bind", wt.join(".git")),
-                ("--bind", wt.join("modules/wt")),
-                ("--ro-bind", wt.join("modules/wt/hooks")),
+                (ReadOnly, wt.join(".git")),
+                (Bind, wt.join("modules/wt")),
+                (ReadOnly, wt.join("modules/wt/hooks")),
             ]
         );
         // Outside the workspace, the git dir is read-only anyway: only the file is bound.
         std::fs::write(wt.join(".git"), "gitdir: ../.git\n").unwrap();
-        assert_eq!(git_protections(&wt), vec![("--ro-bind", wt.join(".git"))]);
+        assert_eq!(git_protections(&wt), vec![(ReadOnly, wt.join(".git"))]);
+    }
+
+    #[test]
+    fn git_protections_cover_a_missing_hooks_directory_and_submodules() {
+        use GitMount::*;
+        let ws = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(ws.path()).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "").unwrap();
+        // A submodule named `libs/a` (its git dir nests) and one without hooks.
+        for sub in ["libs/a", "b"] {
+            let dir = root.join(".git/modules").join(sub);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+            std::fs::write(dir.join("config"), "").unwrap();
+        }
+        std::fs::create_dir_all(root.join(".git/modules/libs/a/hooks")).unwrap();
+        let mut got = git_protections(&root);
+        got.sort();
+        let mut want = vec![
+            (Bind, root.join(".git")),
+            (EmptyReadOnly, root.join(".git/hooks")),
+            (ReadOnly, root.join(".git/config")),
+            (Bind, root.join(".git/modules/b")),
+            (EmptyReadOnly, root.join(".git/modules/b/hooks")),
+            (ReadOnly, root.join(".git/modules/b/config")),
+            (Bind, root.join(".git/modules/libs/a")),
+            (ReadOnly, root.join(".git/modules/libs/a/hooks")),
+            (ReadOnly, root.join(".git/modules/libs/a/config")),
+        ];
+        want.sort();
+        assert_eq!(got, want);
     }
 }

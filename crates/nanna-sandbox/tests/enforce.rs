@@ -149,6 +149,61 @@ fn git_hooks_and_config_stay_read_only_and_commits_work() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("first"));
 }
 
+/// What a repository may lack or hold besides `.git/hooks` and `.git/config`: no `hooks`
+/// directory at all (a hook planted there ran at the next commit outside the sandbox), and
+/// a submodule's git directory under `.git/modules` (a `core.fsmonitor` planted in its
+/// config ran at the next `git status` in the superproject).
+#[test]
+fn a_missing_hooks_directory_and_submodules_stay_protected() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(ws.path())
+            .output()
+            .unwrap()
+    };
+    if !git(&["init", "-q", "."]).status.success() {
+        eprintln!("skipping: git is not installed");
+        return;
+    }
+    std::fs::remove_dir_all(ws.path().join(".git/hooks")).unwrap();
+    let sub = ws.path().join(".git/modules/sub");
+    std::fs::create_dir_all(sub.join("hooks")).unwrap();
+    std::fs::write(sub.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(sub.join("config"), "[core]\n").unwrap();
+    let sb = sandbox(SandboxMode::WorkspaceWrite, false, ws.path());
+    let attacks = [
+        "mkdir -p .git/hooks && printf '#!/bin/sh\\necho pwned\\n' > .git/hooks/pre-commit",
+        "printf '\\tfsmonitor = touch /tmp/pwned\\n' >> .git/modules/sub/config",
+        "printf '#!/bin/sh\\necho pwned\\n' > .git/modules/sub/hooks/pre-commit",
+        "mv .git/modules/sub .git/modules/sub-moved",
+    ];
+    for attack in attacks {
+        let out = sh(&sb, attack);
+        assert!(
+            !out.status.success(),
+            "`{attack}` succeeded: {}",
+            text(&out)
+        );
+    }
+    assert!(!ws.path().join(".git/hooks/pre-commit").exists());
+    assert!(!sub.join("hooks/pre-commit").exists());
+    assert_eq!(
+        std::fs::read_to_string(sub.join("config")).unwrap(),
+        "[core]\n"
+    );
+    let out = sh(
+        &sb,
+        "echo hello > a.txt && git add a.txt && git -c user.name=T -c user.email=t@e \
+         commit -qm first && git log --oneline",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 #[test]
 fn secrets_in_the_environment_do_not_reach_commands() {
     if !enforced() {
