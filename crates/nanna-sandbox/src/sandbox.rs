@@ -175,6 +175,35 @@ impl Sandbox {
         self.support.check(self.policy.mode)
     }
 
+    /// Why a file tool may not write `path` (canonical, inside the workspace) under this
+    /// policy, or `None` when it may. File tools write from nanna's own process, outside the
+    /// OS sandbox, so they keep its rules themselves: `read-only` writes nothing, and
+    /// `workspace-write` keeps git's metadata out of reach (any `.git` in the path, and the
+    /// git directories [`git_protections`] finds), since git runs hooks and settings from it
+    /// outside the sandbox (measured: `edit_file` planting `core.fsmonitor` in `.git/config`
+    /// ran at the user's next `git status`). `full` confines nothing.
+    pub fn write_refusal(&self, path: &Path) -> Option<String> {
+        match self.policy.mode {
+            SandboxMode::Full => None,
+            SandboxMode::ReadOnly => Some("the read-only sandbox lets nothing be written".into()),
+            SandboxMode::WorkspaceWrite => {
+                let rel = path.strip_prefix(&self.workspace).unwrap_or(path);
+                let in_git_dir = rel.components().any(|c| c.as_os_str() == ".git")
+                    || git_protections(&self.workspace)
+                        .iter()
+                        .any(|(mount, dir)| *mount == GitMount::Bind && path.starts_with(dir));
+                in_git_dir.then(|| {
+                    format!(
+                        "`{}` is git's metadata, which the sandbox keeps read-only (git runs \
+                         hooks and settings from it outside the sandbox); change the \
+                         repository with git commands through `shell` instead",
+                        rel.display()
+                    )
+                })
+            }
+        }
+    }
+
     /// A command that runs `program` with `args` in the workspace under the policy, with a
     /// scrubbed environment. The caller sets standard I/O and spawns it. Refused with
     /// [`SandboxError::Unsupported`] when the kernel cannot enforce the mode: never a silent

@@ -353,6 +353,94 @@ async fn write_file_creates_parents_and_keeps_permissions() {
     );
 }
 
+/// The file tools write from nanna's process, outside the OS sandbox, so they keep its git
+/// rule themselves: in `workspace-write` nothing under a `.git` (nor the git directory a
+/// `.git` file names) is written, where git would later run it outside the sandbox (before:
+/// `edit_file` planted `core.fsmonitor` in `.git/config` and it ran at `git status`).
+#[tokio::test]
+async fn file_tools_keep_out_of_git_metadata_in_workspace_write() {
+    let (dir, ctx) = workspace();
+    let root = dir.path();
+    write(root, ".git/config", "[core]\n");
+    write(root, ".git/hooks/pre-commit", "#!/bin/sh\n");
+    write(root, "sub/.git/HEAD", "ref: refs/heads/main\n");
+    let calls = [
+        (
+            "edit_file",
+            json!({"path": ".git/config", "old_text": "[core]", "new_text": "[core]\n\tfsmonitor = x"}),
+        ),
+        (
+            "edit_file",
+            json!({"path": ".git/hooks/pre-commit", "old_text": "#!/bin/sh", "new_text": "#!/bin/sh\nx"}),
+        ),
+        ("write_file", json!({"path": ".git/config", "content": "x"})),
+        (
+            "write_file",
+            json!({"path": ".git/commondir", "content": "../evil"}),
+        ),
+        (
+            "write_file",
+            json!({"path": "./sub/../.git/hooks/post-checkout", "content": "x"}),
+        ),
+        (
+            "write_file",
+            json!({"path": "sub/.git/config", "content": "x"}),
+        ),
+        ("write_file", json!({"path": ".git", "content": "x"})),
+    ];
+    for (tool, args) in calls {
+        let err = run(&ctx, tool, args.clone()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("git's metadata") && err.contains("shell"),
+            "{tool} {args}: {err}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(root.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join(".git/hooks/pre-commit")).unwrap(),
+        "#!/bin/sh\n"
+    );
+    assert!(!root.join(".git/commondir").exists());
+    assert!(!root.join("sub/.git/config").exists());
+    // A worktree: its `.git` file, and the git directory it names inside the workspace.
+    let (wt, wt_ctx) = workspace();
+    write(wt.path(), ".git", "gitdir: gd\n");
+    write(wt.path(), "gd/HEAD", "ref: refs/heads/main\n");
+    write(wt.path(), "gd/config", "[core]\n");
+    for (path, content) in [(".git", "gitdir: /elsewhere"), ("gd/config", "x")] {
+        let args = json!({"path": path, "content": content});
+        let err = run(&wt_ctx, "write_file", args).await.unwrap_err();
+        assert!(err.to_string().contains("git's metadata"), "{path}: {err}");
+    }
+    assert_eq!(
+        fs::read_to_string(wt.path().join("gd/config")).unwrap(),
+        "[core]\n"
+    );
+    // Names that only look like git's are ordinary files.
+    for path in [".gitignore", ".github/workflows/ci.yml", "src/.gitkeep"] {
+        run(&ctx, "write_file", json!({"path": path, "content": "x\n"}))
+            .await
+            .unwrap();
+    }
+    // `full` confines nothing.
+    let full = nanna_sandbox::Sandbox::new(
+        nanna_sandbox::Policy::new(nanna_sandbox::SandboxMode::Full),
+        root,
+    )
+    .unwrap();
+    let ctx = ToolContext::with_sandbox(std::sync::Arc::new(full));
+    run(
+        &ctx,
+        "write_file",
+        json!({"path": ".git/description", "content": "x\n"}),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn write_file_onto_a_directory_fails_cleanly() {
     let (dir, ctx) = workspace();

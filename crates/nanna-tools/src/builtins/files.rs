@@ -9,7 +9,10 @@ use std::path::Path;
 
 use cap_std::fs::Dir;
 
-use super::{bare, blocking, flag, params, path_for_display, required_str, resolve, uint_arg};
+use super::{
+    bare, blocking, flag, params, path_for_display, required_str, resolve, resolve_writable,
+    uint_arg,
+};
 use crate::atomic::{self, Written};
 use crate::context::ToolContext;
 use crate::error::ToolError;
@@ -207,7 +210,7 @@ impl Tool for WriteFile {
     }
 
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
-        let path = resolve(ctx, required_str(&args, "write_file", "path")?)?;
+        let path = resolve_writable(ctx, required_str(&args, "write_file", "path")?)?;
         let content = required_str(&args, "write_file", "content")?.to_owned();
         let root = super::root(ctx);
         blocking(move || {
@@ -274,7 +277,7 @@ impl Tool for EditFile {
     }
 
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
-        let path = resolve(ctx, required_str(&args, "edit_file", "path")?)?;
+        let path = resolve_writable(ctx, required_str(&args, "edit_file", "path")?)?;
         let old = required_str(&args, "edit_file", "old_text")?.to_owned();
         let new = required_str(&args, "edit_file", "new_text")?.to_owned();
         let replace_all = flag(&args, "replace_all");

@@ -81,6 +81,16 @@ fn resolve(ctx: &ToolContext, raw: &str) -> Result<WorkspacePath, ToolError> {
     workspace::resolve(&root(ctx), raw)
 }
 
+/// [`resolve`] for a path a tool is about to write: also refused where the session's
+/// sandbox forbids the write (git's metadata in `workspace-write`).
+fn resolve_writable(ctx: &ToolContext, raw: &str) -> Result<WorkspacePath, ToolError> {
+    let path = resolve(ctx, raw)?;
+    match ctx.sandbox.write_refusal(&path.abs) {
+        Some(why) => Err(ToolError::Failed(format!("refused: {why}"))),
+        None => Ok(path),
+    }
+}
+
 /// Runs blocking filesystem work off the async runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
