@@ -116,6 +116,15 @@ async fn effects_and_descriptions() {
         ),
         "read src/lib.rs:1-40"
     );
+    // Described before validation, so hostile numbers must not overflow (it panicked).
+    let max = u64::MAX;
+    assert_eq!(
+        describe(
+            "read_file",
+            json!({"path": "a", "offset": max, "limit": max})
+        ),
+        format!("read a:{max}-{max}")
+    );
     assert_eq!(
         describe("shell", json!({"command": "cargo test"})),
         "shell cargo test"

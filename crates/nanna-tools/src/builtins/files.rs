@@ -70,7 +70,9 @@ impl Tool for ReadFile {
             (None, None) => format!("read {path}"),
             (offset, Some(limit)) => {
                 let start = offset.unwrap_or(1);
-                format!("read {path}:{start}-{}", start + limit.saturating_sub(1))
+                // The arguments are the model's, not yet validated: no overflow.
+                let end = start.saturating_add(limit.saturating_sub(1));
+                format!("read {path}:{start}-{end}")
             }
             (Some(start), None) => format!("read {path}:{start}-"),
         }
