@@ -495,6 +495,25 @@ fn without_bubblewrap_commands_are_refused_never_run_unconfined() {
         stderr(&out)
     );
     assert!(!env.path("ran.txt").exists());
+    // `nanna health` names the missing bubblewrap as a failed check (it showed a ✓ before).
+    let out = run(
+        env.bare()
+            .env("NANNA_BWRAP", "/nonexistent/bwrap")
+            .args(["health", "--json"]),
+        None,
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("health --json");
+    let bubblewrap = report["sandbox"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == "sandbox bubblewrap"))
+        .expect("a bubblewrap check");
+    assert_eq!(bubblewrap["ok"], false, "{bubblewrap}");
+    assert!(
+        bubblewrap["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("apt install bubblewrap")),
+        "{bubblewrap}"
+    );
     // `full` stays usable, unconfined by choice.
     let out = run(
         env.bare().env("NANNA_BWRAP", "/nonexistent/bwrap").args([

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use nanna_model::{ModelError, ModelProvider, missing_model_fix};
-use nanna_sandbox::{Protection, SandboxMode, Support};
+use nanna_sandbox::{Protection, Support};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -55,18 +55,16 @@ struct Report {
     sandbox: Vec<Check>,
 }
 
-/// The sandbox's protections as checks. A confined mode that cannot be enforced fails:
-/// `shell` is then refused in read-only and workspace-write sessions.
+/// The sandbox's protections as checks. One that is not active fails, with its fix: a
+/// missing bubblewrap (shown as passing, "✓ ... not installed", before), and a confined mode
+/// that cannot be enforced (`shell` is then refused in read-only and workspace-write
+/// sessions).
 fn sandbox_checks(protections: &[Protection]) -> Vec<Check> {
     protections
         .iter()
         .map(|p| {
-            let confined_mode = p
-                .name
-                .parse::<SandboxMode>()
-                .is_ok_and(SandboxMode::is_confined);
             let detail = format!("sandbox {}: {}", p.name, p.detail);
-            match (&p.fix, p.active || !confined_mode) {
+            match (&p.fix, p.active) {
                 (Some(fix), false) => Check::fail(format!("sandbox {}", p.name), detail, fix),
                 _ => Check::pass(format!("sandbox {}", p.name), detail),
             }
