@@ -51,9 +51,12 @@ fn dispatch(cli: Cli) -> Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Completions(args) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "nanna", &mut std::io::stdout());
-            Ok(())
+            // Generated into memory first: clap_complete panics when its writer fails (a
+            // closed pipe), writing ourselves turns that into an error.
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "nanna", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
+                .map_err(|e| CliError::io("writing the completion script", e))
         }
         Command::Tools(args) => {
             let settings = Settings::resolve(&global)?;

@@ -460,6 +460,19 @@ fn completions_and_help() {
     let out = run(env.bare().arg("--version"), None);
     assert_exit(&out, 0);
     assert!(stdout(&out).starts_with("nanna "));
+    // Into a closed pipe (`nanna completions bash | head -1` once head has exited): an
+    // error, not a panic (clap_complete's own writer panicked).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = env
+        .bare()
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
 }
 
 #[test]
