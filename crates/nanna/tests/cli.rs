@@ -680,6 +680,17 @@ fn pull_downloads_a_model_and_reports_failures() {
     let out = run(env.nanna().args(["pull", "nowhere:9b"]), None);
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("nowhere:9b"), "{}", stderr(&out));
+
+    // A provider that cannot pull says so, without a hint about the model's name.
+    let out = run(
+        env.nanna()
+            .args(["--provider", "openai", "pull", "tiny:1b"]),
+        None,
+    );
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("server's own tooling"), "{err}");
+    assert!(!err.contains("check the model name"), "{err}");
 }
 
 #[test]

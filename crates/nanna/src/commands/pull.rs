@@ -84,10 +84,14 @@ impl Bars {
 
 /// Downloads `model`, drawing progress on stderr (or JSON lines on stdout).
 pub async fn run(provider: &dyn ModelProvider, model: &str, json: bool) -> Result<()> {
-    let failed = |e: nanna_model::ModelError| {
-        CliError::Other(format!(
+    let failed = |e: nanna_model::ModelError| match e {
+        // Not a question of the name: the server cannot download at all.
+        nanna_model::ModelError::Unsupported { .. } => {
+            CliError::Other(format!("cannot pull `{model}`: {e}"))
+        }
+        e => CliError::Other(format!(
             "pulling `{model}` failed: {e}; check the model name and tag (e.g. `qwen2.5-coder:7b`)"
-        ))
+        )),
     };
     let mut stream = provider.pull(model).await.map_err(failed)?;
     let style = Style::stderr();
