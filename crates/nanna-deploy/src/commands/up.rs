@@ -63,7 +63,7 @@ pub struct StackArgs {
     #[arg(long, env = "OLLAMA_KEEP_ALIVE", default_value = DEFAULT_KEEP_ALIVE, value_name = "DURATION")]
     pub keep_alive: String,
     /// Project mounted at /workspace in the assistant (default: current directory; system
-    /// directories and your home itself are refused).
+    /// directories, your home and the directories above it are refused).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// Seconds the model server gets to exit after SIGTERM before it is killed.
@@ -88,7 +88,7 @@ impl StackArgs {
             what: "find the workspace directory".to_string(),
             source,
         })?;
-        // Refused before any engine is asked: `/`, system directories, the home itself.
+        // Refused before any engine is asked: `/`, system directories, the home and above.
         let workspace = if self.no_assistant {
             workspace
         } else {

@@ -142,7 +142,8 @@ const SYSTEM_TREES: &[&str] = &[
 
 /// Checks the directory mounted at `/workspace` in the assistant without touching the
 /// filesystem: absolute, and neither a system directory ([`SYSTEM_DIRS`], anything below
-/// [`SYSTEM_TREES`]) nor the user's home itself (`home`), which holds keys and credentials.
+/// [`SYSTEM_TREES`]) nor the user's home (`home`) or a directory above it, which hold keys
+/// and credentials.
 /// [`workspace`] resolves links first; this is the check the pure spec repeats.
 pub fn workspace_path(path: &Path, home: Option<&Path>) -> Result<(), SpecError> {
     let refused = |reason: String| SpecError::Workspace {
@@ -166,6 +167,15 @@ pub fn workspace_path(path: &Path, home: Option<&Path>) -> Result<(), SpecError>
     if home.is_some_and(|home| path == home) {
         return Err(refused(format!(
             "{shown} is your home directory, which holds keys and credentials (~/.ssh, ~/.config)"
+        )));
+    }
+    // A directory above the home gives the whole of it too (a home outside /home, e.g.
+    // /data/alice with --workspace /data).
+    if let Some(home) = home.filter(|home| home.starts_with(path)) {
+        return Err(refused(format!(
+            "{shown} holds your home directory {}, which holds keys and credentials \
+             (~/.ssh, ~/.config)",
+            home.display()
         )));
     }
     Ok(())
@@ -253,6 +263,11 @@ mod tests {
         let project = home.path().join("project");
         std::fs::create_dir(&project).unwrap();
         assert!(workspace(home.path(), Some(home.path())).is_err());
+        // Nor a directory above it (a home outside /home: /data/alice, --workspace /data).
+        let alice = home.path().join("alice");
+        std::fs::create_dir(&alice).unwrap();
+        let error = workspace(home.path(), Some(&alice)).unwrap_err();
+        assert!(error.to_string().contains("holds your home"), "{error}");
         assert_eq!(
             workspace(&project, Some(home.path())).unwrap(),
             std::fs::canonicalize(&project).unwrap()
