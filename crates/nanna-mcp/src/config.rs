@@ -149,6 +149,27 @@ impl McpConfig {
     pub fn enabled(&self) -> impl Iterator<Item = &McpServerConfig> {
         self.servers.values().filter(|s| s.enabled)
     }
+
+    /// Names of the variables holding HTTP servers' credentials (`bearer_token_env_var`,
+    /// the values of `env_http_headers`): secrets whatever they are called, so the sandbox
+    /// keeps them from the model's commands even when the name has no `TOKEN` or `KEY`.
+    pub fn credential_env_vars(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for server in self.servers.values() {
+            if let McpTransport::StreamableHttp {
+                bearer_token_env_var,
+                env_http_headers,
+                ..
+            } = &server.transport
+            {
+                names.extend(bearer_token_env_var.iter().cloned());
+                names.extend(env_http_headers.values().cloned());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 /// A configuration that could not be used: which file, which server, what is wrong.

@@ -91,19 +91,26 @@ impl Settings {
     }
 
     /// The sandbox policy for `mode` with the configured network and environment rules.
+    /// The variables holding MCP servers' credentials are excluded too (an unreadable MCP
+    /// configuration is reported where the servers start, not here).
     pub fn sandbox_policy(&self, mode: SandboxMode) -> Result<Policy> {
-        let env = EnvPolicy::new(
-            self.config.sandbox_env_include.clone(),
-            self.config.sandbox_env_exclude.clone(),
-        )
-        .map_err(|e| {
-            let origin = ["sandbox_env_include", "sandbox_env_exclude"]
-                .iter()
-                .find_map(|k| self.config.origin(k))
-                .map(|o| format!(" (from {o})"))
-                .unwrap_or_default();
-            CliError::Config(format!("invalid sandbox_env_include/exclude{origin}: {e}"))
-        })?;
+        let mut exclude = self.config.sandbox_env_exclude.clone();
+        if let Ok(mcp) = self.mcp() {
+            // Only what can be a variable's name (a pattern with `*` would drop more).
+            exclude.extend(mcp.credential_env_vars().into_iter().filter(|name| {
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            }));
+        }
+        let env =
+            EnvPolicy::new(self.config.sandbox_env_include.clone(), exclude).map_err(|e| {
+                let origin = ["sandbox_env_include", "sandbox_env_exclude"]
+                    .iter()
+                    .find_map(|k| self.config.origin(k))
+                    .map(|o| format!(" (from {o})"))
+                    .unwrap_or_default();
+                CliError::Config(format!("invalid sandbox_env_include/exclude{origin}: {e}"))
+            })?;
         Ok(Policy {
             mode,
             network: self.config.sandbox_network,

@@ -256,6 +256,37 @@ fn attacks_through_nanna_sandbox_fail_in_the_confined_modes() {
     assert_exit(&out, 7);
 }
 
+/// Variables that hold MCP servers' credentials stay out of commands whatever their names
+/// (before: `DOCS_BEARER`, named by `bearer_token_env_var`, reached `env`).
+#[test]
+fn mcp_credentials_do_not_reach_commands() {
+    if !enforced() {
+        return;
+    }
+    let env = Env::server_down();
+    let dir = env.home.path().join("config/nanna");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    std::fs::write(
+        dir.join("config.toml"),
+        "[mcp_servers.docs]\nurl = \"http://127.0.0.1:9/mcp\"\n\
+         bearer_token_env_var = \"DOCS_BEARER\"\n\
+         env_http_headers = { \"X-Auth\" = \"DOCS_HEADER\" }\nenabled = false\n",
+    )
+    .expect("config");
+    let out = run(
+        env.bare()
+            .env("DOCS_BEARER", "bearer-s3cret")
+            .env("DOCS_HEADER", "header-s3cret")
+            .env("DOCS_PLAIN", "plain-value")
+            .args(["sandbox", "--", "env"]),
+        None,
+    );
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains("DOCS_PLAIN=plain-value"), "{text}");
+}
+
 #[test]
 fn legitimate_work_succeeds_in_workspace_write() {
     if !enforced() {
