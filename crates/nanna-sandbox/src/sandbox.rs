@@ -363,13 +363,17 @@ fn git_protections(workspace: &Path) -> Vec<(GitMount, PathBuf)> {
     };
     let mut budget = MAX_GIT_DIRS;
     if let Some(dir) = git_dir {
-        protect_git_dir(&dir, &mut out, &mut budget, 0);
+        protect_git_dir(workspace, &dir, &mut out, &mut budget, 0);
     }
     out
 }
 
-/// Protects one git directory, then the submodules' below its `modules/`.
+/// Protects one git directory, then the submodules' below its `modules/`. The directory and
+/// every directory between it and the workspace become mount points: a mount point cannot
+/// be renamed, while a directory holding one can (measured: `mv .git/modules .git/m2`, then a
+/// writable copy put back as `.git/modules`, undid the protection of the submodules).
 fn protect_git_dir(
+    workspace: &Path,
     dir: &Path,
     out: &mut Vec<(GitMount, PathBuf)>,
     budget: &mut usize,
@@ -379,6 +383,17 @@ fn protect_git_dir(
         return;
     }
     *budget -= 1;
+    let between: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(workspace) && *a != workspace)
+        .collect();
+    for ancestor in between.into_iter().rev() {
+        let entry = (GitMount::Bind, ancestor.to_path_buf());
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
     out.push((GitMount::Bind, dir.to_path_buf()));
     let hooks = dir.join("hooks");
     match std::fs::symlink_metadata(&hooks) {
@@ -392,12 +407,13 @@ fn protect_git_dir(
     if std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
         out.push((GitMount::ReadOnly, config));
     }
-    find_module_dirs(&dir.join("modules"), out, budget, depth);
+    find_module_dirs(workspace, &dir.join("modules"), out, budget, depth);
 }
 
 /// Submodules' git directories below `modules` (a name may hold slashes, so a directory
 /// without `HEAD` is searched further), to a bounded depth.
 fn find_module_dirs(
+    workspace: &Path,
     modules: &Path,
     out: &mut Vec<(GitMount, PathBuf)>,
     budget: &mut usize,
@@ -415,9 +431,9 @@ fn find_module_dirs(
         }
         let path = entry.path();
         if path.join("HEAD").is_file() {
-            protect_git_dir(&path, out, budget, depth + 1);
+            protect_git_dir(workspace, &path, out, budget, depth + 1);
         } else {
-            find_module_dirs(&path, out, budget, depth + 1);
+            find_module_dirs(workspace, &path, out, budget, depth + 1);
         }
     }
 }
@@ -569,6 +585,7 @@ mod tests {
             got,
             vec![
                 (ReadOnly, wt.join(".git")),
+                (Bind, wt.join("modules")),
                 (Bind, wt.join("modules/wt")),
                 (ReadOnly, wt.join("modules/wt/hooks")),
             ]
@@ -599,6 +616,8 @@ mod tests {
             (Bind, root.join(".git")),
             (EmptyReadOnly, root.join(".git/hooks")),
             (ReadOnly, root.join(".git/config")),
+            (Bind, root.join(".git/modules")),
+            (Bind, root.join(".git/modules/libs")),
             (Bind, root.join(".git/modules/b")),
             (EmptyReadOnly, root.join(".git/modules/b/hooks")),
             (ReadOnly, root.join(".git/modules/b/config")),

@@ -181,6 +181,7 @@ fn a_missing_hooks_directory_and_submodules_stay_protected() {
         "printf '\\tfsmonitor = touch /tmp/pwned\\n' >> .git/modules/sub/config",
         "printf '#!/bin/sh\\necho pwned\\n' > .git/modules/sub/hooks/pre-commit",
         "mv .git/modules/sub .git/modules/sub-moved",
+        "mv .git/modules .git/modules-moved",
     ];
     for attack in attacks {
         let out = sh(&sb, attack);
