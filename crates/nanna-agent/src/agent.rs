@@ -171,6 +171,11 @@ impl Agent {
         {
             warnings.push(format!("shell is not available in this session: {e}"));
         }
+        if config.tools_enabled
+            && let Some(warning) = sandbox.home_warning()
+        {
+            warnings.push(warning);
+        }
         let model_info = match model_info {
             Ok(info) => info,
             Err(e @ (ModelError::Unreachable { .. } | ModelError::ModelNotFound { .. })) => {

@@ -175,6 +175,26 @@ impl Sandbox {
         self.support.check(self.policy.mode)
     }
 
+    /// A warning when `workspace-write` would let commands change the home directory (the
+    /// workspace is the home or above it): shell startup files, `~/.ssh` and nanna's own
+    /// configuration (whose MCP servers run unconfined) all run outside the sandbox later.
+    pub fn home_warning(&self) -> Option<String> {
+        if self.policy.mode != SandboxMode::WorkspaceWrite {
+            return None;
+        }
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+        let home = std::fs::canonicalize(home).ok()?;
+        home.starts_with(&self.workspace).then(|| {
+            format!(
+                "the workspace {} holds your home directory: in workspace-write, commands and \
+                 file edits may change your shell's startup files, ~/.ssh and nanna's own \
+                 configuration, which run outside the sandbox later; start nanna in a project \
+                 directory (or use --sandbox read-only)",
+                self.workspace.display()
+            )
+        })
+    }
+
     /// Why a file tool may not write `path` (canonical, inside the workspace) under this
     /// policy, or `None` when it may. File tools write from nanna's own process, outside the
     /// OS sandbox, so they keep its rules themselves: `read-only` writes nothing, and

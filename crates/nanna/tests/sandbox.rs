@@ -287,6 +287,34 @@ fn mcp_credentials_do_not_reach_commands() {
     assert!(text.contains("DOCS_PLAIN=plain-value"), "{text}");
 }
 
+/// A workspace-write session in the home directory warns: commands could change what runs
+/// outside the sandbox later (shell startup files, nanna's config and its MCP servers).
+#[test]
+fn a_workspace_write_session_in_the_home_directory_warns() {
+    let env = Env::new(Script::always_text("ok"));
+    let warnings = |args: &[&str], home: &Path| -> Vec<String> {
+        let out = run(
+            env.nanna()
+                .env("HOME", home)
+                .args(["exec", "--json"])
+                .args(args)
+                .arg("hi"),
+            None,
+        );
+        assert_exit(&out, 0);
+        json_lines(&out)
+            .into_iter()
+            .filter(|e| e["type"] == "warning")
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let home_warned = |w: &[String]| w.iter().any(|m| m.contains("holds your home directory"));
+    let home = env.work.path();
+    assert!(home_warned(&warnings(&["--full-auto"], home)));
+    assert!(!home_warned(&warnings(&["--sandbox", "read-only"], home)));
+    assert!(!home_warned(&warnings(&["--full-auto"], env.home.path())));
+}
+
 #[test]
 fn legitimate_work_succeeds_in_workspace_write() {
     if !enforced() {
