@@ -47,6 +47,9 @@ pub(crate) const CONFINED_COMMON: &[&str] = &[
 /// `read-only`). bubblewrap tries to cover `/proc/sys` itself, but skips it when `access()`
 /// reports the directory unwritable (`SETUP_MOUNT_PROC` in bubblewrap.c), which procfs
 /// always does; hence the explicit binds (`-try`: the files may be absent from a kernel).
+/// Then the whole `/proc` is remounted read-only: `/proc/1/mem` was writable, so a command
+/// could rewrite the sandbox's init (bubblewrap), which reports the command's end (the
+/// seccomp filter closes `ptrace` and `process_vm_writev` on it).
 pub(crate) const CONFINED_ROOT: &[&str] = &[
     "--ro-bind",
     "/",
@@ -61,6 +64,8 @@ pub(crate) const CONFINED_ROOT: &[&str] = &[
     "--ro-bind-try",
     "/proc/sysrq-trigger",
     "/proc/sysrq-trigger",
+    "--remount-ro",
+    "/proc",
 ];
 
 /// Where a confined command sees its temporary directory (`TMPDIR`).

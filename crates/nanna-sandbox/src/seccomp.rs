@@ -12,6 +12,8 @@
 //!   same reasoning as Codex CLI's Linux sandbox (`codex-rs/linux-sandbox/src/seccomp.rs`).
 //! - **The kernel keyring** (`keyctl`, `add_key`, `request_key`): secrets the user's
 //!   session keeps there; Docker's default profile denies these for the same reason.
+//! - **The sandbox's init**: `ptrace` attaching to PID 1 and `process_vm_writev` into it
+//!   (`/proc/1/mem` is closed by a read-only `/proc`).
 //!
 //! seccompiler's program starts with an architecture check that kills a process using
 //! another system-call ABI (i386's `socketcall` would bypass the `socket` rule); the x32
@@ -44,6 +46,29 @@ pub(crate) fn program(network_denied: bool) -> Result<Vec<u8>, String> {
     for nr in always {
         deny(&mut rules, nr, Vec::new());
     }
+    // The sandbox's init (bubblewrap, PID 1 of the command's PID namespace) reports the
+    // command's end to the monitor nanna waits for: stopped by a ptrace attach, it never
+    // did, so `nanna sandbox` hung and the command's other processes lived on until the
+    // timeout (measured). Debuggers and strace still attach to the command's own processes.
+    let is_init = || {
+        SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, 1)
+            .map_err(|e| e.to_string())
+    };
+    let request_is = |request: u32| {
+        SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request.into())
+            .map_err(|e| e.to_string())
+    };
+    let attach_init = [libc::PTRACE_ATTACH, libc::PTRACE_SEIZE]
+        .into_iter()
+        .map(|request| {
+            SeccompRule::new(vec![request_is(request)?, is_init()?]).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    deny(&mut rules, libc::SYS_ptrace, attach_init);
+    let pid_is_init = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, 1)
+        .map_err(|e| e.to_string())?;
+    let rule = SeccompRule::new(vec![pid_is_init]).map_err(|e| e.to_string())?;
+    deny(&mut rules, libc::SYS_process_vm_writev, vec![rule]);
     if network_denied {
         let domain_is_not = |family: i32| {
             SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family as u64)

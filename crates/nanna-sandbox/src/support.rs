@@ -375,14 +375,14 @@ impl ProbeCache {
     }
 
     /// What the probe's validity depends on, as one line (its version changes with the
-    /// probe's command line: v2 covers `/proc/sys`).
+    /// probe's command line: v2 covers `/proc/sys`, v3 remounts `/proc` read-only).
     fn key(bwrap: &Path) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
         let meta = std::fs::metadata(bwrap).ok()?;
         Some(format!(
-            "v2 boot={} kernel={} euid={} bwrap={} size={} mtime={}.{}",
+            "v3 boot={} kernel={} euid={} bwrap={} size={} mtime={}.{}",
             boot.trim(),
             kernel.trim(),
             geteuid(),

@@ -291,6 +291,56 @@ fn the_network_is_denied_unless_allowed() {
     assert_eq!(got, "connected\n");
 }
 
+/// The sandbox's init (bubblewrap, PID 1 inside) reports the command's end: a command that
+/// stopped it with a ptrace attach kept the sandbox, and a background process, alive after
+/// it finished (before: `nanna sandbox` hung). Neither a ptrace attach nor a write to its
+/// memory gets through, and the sandbox ends with the command.
+#[test]
+fn the_sandboxs_init_cannot_be_stopped_or_rewritten() {
+    if !enforced() {
+        return;
+    }
+    let has_python = std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok();
+    if !has_python {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let script = "sleep 7774 & python3 -c '\n\
+        import ctypes\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        print(\"ptrace\", libc.ptrace(16, 1, 0, 0), libc.ptrace(0x4206, 1, 0, 0))\n\
+        try:\n    open(\"/proc/1/mem\", \"r+b\", buffering=0)\n    print(\"mem opened\")\n\
+        except OSError as e:\n    print(\"mem refused\", e.errno)\n'";
+    for mode in [SandboxMode::ReadOnly, SandboxMode::WorkspaceWrite] {
+        let sb = sandbox(mode, false, ws.path());
+        let mut child = sb
+            .command("sh", ["-c", script])
+            .unwrap()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{mode}: the sandbox outlived its command by 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = text(&out);
+        assert!(text.contains("ptrace -1 -1"), "{mode}: {text}");
+        assert!(text.contains("mem refused"), "{mode}: {text}");
+    }
+}
+
 #[test]
 fn every_process_ends_with_its_command() {
     if !enforced() {
