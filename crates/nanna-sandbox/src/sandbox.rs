@@ -8,6 +8,15 @@
 //!   everything in the namespace, `setsid`/`nohup`/double-fork children included. The
 //!   monitor has the same signal tied to nanna, so nanna's death (SIGKILL included) ends it
 //!   all too. The attack tests check each of these paths;
+//! - a lifeline for the one gap in that chain: bubblewrap's init forks the command *before*
+//!   it arms its own parent-death signal (`do_init` after the fork in bubblewrap.c, with no
+//!   check that the monitor still lives), so a nanna killed in those microseconds left the
+//!   command running (1 in 5 runs of the attack test on a loaded machine). Every command
+//!   therefore starts behind a tiny `/bin/sh` watcher ([`lifeline_script`]) that blocks
+//!   reading a pipe whose only writer is nanna's [`Sandbox`]; at end of file (nanna gone,
+//!   for any reason, at any moment) it kills every process of the PID namespace. It runs
+//!   detached from the command (a double fork, reaped by bubblewrap's init), so a command
+//!   that waits for all its children does not wait for it;
 //! - confined modes: a user namespace with every capability dropped (so the command cannot
 //!   remount what it sees), `--ro-bind / /` and the writable binds on top, a fresh `/proc`
 //!   (nanna's own environment, with its API key, is not visible there) and `/dev`, a network
@@ -16,7 +25,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,6 +111,17 @@ pub struct Sandbox {
     /// Why the bubblewrap found cannot be trusted for this workspace (it lies inside it,
     /// where commands may replace it); then it is never run.
     untrusted: Option<String>,
+    /// The read end every command's watcher blocks on; the write end is held here only, so
+    /// its end of file means this sandbox (or nanna) is gone.
+    lifeline: Lifeline,
+}
+
+/// A pipe nobody writes to: [`Sandbox`] holds both ends (close-on-exec), commands get a
+/// duplicate of the read end.
+#[derive(Debug)]
+struct Lifeline {
+    read: OwnedFd,
+    _write: OwnedFd,
 }
 
 impl Sandbox {
@@ -137,12 +157,20 @@ impl Sandbox {
                 context: "cannot create the session's temporary directory".into(),
                 source: e,
             })?;
+        let (read, write) = std::io::pipe().map_err(|e| SandboxError::Io {
+            context: "cannot create the sandbox's lifeline pipe".into(),
+            source: e,
+        })?;
         Ok(Self {
             policy,
             workspace,
             tmp,
             support,
             untrusted,
+            lifeline: Lifeline {
+                read: read.into(),
+                _write: write.into(),
+            },
         })
     }
 
@@ -256,7 +284,7 @@ impl Sandbox {
                 .env_clear()
                 .envs(env)
                 .env("TMPDIR", self.tmp.path());
-            die_with(&mut cmd, parent, None);
+            die_with(&mut cmd, parent);
             return Ok(cmd);
         };
         let mut cmd = Command::new(&bw.path);
@@ -300,9 +328,25 @@ impl Sandbox {
                 filter = Some(OwnedFd::from(reader));
             }
         }
+        // The lifeline's read end goes in at a small fixed number (`/bin/sh` redirects only
+        // single-digit descriptors), away from the filter's.
+        let filter_fd = filter.as_ref().map(AsRawFd::as_raw_fd);
+        let slot = LIFELINE_SLOTS
+            .into_iter()
+            .find(|n| Some(*n) != filter_fd)
+            .unwrap_or(LIFELINE_SLOTS[0]);
+        let lifeline = self
+            .lifeline
+            .read
+            .try_clone()
+            .map_err(|e| SandboxError::Io {
+                context: "cannot pass the sandbox's lifeline".into(),
+                source: e,
+            })?;
         cmd.arg("--chdir")
             .arg(&self.workspace)
             .arg("--")
+            .args(["/bin/sh", "-c", &lifeline_script(slot), "nanna-lifeline"])
             .arg(program)
             .args(args)
             .current_dir(&self.workspace);
@@ -310,7 +354,13 @@ impl Sandbox {
         cmd.env_clear()
             .envs(env)
             .env("TMPDIR", tmp_value(self.policy.mode, self.tmp.path()));
-        die_with(&mut cmd, parent, filter);
+        let mut keep = vec![(lifeline, slot)];
+        if let Some(fd) = filter {
+            let at = fd.as_raw_fd();
+            keep.push((fd, at));
+        }
+        die_with(&mut cmd, parent);
+        pass_fds(&mut cmd, keep);
         Ok(cmd)
     }
 }
@@ -466,22 +516,35 @@ fn find_module_dirs(
 /// Makes `fd` survive into the spawned program (everything else stays close-on-exec); the
 /// descriptor stays open in this process until `cmd` is dropped.
 pub(crate) fn inherit_fd(cmd: &mut Command, fd: OwnedFd) {
-    die_with(cmd, std::process::id(), Some(fd));
+    let at = fd.as_raw_fd();
+    die_with(cmd, std::process::id());
+    pass_fds(cmd, vec![(fd, at)]);
+}
+
+/// Where a command's watcher finds the lifeline, first choice first; any but the seccomp
+/// filter's number.
+const LIFELINE_SLOTS: [RawFd; 2] = [9, 8];
+
+/// The `/bin/sh -c` script every sandboxed command starts behind (`$@` is the command):
+/// a detached watcher blocks reading the lifeline at descriptor `slot`, which only nanna
+/// could write; at end of file it kills every process of the PID namespace but itself and
+/// bubblewrap's init (`kill -1`, confined to the namespace), and the command's end ends the
+/// namespace. The command itself gets neither the descriptor nor the watcher as a child.
+fn lifeline_script(slot: RawFd) -> String {
+    format!("( (read -r _ <&{slot}; kill -s KILL -- -1) & ); exec {slot}<&-; exec \"$@\"")
 }
 
 /// In the child, before `exec`: asks for SIGKILL when this process dies (and gives up if it
-/// already has), marks every descriptor above standard error close-on-exec, and clears
-/// close-on-exec on `keep`. Descriptors nanna inherited without close-on-exec (from a shell,
-/// an editor, a CI runner) would otherwise pass through bubblewrap into the command: a file
-/// opened for writing outside the workspace stayed writable from `read-only` (measured).
-fn die_with(cmd: &mut Command, parent: u32, keep: Option<OwnedFd>) {
-    let raw = keep.as_ref().map(AsRawFd::as_raw_fd);
+/// already has) and marks every descriptor above standard error close-on-exec. Descriptors
+/// nanna inherited without close-on-exec (from a shell, an editor, a CI runner) would
+/// otherwise pass through bubblewrap into the command: a file opened for writing outside the
+/// workspace stayed writable from `read-only` (measured). Descriptors the command needs are
+/// added afterwards by [`pass_fds`] (pre-exec hooks run in the order they were added).
+fn die_with(cmd: &mut Command, parent: u32) {
     // SAFETY: the closure calls only async-signal-safe functions (prctl, getppid, syscall,
-    // getrlimit, fcntl) and allocates nothing, as required between fork and exec. `keep` is
-    // moved in so the descriptor stays valid until the command is dropped.
+    // getrlimit, fcntl) and allocates nothing, as required between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            let _ = &keep;
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -498,10 +561,30 @@ fn die_with(cmd: &mut Command, parent: u32, keep: Option<OwnedFd>) {
                 ));
             }
             cloexec_from(3);
-            if let Some(fd) = raw
-                && libc::fcntl(fd, libc::F_SETFD, 0) != 0
-            {
-                return Err(std::io::Error::last_os_error());
+            Ok(())
+        });
+    }
+}
+
+/// In the child, before `exec`, after [`die_with`]: each `(fd, at)` is made available to the
+/// program at descriptor number `at` (moved there with `dup2`, or kept where it is), without
+/// close-on-exec. The descriptors stay open in this process until `cmd` is dropped.
+fn pass_fds(cmd: &mut Command, keep: Vec<(OwnedFd, RawFd)>) {
+    // SAFETY: only dup2 and fcntl, async-signal-safe, no allocation. Targets are distinct
+    // small numbers chosen away from every source (see `LIFELINE_SLOTS`), so no move
+    // overwrites a descriptor another one still needs.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (fd, at) in &keep {
+                let from = fd.as_raw_fd();
+                let result = if from == *at {
+                    libc::fcntl(from, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(from, *at)
+                };
+                if result < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -431,3 +431,66 @@ fn inherited_descriptors_do_not_reach_commands() {
     drop(file);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
 }
+
+/// The lifeline: once the [`Sandbox`] (nanna's end of the pipe) is gone, every process of a
+/// running command dies, `setsid` children included, whatever bubblewrap's parent-death
+/// chain managed to arm. This is what closes bubblewrap's start-up race (its init arms its
+/// parent-death signal only after starting the command).
+#[test]
+fn every_process_of_a_command_dies_when_its_sandbox_is_gone() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    for (n, mode) in SandboxMode::ALL.into_iter().enumerate() {
+        let marker = format!("sleep 6173{n}");
+        let sb = sandbox(mode, false, ws.path());
+        let mut child = sb
+            .command(
+                "sh",
+                ["-c", &format!("setsid {marker}1 & {marker}2 & {marker}3")],
+            )
+            .unwrap()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while live(&marker) < 3 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{mode}: never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(sb);
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{mode}: {status}");
+        let gone = std::time::Instant::now();
+        while live(&marker) > 0 {
+            assert!(
+                gone.elapsed() < Duration::from_secs(10),
+                "{mode}: processes outlived their sandbox"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Live (not zombie) processes whose command line contains `marker`.
+fn live(marker: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .is_some_and(|state| state != "Z" && state != "X")
+            })
+        })
+        .count()
+}
