@@ -16,7 +16,7 @@ use nanna_deploy::stack::desired;
 use nanna_deploy::stack::plan::{Actual, ActualContainer, ActualNetwork, ActualPod, Step, plan};
 use nanna_deploy::stack::spec::{
     ASSISTANT_SECCOMP_JSON, ExtraDevice, LABEL_HASH, LABEL_SERVICE, LABEL_STACK, Layout, MountSpec,
-    ProcMount, SYS_MASKED_PATHS, SeccompSpec, Service, SpecError, StackSettings, StackSpec,
+    ProcMount, SeccompSpec, Service, SpecError, StackSettings, StackSpec,
 };
 use nanna_deploy::{Accelerator, GpuChoice};
 use serde_json::json;
@@ -284,12 +284,11 @@ fn check(host: Host, kind: EngineKind, layout: Layout, spec: &StackSpec) {
                 Some(ASSISTANT_SECCOMP_JSON),
                 "the profile goes inline, as the docker CLI sends a seccomp= file"
             );
+            // Docker's default masked paths under /sys (moby oci/defaults.go), written out
+            // here rather than read from images/container-security.json.
             assert_eq!(
                 host.masked_paths.unwrap(),
-                SYS_MASKED_PATHS
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
+                ["/sys/firmware", "/sys/devices/virtual/powercap"]
             );
             assert_eq!(host.readonly_paths, Some(vec![]));
             assert_eq!(host.init, Some(true));
@@ -368,7 +367,10 @@ fn check(host: Host, kind: EngineKind, layout: Layout, spec: &StackSpec) {
             assert_eq!(assistant_body["mounts"][0]["source"], "/home/alice/project");
             assert_eq!(assistant_body["mounts"][0]["destination"], "/workspace");
             assert_eq!(assistant_body["unmask"], json!(["/proc/*"]));
-            assert_eq!(assistant_body["mask"], json!(SYS_MASKED_PATHS));
+            assert_eq!(
+                assistant_body["mask"],
+                json!(["/sys/firmware", "/sys/devices/virtual/powercap"])
+            );
             assert_eq!(assistant_body["init"], true);
             assert_eq!(assistant_body["cap_drop"], json!(["ALL"]));
             assert_eq!(assistant_body["no_new_privileges"], true);

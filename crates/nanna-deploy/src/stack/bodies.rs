@@ -12,8 +12,8 @@ use bollard::models::{
 use serde_json::{Value, json};
 
 use super::spec::{
-    ContainerSpec, MountSpec, PodSpec, PortSpec, ProcMount, RESTART_POLICY, SYS_MASKED_PATHS,
-    SeccompSpec, SecuritySpec, StackSpec,
+    ContainerSpec, MountSpec, PodSpec, PortSpec, ProcMount, RESTART_POLICY, SeccompSpec,
+    SecuritySpec, StackSpec, sys_masked_paths,
 };
 
 /// The Docker Engine API `containers/create` body for `spec` on `network` (empty: the
@@ -86,7 +86,7 @@ pub fn docker_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         // Docker fills its defaults in when these are absent (daemon/create.go); given, they
         // replace them.
         masked_paths: (security.proc_mount == ProcMount::Unmasked)
-            .then(|| SYS_MASKED_PATHS.iter().map(|p| p.to_string()).collect()),
+            .then(|| sys_masked_paths().to_vec()),
         readonly_paths: (security.proc_mount == ProcMount::Unmasked).then(Vec::new),
         readonly_rootfs: Some(security.read_only_rootfs),
         init: spec.init.then_some(true),
@@ -249,7 +249,7 @@ pub(crate) fn container_body(spec: &ContainerSpec, placement: Placement<'_>) -> 
             // Podman matches each default masked and read-only path against these globs
             // (`shouldMask` in pkg/specgen/generate/config_linux.go); `mask` adds paths.
             map.insert("unmask".to_string(), json!(["/proc/*"]));
-            map.insert("mask".to_string(), json!(SYS_MASKED_PATHS));
+            map.insert("mask".to_string(), json!(sys_masked_paths()));
         }
         if let SeccompSpec::Profile(profile) = &security.seccomp {
             // Podman reads a profile only from a file on the engine's host

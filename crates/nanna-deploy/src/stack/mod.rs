@@ -3,7 +3,8 @@
 //!
 //! Layers, each using only the ones below it:
 //!
-//! - pure: [`spec`] (the desired state: one value a renderer reads), [`validate`] (input
+//! - pure: [`spec`] (the desired state: one value a renderer reads), `confinement` (the
+//!   containers' confinement, `images/container-security.json`, shared with Nix), [`validate`] (input
 //!   checks shared by every command), [`plan`] (desired vs actual), [`bodies`] (engine
 //!   request bodies rendered from the spec), [`export`] (the same spec as Kubernetes
 //!   manifests or a Compose file);
@@ -20,6 +21,7 @@
 
 mod apply;
 pub mod bodies;
+mod confinement;
 mod error;
 pub mod export;
 mod images;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::validate;
+use super::{confinement, validate};
 use crate::accelerator::Accelerator;
 use crate::engine::EngineKind;
 use crate::recommend::{DeviceMapping, GpuDeviceRequest, Recommendation};
@@ -54,10 +54,6 @@ pub const DEFAULT_STOP_TIMEOUT: u32 = 2;
 /// Seconds the assistant gets to exit after SIGTERM (`nanna serve` exits at once; a
 /// `nanna chat` started with `shell` may be writing a file).
 pub const ASSISTANT_STOP_TIMEOUT: u32 = 10;
-/// Where the assistant's tmpfs is mounted (its root filesystem is read-only).
-pub const ASSISTANT_TMPFS: &str = "/tmp";
-/// Options of the assistant's tmpfs: no device files, no set-uid programs, 256 MiB.
-pub const ASSISTANT_TMPFS_OPTIONS: &str = "rw,nosuid,nodev,size=268435456,mode=1777";
 
 /// How the containers are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -216,16 +212,18 @@ pub struct HostFacts {
 }
 
 /// The assistant's system-call filter on engines whose default refuses user namespaces
-/// (Docker): `images/assistant-seccomp.json`, shared with the Nix deployment and the exports.
+/// (Docker): `images/assistant-seccomp.json`, named by `images/container-security.json` and
+/// shared with the Nix deployment and the exports.
 pub const ASSISTANT_SECCOMP_JSON: &str = include_str!("../../../../images/assistant-seccomp.json");
-/// The name the assistant's profile goes by (files written for Compose or Kubernetes).
-pub const ASSISTANT_SECCOMP_NAME: &str = "nanna-assistant";
 
-/// `/sys` paths that stay masked when `/proc` is unmasked: the `/sys` entries of Docker's
-/// default masked paths (moby `oci/defaults.go`: firmware tables, and RAPL energy counters,
-/// a power side channel, since Engine 25). Podman masks these and more by itself
-/// (containers/common `config.DefaultMaskedPaths`); naming them again there is harmless.
-pub const SYS_MASKED_PATHS: &[&str] = &["/sys/firmware", "/sys/devices/virtual/powercap"];
+/// `/sys` paths that stay masked when `/proc` is unmasked (`sys_masked_paths` of
+/// `images/container-security.json`): the `/sys` entries of Docker's default masked paths
+/// (moby `oci/defaults.go`: firmware tables, and RAPL energy counters, a power side
+/// channel, since Engine 25). Podman masks these and more by itself (containers/common
+/// `config.DefaultMaskedPaths`); naming them again there is harmless.
+pub fn sys_masked_paths() -> &'static [String] {
+    confinement::sys_masked_paths()
+}
 
 /// The system-call filter of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -251,27 +249,27 @@ pub struct SeccompProfile {
 }
 
 impl SeccompProfile {
-    /// The assistant's profile ([`ASSISTANT_SECCOMP_JSON`]).
-    pub fn assistant() -> Self {
+    /// The profile `json`, under `name`.
+    pub fn new(name: &str, json: &str) -> Self {
         Self {
-            name: ASSISTANT_SECCOMP_NAME.to_string(),
-            sha256: Sha256::digest(ASSISTANT_SECCOMP_JSON.as_bytes())
+            name: name.to_string(),
+            sha256: Sha256::digest(json.as_bytes())
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
-            json: ASSISTANT_SECCOMP_JSON.to_string(),
+            json: json.to_string(),
         }
     }
 }
 
 /// How `/proc` is mounted in a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProcMount {
     /// The engine's default: kernel files under `/proc` masked (bind mounts of `/dev/null` or
     /// an empty tmpfs), `/proc/sys`, `/proc/bus`... read-only bind mounts.
     Masked,
-    /// Nothing under `/proc` masked or read-only; [`SYS_MASKED_PATHS`] stay masked. The
+    /// Nothing under `/proc` masked or read-only; [`sys_masked_paths`] stay masked. The
     /// kernel lets a user namespace mount a fresh `/proc` only where the `/proc` it sees
     /// has no locked mount covering anything (`mount_too_revealing` and
     /// `mnt_already_visible` in fs/namespace.c), so bubblewrap's `--proc` needs this
@@ -301,47 +299,24 @@ pub struct SecuritySpec {
 }
 
 impl SecuritySpec {
-    /// What every container of the stack gets: no capability, `no-new-privileges`, the
-    /// engine's seccomp profile and `/proc` masks, the image's user, a writable root.
-    pub fn confined() -> Self {
-        Self {
-            cap_drop: vec!["ALL".to_string()],
-            no_new_privileges: true,
-            read_only_rootfs: false,
-            tmpfs: Vec::new(),
-            user: None,
-            seccomp: SeccompSpec::EngineDefault,
-            proc_mount: ProcMount::Masked,
-        }
-    }
-
-    /// The assistant on `engine`: as [`Self::confined`] plus a read-only root with a tmpfs
-    /// on `/tmp`, running as `user`, and what bubblewrap needs to confine the commands of
-    /// its `shell` tool inside the container (see crates/nanna-deploy/README.md):
+    /// How `service`'s container is confined on `engine` (its row of
+    /// `images/container-security.json`): every container drops all capabilities and sets
+    /// `no-new-privileges`; the model server keeps the engine's seccomp profile, `/proc`
+    /// masks, its image's user and a writable root. The assistant gets a read-only root
+    /// with a tmpfs on `/tmp`, runs as `workspace_owner` (when not root), and gets what
+    /// bubblewrap needs to confine the commands of its `shell` tool inside the container
+    /// (see crates/nanna-deploy/README.md):
     /// - user namespaces: Podman's default seccomp profile allows `clone`/`unshare` with
     ///   namespace flags, `mount`, `umount2` and `pivot_root` to every container
     ///   (containers/common `pkg/seccomp/seccomp.json`), so Podman keeps its default;
     ///   Docker's allows them only with CAP_SYS_ADMIN (moby `profiles/seccomp/default.json`),
-    ///   so Docker gets [`SeccompProfile::assistant`];
+    ///   so Docker gets [`ASSISTANT_SECCOMP_JSON`];
     /// - `/proc` unmasked ([`ProcMount::Unmasked`]), on both engines.
     ///
     /// Capabilities stay dropped and `no-new-privileges` set: bubblewrap is not set-uid, it
     /// gets its privileges inside the user namespace it creates.
-    pub fn assistant(engine: EngineKind, user: Option<String>) -> Self {
-        Self {
-            read_only_rootfs: true,
-            tmpfs: vec![(
-                ASSISTANT_TMPFS.to_string(),
-                ASSISTANT_TMPFS_OPTIONS.to_string(),
-            )],
-            user,
-            seccomp: match engine {
-                EngineKind::Podman => SeccompSpec::EngineDefault,
-                EngineKind::Docker => SeccompSpec::Profile(SeccompProfile::assistant()),
-            },
-            proc_mount: ProcMount::Unmasked,
-            ..Self::confined()
-        }
+    pub fn of(service: Service, engine: EngineKind, workspace_owner: Option<(u32, u32)>) -> Self {
+        confinement::of(service).security(engine, workspace_owner)
     }
 }
 
@@ -729,8 +704,8 @@ pub fn desired(
         // cgroup rules plus the video/render groups (ollama/ollama docs/docker.md). Its
         // root filesystem stays writable: the image runs as root and its runners may
         // unpack into it, which cannot be tested here without the real image.
-        init: false,
-        security: SecuritySpec::confined(),
+        init: confinement::of(Service::Ollama).init,
+        security: SecuritySpec::of(Service::Ollama, engine, None),
         stop_timeout: settings.stop_timeout,
         settings_hash: String::new(),
         probe_addr: probe_address(settings.listen),
@@ -747,11 +722,12 @@ pub fn desired(
         } else {
             format!("http://{ollama_name}:{OLLAMA_PORT}")
         };
+        let confined = confinement::of(Service::Assistant);
+        let mut env = BTreeMap::from([("OLLAMA_URL".to_string(), model_url)]);
         // The root filesystem is read-only: HOME (sessions, history, caches) goes to tmpfs.
-        let mut env = BTreeMap::from([
-            ("OLLAMA_URL".to_string(), model_url),
-            ("HOME".to_string(), ASSISTANT_TMPFS.to_string()),
-        ]);
+        if let Some(home) = &confined.home {
+            env.insert("HOME".to_string(), home.clone());
+        }
         if let Some(model) = &settings.model {
             env.insert("NANNA_MODEL".to_string(), model.clone());
         }
@@ -781,14 +757,8 @@ pub fn desired(
             },
             gpu: Accelerator::None,
             check_paths: Vec::new(),
-            init: true,
-            security: SecuritySpec::assistant(
-                engine,
-                facts
-                    .workspace_owner
-                    .filter(|(uid, _)| *uid != 0)
-                    .map(|(uid, gid)| format!("{uid}:{gid}")),
-            ),
+            init: confined.init,
+            security: confined.security(engine, facts.workspace_owner),
             stop_timeout: ASSISTANT_STOP_TIMEOUT,
             settings_hash: String::new(),
             probe_addr: probe_address(settings.assistant_listen),
@@ -885,7 +855,7 @@ mod tests {
         let vsock = &profile["syscalls"].as_array().unwrap().last().unwrap();
         assert_eq!(vsock["names"][0], "socket");
         assert_eq!(vsock["args"][0]["value"], 40, "AF_VSOCK");
-        let sha = SeccompProfile::assistant().sha256;
+        let sha = SeccompProfile::new("nanna-assistant", ASSISTANT_SECCOMP_JSON).sha256;
         assert_eq!(sha.len(), 64);
     }
 

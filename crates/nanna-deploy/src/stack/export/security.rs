@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::ExportError;
 use crate::engine::EngineKind;
-use crate::stack::spec::{ProcMount, SYS_MASKED_PATHS, SeccompProfile, SeccompSpec, SecuritySpec};
+use crate::stack::spec::{ProcMount, SeccompProfile, SeccompSpec, SecuritySpec, sys_masked_paths};
 
 /// `uid:gid` (or `uid`) as numbers; Kubernetes takes only numeric ids.
 fn numeric_user(user: &str) -> Result<(i64, Option<i64>), ExportError> {
@@ -132,7 +132,7 @@ pub(super) fn compose(
     }
     if *proc_mount == ProcMount::Unmasked && engine == EngineKind::Podman {
         options.push("unmask=/proc/*".to_string());
-        options.push(format!("mask={}", SYS_MASKED_PATHS.join(":")));
+        options.push(format!("mask={}", sys_masked_paths().join(":")));
     }
     if !options.is_empty() {
         keys.insert("security_opt".into(), json!(options));
@@ -160,11 +160,13 @@ pub(super) fn compose_unmask_lost(security: &SecuritySpec, engine: EngineKind) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Service;
 
     fn spec(user: Option<&str>) -> SecuritySpec {
         SecuritySpec {
             tmpfs: vec![("/tmp".into(), "rw,size=1".into())],
-            ..SecuritySpec::assistant(EngineKind::Docker, user.map(str::to_string))
+            user: user.map(str::to_string),
+            ..SecuritySpec::of(Service::Assistant, EngineKind::Docker, None)
         }
     }
 
@@ -205,7 +207,7 @@ mod tests {
         assert_eq!(keys["tmpfs"], json!(["/tmp:rw,size=1"]));
         assert!(keys.get("user").is_none());
         assert!(compose_unmask_lost(&spec(None), EngineKind::Docker));
-        let podman = SecuritySpec::assistant(EngineKind::Podman, None);
+        let podman = SecuritySpec::of(Service::Assistant, EngineKind::Podman, None);
         let keys = compose(&podman, EngineKind::Podman, &path);
         assert_eq!(
             keys["security_opt"],
