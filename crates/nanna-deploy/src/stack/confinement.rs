@@ -137,12 +137,25 @@ struct MaskedPath {
     on_every_host: bool,
 }
 
+/// Host directories never mounted as the assistant's workspace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkspaceRules {
+    #[allow(dead_code)]
+    about: String,
+    /// Refused themselves (`/`, `/usr`, `/home`...).
+    pub refused: Vec<String>,
+    /// Nothing below these is a workspace (`/etc`, `/var/lib`...).
+    pub refused_below: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Table {
     #[allow(dead_code)]
     about: String,
     sys_masked_paths: Vec<MaskedPath>,
+    workspace: WorkspaceRules,
     services: BTreeMap<String, ServiceConfinement>,
 }
 
@@ -170,6 +183,11 @@ pub(crate) fn of(service: Service) -> &'static ServiceConfinement {
             service.as_str()
         )
     })
+}
+
+/// Where the assistant's workspace may not be.
+pub(crate) fn workspace() -> &'static WorkspaceRules {
+    &TABLE.workspace
 }
 
 /// `/sys` paths that stay masked when `/proc` is unmasked.

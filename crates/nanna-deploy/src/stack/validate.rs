@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use super::confinement;
 use super::spec::{SpecError, StackSettings};
 use crate::detect::Warning;
 
@@ -97,53 +98,10 @@ pub fn exposure_warnings(settings: &StackSettings) -> Vec<Warning> {
     warnings
 }
 
-/// Directories never mounted as a workspace because they are (or hold) the system:
-/// mounting one gives the assistant, and the model it runs, the whole of it.
-const SYSTEM_DIRS: &[&str] = &[
-    "/",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/usr",
-    "/usr/bin",
-    "/usr/sbin",
-    "/usr/lib",
-    "/usr/local",
-    "/usr/share",
-    "/var",
-    "/home",
-    "/root",
-    "/tmp",
-    "/var/tmp",
-    "/opt",
-    "/srv",
-    "/mnt",
-    "/media",
-    "/nix",
-];
-
-/// Trees nothing below which is a workspace: kernel interfaces, devices, boot files,
-/// system configuration, runtime state (engine sockets) and system data.
-const SYSTEM_TREES: &[&str] = &[
-    "/proc",
-    "/sys",
-    "/dev",
-    "/boot",
-    "/etc",
-    "/run",
-    "/var/run",
-    "/var/lib",
-    "/var/log",
-    "/nix/store",
-];
-
 /// Checks the directory mounted at `/workspace` in the assistant without touching the
-/// filesystem: absolute, and neither a system directory ([`SYSTEM_DIRS`], anything below
-/// [`SYSTEM_TREES`]) nor the user's home (`home`) or a directory above it, which hold keys
-/// and credentials.
+/// filesystem: absolute, and neither a system directory nor anything below a system tree
+/// (`workspace` of `images/container-security.json`, which the NixOS module applies too)
+/// nor the user's home (`home`) or a directory above it, which hold keys and credentials.
 /// [`workspace`] resolves links first; this is the check the pure spec repeats.
 pub fn workspace_path(path: &Path, home: Option<&Path>) -> Result<(), SpecError> {
     let refused = |reason: String| SpecError::Workspace {
@@ -154,12 +112,21 @@ pub fn workspace_path(path: &Path, home: Option<&Path>) -> Result<(), SpecError>
         return Err(refused("it must be an absolute path".to_string()));
     }
     let shown = path.display().to_string();
-    if SYSTEM_DIRS.iter().any(|dir| path == Path::new(dir)) {
+    let refused_places = confinement::workspace();
+    if refused_places
+        .refused
+        .iter()
+        .any(|dir| path == Path::new(dir))
+    {
         return Err(refused(format!(
             "{shown} is a system directory; mounting it would give the assistant the whole of it"
         )));
     }
-    if let Some(tree) = SYSTEM_TREES.iter().find(|tree| path.starts_with(tree)) {
+    if let Some(tree) = refused_places
+        .refused_below
+        .iter()
+        .find(|tree| path.starts_with(tree))
+    {
         return Err(refused(format!(
             "{shown} is inside {tree}, which belongs to the system"
         )));
