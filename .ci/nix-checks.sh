@@ -5,7 +5,9 @@
 #   4. flake.nix has the one input nixpkgs, and flake.lock pins it to a full revision + narHash;
 #   5. the Nix images' metadata (images/lib.nix) matches images/assistant.json, the contract
 #      the Rust image builder reads (and a Rust-built archive, if NANNA_RUST_IMAGE_ARCHIVE is set),
-#      and images/gpu-recipes.json, the GPU table nanna-deploy embeds;
+#      and images/gpu-recipes.json, the GPU table nanna-deploy embeds; and images/lib.nix
+#      renders images/container-security.json (the confinement nanna-deploy embeds) as the
+#      engine flags and workspace refusals of checks/eval/confinement-flags.json;
 #   6. the VM tests' Python scripts compile and call the test driver's Machine API correctly
 #      (they cannot run here: no KVM);
 # With a nixpkgs lib tree (NANNA_NIXPKGS_LIB: a checkout of nix-community/nixpkgs.lib, a
@@ -257,6 +259,48 @@ sys.exit(1 if errors else 0)
 EOF
 }
 run "image metadata: Nix images agree with images/assistant.json" check_images
+
+# The NixOS module's containers mode confines its containers with these flags: compare what
+# images/lib.nix renders with the flags written out in checks/eval/confinement-flags.json.
+check_confinement() {
+    local rendered
+    rendered=$(nix-instantiate --eval --strict --json -E '
+      let
+        m = import ./images/lib.nix;
+        # The profile is a store path named by its content: the same path proves the same file.
+        profile = "${./images/assistant-seccomp.json}";
+        mark = builtins.replaceStrings [ profile ] [ "@assistant-seccomp.json" ];
+        want = builtins.fromJSON (builtins.readFile ./checks/eval/confinement-flags.json);
+      in {
+        flags = builtins.mapAttrs (backend: services:
+          builtins.mapAttrs (service: _: map mark (m.containerFlags backend service)) services) want.flags;
+        refusals = map (w: m.workspaceRefusal w.path w.home) want.workspaces;
+        services = builtins.attrNames m.confinement.services;
+      }') || return 1
+    RENDERED="$rendered" python3 - <<'EOF'
+import json, os, sys
+got = json.loads(os.environ["RENDERED"])
+want = json.load(open("checks/eval/confinement-flags.json"))
+errors = []
+for backend, services in want["flags"].items():
+    if sorted(services) != sorted(got["services"]):
+        errors.append(f"{backend}: flags written out for {sorted(services)}, the table has {got['services']}")
+    for service, flags in services.items():
+        if got["flags"][backend][service] != flags:
+            errors.append(f"{backend} {service}: images/lib.nix renders {got['flags'][backend][service]}, want {flags}")
+for case, refusal in zip(want["workspaces"], got["refusals"]):
+    if case["refused"] is None and refusal is not None:
+        errors.append(f"workspace {case['path']!r} refused ({refusal}), want accepted")
+    elif case["refused"] is not None and (refusal is None or case["refused"] not in refusal):
+        errors.append(f"workspace {case['path']!r}: {refusal!r}, want a refusal mentioning {case['refused']!r}")
+for e in errors:
+    print("confinement:", e, file=sys.stderr)
+if not errors:
+    print(f"  {sum(len(s) for s in want['flags'].values())} flag sets, {len(want['workspaces'])} workspaces as written out")
+sys.exit(1 if errors else 0)
+EOF
+}
+run "container confinement: images/lib.nix renders images/container-security.json" check_confinement
 
 # --- 6: VM test scripts --------------------------------------------------------------------
 vm_scripts() {

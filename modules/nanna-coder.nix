@@ -126,6 +126,41 @@ let
   # Units the assistant and the model loader wait for.
   serverUnits = lib.optional (modelServerUnit != null) modelServerUnit;
 
+  # How each container is confined: images/container-security.json, the table
+  # `nanna-deploy up` embeds and renders as engine API requests, rendered by images/lib.nix
+  # (`containerFlags`) as the `podman run` / `docker run` flags that oci-containers passes
+  # on. oci-containers escapes each one with escapeShellArg, so `/proc/*` reaches the
+  # engine unexpanded (checks/eval/stub-nixpkgs/nixos/oci-containers.nix).
+  security = imageMeta.confinement;
+
+  # The workspace's owner, whom the assistant runs as (the table's "workspace-owner"):
+  # the named host user, else the image's user (images/assistant.json).
+  imageUser = imageMeta.assistant.config.User;
+  workspaceDir = imageMeta.assistant.config.WorkingDir;
+  ownerName = cfg.containers.user;
+  owner = if ownerName == null then null else config.users.users.${ownerName} or null;
+  ownerGid =
+    if owner == null then null else config.users.groups.${owner.group}.gid or null;
+  ownerIds =
+    if ownerName == null then imageUser else "${toString owner.uid}:${toString ownerGid}";
+  ownerKnown = ownerName == null || (owner != null && owner.uid != null && ownerGid != null);
+
+  # oci-containers options of `service`'s container (a row of the table).
+  confined = service:
+    let row = security.services.${service}; in
+    {
+      capabilities = lib.genAttrs row.cap_drop (_: false);
+      extraOptions = imageMeta.containerFlags backend service;
+      environment = optionalAttrs (row.home != null) { HOME = row.home; };
+    }
+    // optionalAttrs (row.user == "workspace-owner") { user = ownerIds; };
+
+  workspace = cfg.containers.workspace;
+  workspaceProblem =
+    if workspace == null then null
+    else imageMeta.workspaceRefusal workspace (if owner == null then null else owner.home);
+  runsAssistantContainer = cfg.assistant.serve && cfg.containers.assistantImage != null;
+
   # How to get what is missing, for the assertions below.
   howToGetPackages = ''
     Import the module through the flake (nixosModules.default), add the flake's
@@ -174,7 +209,11 @@ in
         - `"containers"`: the flake's Nix-built images through
           {option}`virtualisation.oci-containers` (loaded from the Nix store with `imageStream`,
           no registry), with the engine chosen by {option}`services.nanna-coder.containers.backend`.
-          Both containers use the host network.
+          Both containers use the host network and are confined as `nanna-deploy up` confines
+          them (images/container-security.json): no capability, `no-new-privileges`; the
+          assistant also a read-only root, a non-root user, an init, and what its `shell`
+          sandbox (bubblewrap) needs inside. Its project is
+          {option}`services.nanna-coder.containers.workspace`.
         - `"client"`: no model server on this machine; the CLI (and the assistant service, if
           enabled) use the server at {option}`services.nanna-coder.serverUrl`, e.g. a team's
           GPU machine.
@@ -332,6 +371,41 @@ in
         default = cfg.containers.images.assistant or null;
         defaultText = literalExpression "the flake's assistant image";
         description = "Assistant image of containers mode, like `modelServerImage`.";
+      };
+      workspace = mkOption {
+        type = types.nullOr (types.pathWith { absolute = true; inStore = false; });
+        default = "/srv/nanna-coder";
+        example = "/home/alice/src/project";
+        description = ''
+          Host directory the assistant container works in, mounted read-write at
+          `/workspace` (its working directory, where `nanna chat` in the container edits
+          files and runs commands). Created when missing and owned by
+          {option}`services.nanna-coder.containers.user` (only the directory itself).
+
+          Refused, as `nanna-deploy up --workspace` refuses them: `/`, system directories
+          (`/usr`, `/home`, `/srv`, `/tmp`...), anything below `/etc`, `/var/lib`, `/run`,
+          `/nix/store` (and the other trees of `images/container-security.json`), and the
+          owner's home directory itself. Give it normalized (NixOS cannot resolve links
+          when it builds the system).
+
+          `null` mounts nothing: the assistant then has only the image's empty, read-only
+          `/workspace`, and its tools can write only in `/tmp` (a tmpfs).
+        '';
+      };
+      user = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "alice";
+        description = ''
+          Host user the assistant container runs as (its uid and the gid of its primary
+          group), and the owner of {option}`services.nanna-coder.containers.workspace`, so
+          the files the assistant writes there belong to this user. NixOS needs both ids
+          when it builds the system: set `users.users.<name>.uid` (and the group's `gid`,
+          unless it is a static group such as `users`).
+
+          `null` runs the image's user, uid 1000 and gid 1000 (`images/assistant.json`),
+          as `nanna-deploy up` does with a workspace owned by root. Never root.
+        '';
       };
     };
   };
@@ -498,30 +572,66 @@ in
             services.nanna-coder: there is no assistant image (services.nanna-coder.containers.assistantImage).
             ${howToGetPackages}'';
         }
+        {
+          assertion = !runsAssistantContainer || ownerKnown;
+          message = ''
+            services.nanna-coder: containers.user = "${toString ownerName}" must be a user of this system with a
+            fixed uid and a primary group with a fixed gid: the assistant container runs as those numbers, which
+            NixOS must know when it builds the system. Set users.users.${toString ownerName}.uid (and the gid of
+            its group), or containers.user = null to run the image's user (${imageUser}).'';
+        }
+        {
+          assertion = !runsAssistantContainer || !ownerKnown || ownerName == null || owner.uid != 0;
+          message = ''
+            services.nanna-coder: containers.user = "${toString ownerName}" is root, and the assistant never runs as root
+            (`nanna-deploy up` uses the image's user for a workspace owned by root). Name another user, or set
+            containers.user = null to run the image's user (${imageUser}).'';
+        }
+        {
+          assertion = !runsAssistantContainer || workspaceProblem == null;
+          message = ''
+            services.nanna-coder: containers.workspace = "${toString workspace}" is refused: ${toString workspaceProblem}.
+            Choose a project directory of its own (e.g. "/srv/nanna-coder" or "/home/alice/src/project"), or null
+            for no workspace.'';
+        }
       ];
+
+      # The workspace exists and belongs to the user the assistant runs as (tmpfiles.d(5):
+      # `d` creates a missing directory and adjusts the owner of an existing one; mode `-`
+      # leaves an existing directory's mode alone and creates a new one 0755).
+      systemd.tmpfiles.rules = optional (runsAssistantContainer && workspace != null)
+        "d ${workspace} - ${if ownerName == null then lib.replaceStrings [ ":" ] [ " " ] imageUser else "${ownerName} ${owner.group}"} -";
 
       virtualisation.oci-containers = {
         inherit backend;
-        containers.${ollamaContainer} = mkIf (cfg.containers.modelServerImage != null) {
+        # No capability and no-new-privileges, with the GPU's devices and groups: Ollama's
+        # documented `docker run` lines need no capability for any GPU (devices come from
+        # CDI or device cgroup rules plus the groups), as in `up`.
+        containers.${ollamaContainer} = mkIf (cfg.containers.modelServerImage != null) (confined "ollama" // {
           image = imageRef cfg.containers.modelServerImage;
           imageStream = cfg.containers.modelServerImage;
-          environment = modelServerEnv // {
+          environment = (confined "ollama").environment // modelServerEnv // {
             OLLAMA_HOST = "${cfg.host}:${toString cfg.port}";
           };
           volumes = [ "nanna-coder-models:${imageMeta.modelsDir}" ];
           inherit (access) devices;
           networks = [ "host" ];
-          extraOptions = access.containerFlags;
-        };
-        containers.${assistantContainer} = mkIf (cfg.assistant.serve && cfg.containers.assistantImage != null) {
+          extraOptions = (confined "ollama").extraOptions ++ access.containerFlags;
+        });
+        # Read-only root with a tmpfs /tmp as HOME, not root, no capability,
+        # no-new-privileges, an init, and what bubblewrap needs to confine the shell
+        # tool's commands inside (user namespaces: Docker's seccomp profile replaced; a
+        # /proc without masks).
+        containers.${assistantContainer} = mkIf runsAssistantContainer (confined "assistant" // {
           image = imageRef cfg.containers.assistantImage;
           imageStream = cfg.containers.assistantImage;
           cmd = [ "serve" "--listen" cfg.assistant.listen ];
-          environment.OLLAMA_URL = serverUrl;
-          volumes = [ "${configFile}:/etc/nanna/config.toml:ro" ];
+          environment = (confined "assistant").environment // { OLLAMA_URL = serverUrl; };
+          volumes = [ "${configFile}:/etc/nanna/config.toml:ro" ]
+            ++ optional (workspace != null) "${workspace}:${workspaceDir}";
           networks = [ "host" ];
           dependsOn = [ ollamaContainer ];
-        };
+        });
       };
 
       systemd.services.nanna-coder-load-models = mkIf (cfg.loadModels != [ ] && cfg.package != null) {

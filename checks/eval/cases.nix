@@ -31,6 +31,19 @@ let
     groupAdd = byGpu (r: map (g: "--group-add=${toString nixosGids.${g}}") r.groups);
     env = byGpu (r: r.env);
   };
+
+  # The confinement of `nanna-deploy up` (crates/nanna-deploy/README.md, "The deployed
+  # containers") as `podman run` / `docker run` flags, written out by hand in
+  # checks/eval/confinement-flags.json (not read from images/container-security.json), so a
+  # wrong mapping (or a changed table) fails here. `@assistant-seccomp.json` there stands
+  # for the profile's store path: a store path is named by the file's name and content, so
+  # equal paths are the same file.
+  confinementFlags = (builtins.fromJSON (builtins.readFile ./confinement-flags.json)).flags;
+  flagsOf = backend: service:
+    map
+      (builtins.replaceStrings [ "@assistant-seccomp.json" ] [ "${../../images/assistant-seccomp.json}" ])
+      confinementFlags.${backend}.${service};
+  esc = lib.escapeShellArg;
   # What a host needs before the module can use the GPU (the NVIDIA driver for the
   # container toolkit), and the option writing its CDI spec in containers mode.
   hostFor = gpu: (byGpu (r: r.nix.host)).${gpu};
@@ -143,10 +156,15 @@ let
       inherit (r) config;
       ctrs = config.virtualisation.oci-containers.containers;
       ollama = ctrs.nanna-coder-ollama;
+      assistant = ctrs.nanna-coder-assistant;
       units = config.systemd.services;
       ollamaUnit = units."${backend}-nanna-coder-ollama";
       assistantUnit = units."${backend}-nanna-coder-assistant";
       tag = expected.tag.${gpu};
+      assistantScriptFlags = map esc (flagsOf backend "assistant");
+      # oci-containers escapes each argument of the run command (stub-nixpkgs/nixos/
+      # oci-containers.nix), so the script holds them quoted where the shell needs it.
+      inScript = unit: text: lib.hasInfix " ${builtins.unsafeDiscardStringContext text} " (builtins.replaceStrings [ "\\\n" ] [ " " ] unit.script + " ");
     in
     [
       (check case "no assertion fails" (failures config) [ ])
@@ -159,11 +177,37 @@ let
         (ollama.imageStream == r.packages."ollama-${tag}-image")
         true)
       (check case "devices" ollama.devices expected.devices.${gpu})
-      (check case "extra run flags" ollama.extraOptions expected.groupAdd.${gpu})
+      (check case "model server: no capability, no-new-privileges, the GPU's groups"
+        { inherit (ollama) capabilities extraOptions user; home = ollama.environment.HOME or null; }
+        {
+          capabilities.ALL = false;
+          extraOptions = flagsOf backend "ollama" ++ expected.groupAdd.${gpu};
+          user = null;
+          home = null;
+        })
       (check case "unit runs the container with the devices and the host network"
-        (map (d: lib.hasInfix "--device=${d}" ollamaUnit.script) expected.devices.${gpu}
+        (map (d: lib.hasInfix "--device=${esc d}" ollamaUnit.script) expected.devices.${gpu}
           ++ [ (lib.hasInfix "--network=host" ollamaUnit.script) ])
         (map (_: true) expected.devices.${gpu} ++ [ true ]))
+      (check case "model server unit drops every capability" (lib.hasInfix "--cap-drop=ALL" ollamaUnit.script) true)
+      (check case "assistant: no capability, confined as up confines it"
+        { inherit (assistant) capabilities extraOptions; }
+        { capabilities.ALL = false; extraOptions = flagsOf backend "assistant"; })
+      (check case "assistant: the image's user (no workspace owner named), HOME on the tmpfs"
+        { inherit (assistant) user; inherit (assistant.environment) HOME; }
+        { user = "1000:1000"; HOME = "/tmp"; })
+      (check case "assistant: the default workspace, read-write at /workspace, made for its user"
+        {
+          volumes = builtins.tail assistant.volumes;
+          tmpfiles = builtins.filter (lib.hasInfix "/srv/nanna-coder") config.systemd.tmpfiles.rules;
+        }
+        {
+          volumes = [ "/srv/nanna-coder:/workspace" ];
+          tmpfiles = [ "d /srv/nanna-coder - 1000 1000 -" ];
+        })
+      (check case "assistant unit passes each flag as one argument, unexpanded"
+        (map (inScript assistantUnit) ([ "--cap-drop=ALL" "-u 1000:1000" ] ++ assistantScriptFlags))
+        (map (_: true) ([ "--cap-drop=ALL" "-u 1000:1000" ] ++ assistantScriptFlags)))
       (check case "unit needs no network to get its image" (builtins.elem "network-online.target" ollamaUnit.after) false)
       (check case "listens where the CLI looks" ollama.environment.OLLAMA_HOST "127.0.0.1:11434")
       (check case "assistant container" ctrs.nanna-coder-assistant.image "localhost/nanna-coder-assistant:latest")
@@ -317,6 +361,40 @@ let
         nixpkgs.config = lib.mkForce { };
       }
       "nixpkgs.config.allowUnfree = true"
+    ++ fails "workspace owner without a fixed uid"
+      {
+        users.users.bob.isNormalUser = true;
+        services.nanna-coder = { mode = "containers"; containers.user = "bob"; };
+      }
+      "Set users.users.bob.uid"
+    ++ fails "workspace owner that does not exist"
+      { services.nanna-coder = { mode = "containers"; containers.user = "nobody-here"; }; }
+      "must be a user of this system with a"
+    ++ fails "assistant as root"
+      { services.nanna-coder = { mode = "containers"; containers.user = "root"; }; }
+      "the assistant never runs as root"
+    # Refused as nanna-deploy up refuses a --workspace (images/container-security.json).
+    ++ fails "workspace /"
+      { services.nanna-coder = { mode = "containers"; containers.workspace = "/"; }; }
+      "is refused: it is a system directory"
+    ++ fails "workspace /home"
+      { services.nanna-coder = { mode = "containers"; containers.workspace = "/home"; }; }
+      "is refused: it is a system directory"
+    ++ fails "workspace below /etc"
+      { services.nanna-coder = { mode = "containers"; containers.workspace = "/etc/nanna"; }; }
+      "it is inside /etc, which belongs to the system"
+    ++ fails "workspace below /var/lib"
+      { services.nanna-coder = { mode = "containers"; containers.workspace = "/var/lib/nanna-coder"; }; }
+      "it is inside /var/lib, which belongs to the system"
+    ++ fails "workspace with .. (cannot be resolved when the system is built)"
+      { services.nanna-coder = { mode = "containers"; containers.workspace = "/srv/../etc"; }; }
+      "is not a normalized absolute path"
+    ++ fails "workspace = the owner's home"
+      {
+        users.users.alice = { isNormalUser = true; uid = 1001; };
+        services.nanna-coder = { mode = "containers"; containers = { user = "alice"; workspace = "/home/alice"; }; };
+      }
+      "it is its owner's home directory"
     ++ fails "client without a server URL"
       { services.nanna-coder.mode = "client"; }
       "Set services.nanna-coder.serverUrl"
@@ -355,6 +433,59 @@ let
         (failures (run { system = "aarch64-linux"; module.services.nanna-coder.gpu = "intel"; }).config)
         [ ])
     ];
+  # The workspace and whom the assistant runs as: a named owner's uid and its group's gid
+  # (a normal user's group is `users`, gid 100: stub-nixpkgs/nixos/users.nix), no mount
+  # without a workspace, no assistant container (and nothing made) without assistant.serve.
+  workspaceCases =
+    let
+      alice = {
+        users.users.alice = { isNormalUser = true; uid = 1001; };
+      };
+      owned = run {
+        module = {
+          imports = [ alice ];
+          services.nanna-coder = {
+            mode = "containers";
+            containers = { user = "alice"; workspace = "/home/alice/src/project"; };
+          };
+        };
+      };
+      ownedCtr = owned.config.virtualisation.oci-containers.containers.nanna-coder-assistant;
+      none = run {
+        module.services.nanna-coder = { mode = "containers"; containers.workspace = null; };
+      };
+      noneCtr = none.config.virtualisation.oci-containers.containers.nanna-coder-assistant;
+      noAssistant = run {
+        module.services.nanna-coder = { mode = "containers"; assistant.serve = false; };
+      };
+      noAssistantCtrs = noAssistant.config.virtualisation.oci-containers.containers;
+      tmpfilesOf = r: builtins.filter (lib.hasPrefix "d /") r.config.systemd.tmpfiles.rules;
+    in
+    [
+      (check "workspace owned by a named user" "no assertion fails" (failures owned.config) [ ])
+      (check "workspace owned by a named user" "runs as alice's uid and the users group"
+        ownedCtr.user "1001:100")
+      (check "workspace owned by a named user" "mounted read-write at /workspace, made alice's"
+        { volumes = builtins.tail ownedCtr.volumes; tmpfiles = tmpfilesOf owned; }
+        {
+          volumes = [ "/home/alice/src/project:/workspace" ];
+          tmpfiles = [ "d /home/alice/src/project - alice users -" ];
+        })
+      (check "no workspace (null)" "no assertion fails" (failures none.config) [ ])
+      (check "no workspace (null)" "only the configuration is mounted, nothing is made"
+        { volumes = map (v: lib.last (lib.splitString ":" v)) noneCtr.volumes; tmpfiles = tmpfilesOf none; }
+        { volumes = [ "ro" ]; tmpfiles = [ ]; })
+      (check "no workspace (null)" "still confined"
+        { inherit (noneCtr) user capabilities; readOnly = builtins.elem "--read-only" noneCtr.extraOptions; }
+        { user = "1000:1000"; capabilities.ALL = false; readOnly = true; })
+      (check "containers without assistant.serve" "no assistant container, no workspace made"
+        { assistant = noAssistantCtrs ? nanna-coder-assistant; tmpfiles = tmpfilesOf noAssistant; }
+        { assistant = false; tmpfiles = [ ]; })
+      (check "containers without assistant.serve" "the model server is still confined"
+        noAssistantCtrs.nanna-coder-ollama.capabilities
+        { ALL = false; })
+    ];
+
   # bubblewrap needs user namespaces: NixOS allows them by default (no warning); a host
   # that turns them off is warned that the shell tool will refuse confined commands.
   usernsCases =
@@ -372,6 +503,6 @@ in
 builtins.concatLists (
   map nativeCase gpus
   ++ map (containersCase "podman") gpus
-  ++ [ (containersCase "docker" "nvidia") (containersCase "docker" "none") ]
-  ++ [ clientCases settingsCases overrideCases loadModelsCases badCases aarch64Cases usernsCases ]
+  ++ map (containersCase "docker") gpus
+  ++ [ clientCases settingsCases overrideCases loadModelsCases badCases aarch64Cases usernsCases workspaceCases ]
 )

@@ -53,11 +53,13 @@ in
     };
 
     # nixos/modules/misc/ids.nix: the static group ids (found in a copy of ids.nix by
-    # search: render = 303, "default udev rules from systemd requires these"; video = 26).
+    # search: render = 303, "default udev rules from systemd requires these"; video = 26;
+    # users = 100).
     # Only the groups this project uses.
     ids.gids = mkOption {
       type = types.attrsOf types.int;
       default = {
+        users = 100;
         video = 26;
         render = 303;
         docker = 131;

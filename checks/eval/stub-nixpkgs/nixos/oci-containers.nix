@@ -1,9 +1,11 @@
 # virtualisation.oci-containers, after nixos/modules/virtualisation/oci-containers.nix
 # (Swarsel/nixpkgs@4aa6836a, a fork of NixOS/nixpkgs).
 #   Per-container options (lines 16-428): image (146-150), imageFile, imageStream (169-188,
-#   a package that writes an image to stdout), cmd (61-66), dependsOn (68-85), devices
-#   (87-99), environment (108-118), extraOptions (132-137), networks, labels, ports, volumes
-#   (395-415), user, workdir, autoRemoveOnStop, pull, serviceName defaulting to
+#   a package that writes an image to stdout), capabilities (43-59: an attribute set of
+#   capability name to true (add), false (drop) or null (the runtime's default)), cmd
+#   (61-66), dependsOn (68-85), devices (87-99), environment (108-118), extraOptions
+#   (132-137), networks, labels, ports, volumes (395-415), user, workdir, autoRemoveOnStop,
+#   pull, serviceName defaulting to
 #   "<backend>-<name>" (376-381), and `podman` (255-313), a submodule that is non-null only
 #   with the podman backend (lines 425-427), with sdnotify "conmon" and user "root".
 #   The unit of each container (mkService, lines 433-602):
@@ -15,9 +17,13 @@
 #     the stream into `<backend> load` (440-465, 579);
 #   - `script` runs `<backend> run --name=<name> ...` with, in this order, podman's
 #     --cidfile/--sdnotify/-d/--replace, -e for each environment entry, -p, -u, -v for each
-#     volume, -l, -w, --rm, --device=<d> for each device (555), --network=<n> for each
-#     distinct network (556), --pull, the
-#     extraOptions verbatim, the image, then cmd (521-561);
+#     volume, -l, -w, --rm, --cap-add=<c> for each capability set to true and
+#     --cap-drop=<c> for each set to false (549-554), --device=<d> for each device (555),
+#     --network=<n> for each distinct network (556), --pull, the extraOptions, the image,
+#     then cmd (521-561). Every value (environment names and values, user, volumes,
+#     capabilities, devices, networks, extraOptions, cmd) passes through lib.escapeShellArg,
+#     so a flag such as `--security-opt=unmask=/proc/*` reaches the engine as written,
+#     never expanded by the shell;
 #   - with podman: Type = notify, Delegate, NotifyAccess = all, User = the podman user
 #     (563-591); wanted by multi-user.target when autoStart (597).
 #   backend defaults to podman when system.stateVersion >= 22.05 (622-632).
@@ -27,8 +33,8 @@
 #   virtualisation.docker.enable = true for the chosen backend (695-700) at normal
 #   priority -- a host that sets that engine's enable to false gets a conflicting
 #   definitions error; only mkForce false gets past it.
-#   Not modelled: login, labels' -l flags, capabilities, rootless users and
-#   lingering, the escaping of values.
+#   Not modelled: login, labels' -l flags, --log-driver, entrypoint, hostname, privileged,
+#   preRunExtraOptions, rootless users and lingering.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -52,6 +58,10 @@ let
       imageStream = mkOption {
         type = types.nullOr types.package;
         default = null;
+      };
+      capabilities = mkOption {
+        type = types.lazyAttrsOf (types.nullOr types.bool);
+        default = { };
       };
       cmd = list;
       dependsOn = list;
@@ -114,27 +124,31 @@ let
           ++ lib.optional (c.imageFile != null) "${cfg.backend} load -i ${c.imageFile}"
           ++ lib.optional (c.imageStream != null) "${c.imageStream} | ${cfg.backend} load");
       };
+      esc = lib.escapeShellArg;
+      capsSetTo = value: builtins.attrNames (lib.filterAttrs (_: v: v == value) c.capabilities);
       runArgs =
-        [ "exec ${cfg.backend}" "run" "--name=${name}" ]
+        [ "exec ${cfg.backend}" "run" "--name=${esc name}" ]
         ++ lib.optionals (cfg.backend == "podman") [
-          "--cidfile=/run/${name}/ctr-id"
+          "--cidfile=/run/${esc name}/ctr-id"
           "--sdnotify=${c.podman.sdnotify}"
           "-d"
           "--replace"
         ]
-        ++ lib.mapAttrsToList (k: v: "-e ${k}=${v}") c.environment
-        ++ map (f: "--env-file ${f}") c.environmentFiles
-        ++ map (p: "-p ${p}") c.ports
-        ++ lib.optional (c.user != null) "-u ${c.user}"
-        ++ map (v: "-v ${v}") c.volumes
-        ++ lib.optional (c.workdir != null) "-w ${c.workdir}"
+        ++ lib.mapAttrsToList (k: v: "-e ${esc k}=${esc v}") c.environment
+        ++ map (f: "--env-file ${esc f}") c.environmentFiles
+        ++ map (p: "-p ${esc p}") c.ports
+        ++ lib.optional (c.user != null) "-u ${esc c.user}"
+        ++ map (v: "-v ${esc v}") c.volumes
+        ++ lib.optional (c.workdir != null) "-w ${esc c.workdir}"
         ++ lib.optional c.autoRemoveOnStop "--rm"
-        ++ map (d: "--device=${d}") c.devices
-        ++ map (n: "--network=${n}") (lib.unique c.networks)
-        ++ [ "--pull ${c.pull}" ]
-        ++ c.extraOptions
+        ++ map (k: "--cap-add=${esc k}") (capsSetTo true)
+        ++ map (k: "--cap-drop=${esc k}") (capsSetTo false)
+        ++ map (d: "--device=${esc d}") c.devices
+        ++ map (n: "--network=${esc n}") (lib.unique c.networks)
+        ++ [ "--pull ${esc c.pull}" ]
+        ++ map esc c.extraOptions
         ++ [ c.image ]
-        ++ c.cmd;
+        ++ map esc c.cmd;
     in
     {
       wantedBy = lib.optional c.autoStart "multi-user.target";

@@ -1,7 +1,10 @@
 # users.users and users.groups, after nixos/modules/config/users-groups.nix. Confirmed by
-# search in a copy of that file: the static groups, including video and render, get their
-# gids from ids.gids. The user options below (isNormalUser, isSystemUser, extraGroups,
-# group, home, uid, linger) and the built-in root user were not checked against source.
+# search in copies of that file: the static groups, including users, video and render, get
+# their gids from ids.gids (`users.gid = ids.gids.users;` among them), and the user
+# submodule's config gives a normal user (`mkIf config.isNormalUser`) `group = mkDefault
+# "users"` and `home = mkDefault "/home/<name>"` (the services.nanna-coder workspace owner
+# resolves its gid through its group). The other user options below (isSystemUser,
+# extraGroups, uid, linger) and the built-in root user were not checked against source.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -10,7 +13,7 @@ in
   options.users = {
     users = mkOption {
       default = { };
-      type = types.attrsOf (types.submodule ({ name, ... }: {
+      type = types.attrsOf (types.submodule ({ name, config, ... }: {
         options = {
           name = mkOption {
             type = types.str;
@@ -45,6 +48,10 @@ in
             default = false;
           };
         };
+        config = lib.mkIf config.isNormalUser {
+          group = lib.mkDefault "users";
+          home = lib.mkDefault "/home/${config.name}";
+        };
       }));
     };
     groups = mkOption {
@@ -67,6 +74,7 @@ in
     groups = {
       root.gid = 0;
       wheel.gid = 1;
+      users.gid = config.ids.gids.users;
       video.gid = config.ids.gids.video;
       render.gid = config.ids.gids.render;
     };
