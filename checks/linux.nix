@@ -40,5 +40,6 @@ in
 
   vm-native = import ./vm/native.nix vmArgs;
   vm-containers = import ./vm/containers.nix vmArgs;
+  vm-containers-docker = import ./vm/containers.nix (vmArgs // { backend = "docker"; });
   vm-team = import ./vm/team.nix vmArgs;
 }

@@ -28,6 +28,7 @@ let
     "module-eval"
     "ollama-cpu-image"
     "vm-containers"
+    "vm-containers-docker"
     "vm-native"
     "vm-team"
   ];
@@ -70,7 +71,7 @@ let
 
   hosts = [ "cpu-box" "laptop-intel" "server-amd" "team-client" "team-gpu-server" "workstation-nvidia" ];
   host = name: self.nixosConfigurations.${name}.config;
-  vmTests = { inherit (self.checks.x86_64-linux) vm-native vm-containers vm-team; };
+  vmTests = { inherit (self.checks.x86_64-linux) vm-native vm-containers vm-containers-docker vm-team; };
   hostChecks =
     [ (check "nixosConfigurations" (sorted (builtins.attrNames self.nixosConfigurations)) hosts) ]
     ++ map
@@ -93,22 +94,34 @@ let
         (lib.mapAttrs (_: t: t.toplevels) vmTests)
         {
           vm-containers.machine = "nixos-system-stub";
+          vm-containers-docker.machine = "nixos-system-stub";
           vm-native.machine = "nixos-system-stub";
           vm-team = {
             client = "nixos-system-stub";
             server = "nixos-system-stub";
           };
         })
-      (check "vm-containers runs the module's containers mode with the scripted image"
-        (
-          let c = vmTests.vm-containers.machines.machine.config; in [
-            c.services.nanna-coder.mode
-            c.virtualisation.oci-containers.containers.nanna-coder-ollama.image
-            (c.systemd.services ? podman-nanna-coder-assistant)
-            (builtins.elem "/srv/project:/workspace" c.virtualisation.oci-containers.containers.nanna-coder-assistant.volumes)
-          ]
-        )
-        [ "containers" "localhost/nanna-coder-scripted:test" true true ])
+      (check "vm-containers(-docker) run the module's containers mode with the scripted image, confined"
+        (map
+          (test:
+            let
+              c = vmTests.${test}.machines.machine.config;
+              assistant = c.virtualisation.oci-containers.containers.nanna-coder-assistant;
+            in
+            [
+              c.services.nanna-coder.mode
+              c.virtualisation.oci-containers.containers.nanna-coder-ollama.image
+              (c.systemd.services ? "${c.virtualisation.oci-containers.backend}-nanna-coder-assistant")
+              (builtins.elem "/srv/project:/workspace" assistant.volumes)
+              (builtins.elem "d /srv/project - 1000 1000 -" c.systemd.tmpfiles.rules)
+              assistant.user
+              (builtins.elem "--read-only" assistant.extraOptions)
+            ])
+          [ "vm-containers" "vm-containers-docker" ])
+        (map (_: [ "containers" "localhost/nanna-coder-scripted:test" true true true "1000:1000" true ]) [ 1 2 ]))
+      (check "vm-containers-docker uses Docker"
+        vmTests.vm-containers-docker.machines.machine.config.virtualisation.oci-containers.backend
+        "docker")
       (check "vm-team: the server listens on the LAN, the client points at it"
         (
           let t = vmTests.vm-team.machines; in [

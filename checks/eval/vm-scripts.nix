@@ -23,16 +23,16 @@ let
       mkModelServerImage = { name, tag, ... }: image name tag;
     };
   };
+  args = { inherit pkgs; module = { }; };
   tests = {
-    vm-native = ../vm/native.nix;
-    vm-containers = ../vm/containers.nix;
-    vm-team = ../vm/team.nix;
+    vm-native = import ../vm/native.nix args;
+    vm-containers = import ../vm/containers.nix args;
+    vm-containers-docker = import ../vm/containers.nix (args // { backend = "docker"; });
+    vm-team = import ../vm/team.nix args;
   };
 in
 builtins.mapAttrs
-  (_: file:
-  let test = import file { inherit pkgs; module = { }; };
-  in
+  (_: test:
   {
     script = test.testScript;
     nodes = builtins.attrNames test.nodes;
