@@ -120,7 +120,7 @@ in
 
   # Why `path` cannot be the assistant's workspace, or null: refused where
   # `nanna-deploy up --workspace` refuses it (the table's `workspace`), and when it is
-  # `home`, the owner's home directory (null: none). Paths are compared as written, so
+  # `home`, the owner's home directory (null: none), or a directory above it. Paths are compared as written, so
   # they must be normalized (nothing resolves links when NixOS builds the system).
   workspaceRefusal = path: home:
     let
@@ -139,6 +139,9 @@ in
       "it is inside ${builtins.head below}, which belongs to the system"
     else if home != null && path == home then
       "it is its owner's home directory, which holds keys and credentials (~/.ssh, ~/.config)"
+    # A directory above the home gives the whole of it too (a home outside /home).
+    else if home != null && builtins.substring 0 (builtins.stringLength path + 1) home == "${path}/" then
+      "it holds its owner's home directory ${home}, which holds keys and credentials (~/.ssh, ~/.config)"
     else null;
 
   # Accounts of every image: root, the assistant's user `nanna` (uid 1000, as `user` in

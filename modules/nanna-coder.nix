@@ -385,7 +385,7 @@ in
           Refused, as `nanna-deploy up --workspace` refuses them: `/`, system directories
           (`/usr`, `/home`, `/srv`, `/tmp`...), anything below `/etc`, `/var/lib`, `/run`,
           `/nix/store` (and the other trees of `images/container-security.json`), and the
-          owner's home directory itself. Give it normalized (NixOS cannot resolve links
+          owner's home directory or a directory above it. Give it normalized (NixOS cannot resolve links
           when it builds the system).
 
           `null` mounts nothing: the assistant then has only the image's empty, read-only

@@ -395,6 +395,12 @@ let
         services.nanna-coder = { mode = "containers"; containers = { user = "alice"; workspace = "/home/alice"; }; };
       }
       "it is its owner's home directory"
+    ++ fails "workspace above the owner's home"
+      {
+        users.users.alice = { isNormalUser = true; uid = 1001; home = "/data/alice"; };
+        services.nanna-coder = { mode = "containers"; containers = { user = "alice"; workspace = "/data"; }; };
+      }
+      "it holds its owner's home directory /data/alice"
     ++ fails "client without a server URL"
       { services.nanna-coder.mode = "client"; }
       "Set services.nanna-coder.serverUrl"
