@@ -529,9 +529,14 @@ const LIFELINE_SLOTS: [RawFd; 2] = [9, 8];
 /// a detached watcher blocks reading the lifeline at descriptor `slot`, which only nanna
 /// could write; at end of file it kills every process of the PID namespace but itself and
 /// bubblewrap's init (`kill -1`, confined to the namespace), and the command's end ends the
-/// namespace. The command itself gets neither the descriptor nor the watcher as a child.
+/// namespace. The command itself gets neither the descriptor nor the watcher as a child,
+/// and the watcher holds none of the command's standard streams (a reader waiting for their
+/// end of file must not wait for it; measured: its "No such process" reached the output).
 fn lifeline_script(slot: RawFd) -> String {
-    format!("( (read -r _ <&{slot}; kill -s KILL -- -1) & ); exec {slot}<&-; exec \"$@\"")
+    format!(
+        "( (read -r _ <&{slot}; kill -s KILL -- -1) </dev/null >/dev/null 2>&1 & ); \
+         exec {slot}<&-; exec \"$@\""
+    )
 }
 
 /// In the child, before `exec`: asks for SIGKILL when this process dies (and gives up if it
