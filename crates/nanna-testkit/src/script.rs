@@ -100,8 +100,8 @@ pub(crate) fn read_structured<T: serde::de::DeserializeOwned>(
 /// Parses YAML through `serde_json::Value`, so that YAML and JSON files share one set of
 /// rules (externally tagged enums as single-key maps, etc.).
 fn from_yaml<T: serde::de::DeserializeOwned>(origin: &str, text: &str) -> Result<T, TestkitError> {
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| TestkitError::parse(origin, e))?;
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| TestkitError::parse(origin, e))?;
     let json = serde_json::to_value(yaml).map_err(|e| TestkitError::parse(origin, e))?;
     serde_json::from_value(json).map_err(|e| TestkitError::parse(origin, e))
 }
