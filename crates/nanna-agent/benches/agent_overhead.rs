@@ -105,7 +105,7 @@ fn config(ws: &std::path::Path) -> AgentConfig {
     let mut c = AgentConfig::new("bench", ws);
     c.approval = ApprovalPolicy::Auto;
     c.max_turns = None;
-    c.context_window = 1_000_000;
+    c.options.context_window = Some(1_000_000);
     c
 }
 
@@ -173,7 +173,7 @@ async fn main() {
     let provider = Arc::new(OllamaProvider::new(&server.url()).expect("url"));
     let mut cfg = config(ws.path());
     cfg.model = "llama3.1:8b".into();
-    cfg.context_window = 110_000;
+    cfg.options.context_window = Some(110_000);
     let mut agent = Agent::new(
         provider,
         ToolRegistry::with_builtins(),

@@ -92,8 +92,8 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SessionStore::new(dir.path().join("sessions"));
     let mut config = AgentConfig::new("smol", dir.path());
-    config.max_tokens = Some(MAX_TOKENS);
-    config.temperature = Some(0.0);
+    config.options.max_tokens = Some(MAX_TOKENS);
+    config.options.temperature = Some(0.0);
     config.sandbox = nanna_sandbox::Policy::new(nanna_sandbox::SandboxMode::ReadOnly);
     config.approval = ApprovalPolicy::Auto;
     // The tools a read-only session offers (what the agent sends), measured once.

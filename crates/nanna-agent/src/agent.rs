@@ -7,8 +7,8 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use nanna_model::ToolDefinition;
 use nanna_model::{
-    ChatMessage, ChatRequest, FinishReason, ModelError, ModelInfo, ModelProvider, StreamEvent,
-    ToolCall, Usage,
+    CallIds, ChatMessage, ChatRequest, DEFAULT_CONTEXT_WINDOW, FinishReason, ModelError, ModelInfo,
+    ModelProvider, StreamEvent, ToolCall, Usage,
 };
 use nanna_sandbox::Sandbox;
 use nanna_tools::{Effect, ToolContext, ToolError, ToolRegistry};
@@ -47,7 +47,8 @@ pub struct Agent {
     pending_warnings: Vec<String>,
     started: bool,
     session_write_failed: bool,
-    call_seq: u64,
+    /// Ids of calls found in text, and of native calls that came without one.
+    call_ids: CallIds,
 }
 
 impl std::fmt::Debug for Agent {
@@ -176,6 +177,11 @@ impl Agent {
         {
             warnings.push(warning);
         }
+        let requested = config
+            .options
+            .context_window
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_CONTEXT_WINDOW);
         let model_info = match model_info {
             Ok(info) => info,
             Err(e @ (ModelError::Unreachable { .. } | ModelError::ModelNotFound { .. })) => {
@@ -184,8 +190,7 @@ impl Agent {
             Err(e) => {
                 warnings.push(format!(
                     "could not read the model's details ({e}); assuming native tool calling and \
-                     a {}-token context window",
-                    config.context_window
+                     a {requested}-token context window"
                 ));
                 ModelInfo {
                     name: config.model.clone(),
@@ -194,14 +199,14 @@ impl Agent {
             }
         };
         let context_window = match model_info.context_length {
-            Some(max) if max > 0 => config.context_window.min(max),
-            _ => config.context_window,
+            Some(max) if max > 0 => requested.min(max),
+            _ => requested,
         };
         let native_tools = config
             .native_tools
             .unwrap_or_else(|| model_info.capabilities.is_none_or(|c| c.tools));
         warnings.extend(model_info.notes.iter().cloned());
-        if let Some(think) = config.think
+        if let Some(think) = config.options.think
             && think.enabled()
             && model_info.capabilities.is_some_and(|c| !c.thinking)
         {
@@ -213,11 +218,8 @@ impl Agent {
         let agents_md = read_agents_md(&workspace, &mut warnings);
 
         let mut request = ChatRequest::new(config.model.clone(), Vec::new());
+        request.options = config.options.clone();
         request.options.context_window = Some(context_window);
-        request.options.temperature = config.temperature;
-        request.options.keep_alive = config.keep_alive.clone();
-        request.options.max_tokens = config.max_tokens;
-        request.options.think = config.think;
 
         let mut agent = Self {
             provider,
@@ -236,7 +238,7 @@ impl Agent {
             pending_warnings: warnings,
             started: false,
             session_write_failed: false,
-            call_seq: 0,
+            call_ids: CallIds::new(),
         };
         agent.configure_tools();
         let mut messages = Vec::with_capacity(agent.session.messages().len() + 1);
@@ -537,7 +539,7 @@ impl Agent {
                 .into_iter()
                 .map(|mut call| {
                     if call.id.is_empty() {
-                        call.id = self.next_call_id();
+                        call.id = self.call_ids.next_id();
                     }
                     call
                 })
@@ -560,7 +562,7 @@ impl Agent {
         let mut calls = Vec::with_capacity(found.len());
         let mut unreadable = HashMap::new();
         for c in &found {
-            let id = self.next_call_id();
+            let id = self.call_ids.next_id();
             if let Some(problem) = &c.problem {
                 unreadable.insert(id.clone(), problem.clone());
             }
@@ -586,11 +588,6 @@ impl Agent {
             as_text,
             unreadable,
         }
-    }
-
-    fn next_call_id(&mut self) -> String {
-        self.call_seq += 1;
-        format!("call_{}", self.call_seq)
     }
 
     /// Runs the calls: consecutive read-only calls concurrently, the others one by one with
@@ -811,7 +808,7 @@ impl Agent {
     fn budget(&self) -> Budget {
         Budget::new(
             self.context_window,
-            self.config.max_tokens,
+            self.config.options.max_tokens,
             self.config.compaction_threshold,
         )
     }
@@ -851,7 +848,7 @@ impl Agent {
             request: &self.request,
             ledger: &self.ledger,
             budget: self.budget(),
-            max_tokens: self.config.max_tokens,
+            max_tokens: self.config.options.max_tokens,
         }
     }
 
@@ -969,7 +966,7 @@ impl Agent {
     /// apart by the server's counts where it gave them (both servers report `length` alike).
     fn cut_reply_message(&self, usage: Option<&Usage>) -> String {
         let window = self.context_window;
-        match (usage, self.config.max_tokens) {
+        match (usage, self.config.options.max_tokens) {
             (Some(u), Some(max)) if u.completion_tokens >= max => format!(
                 "the model's reply was cut at the output limit (max_tokens = {max}); raise it \
                  with --max-tokens or `max_tokens` in the config"

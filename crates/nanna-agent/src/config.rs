@@ -2,13 +2,9 @@
 
 use std::path::PathBuf;
 
-use nanna_model::Think;
+use nanna_model::{ChatOptions, DEFAULT_CONTEXT_WINDOW};
 use nanna_sandbox::Policy;
 use nanna_tools::Limits;
-
-/// Default context window requested from the server, in tokens, before capping at the
-/// model's own maximum.
-pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
 
 /// When the user is asked before a tool call that writes or executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,9 +22,13 @@ pub enum ApprovalPolicy {
 pub struct AgentConfig {
     /// Model name as the server knows it.
     pub model: String,
-    /// Requested context window in tokens; capped at the model's maximum when the server
-    /// reports one. Sent as `num_ctx`.
-    pub context_window: u32,
+    /// What every request carries (`nanna_config::Config::chat_options` fills it): the
+    /// context window asked for (capped at the model's maximum when the server reports one,
+    /// and sent as Ollama's `num_ctx`; [`DEFAULT_CONTEXT_WINDOW`] when unset), sampling,
+    /// keep-alive, thinking, and the token cap per reply, which is also the share of the
+    /// window the prompt leaves free for the reply (unset: an eighth of the window, 256 to
+    /// 4096 tokens).
+    pub options: ChatOptions,
     /// Maximum model requests per [`Agent::run`](crate::Agent::run); `None` means no limit.
     pub max_turns: Option<u32>,
     /// Directory the tools work in.
@@ -40,16 +40,6 @@ pub struct AgentConfig {
     pub sandbox: Policy,
     /// Whether write and exec calls need the user's approval.
     pub approval: ApprovalPolicy,
-    /// Sampling temperature.
-    pub temperature: Option<f32>,
-    /// How long the server keeps the model loaded after a request (e.g. `5m`).
-    pub keep_alive: Option<String>,
-    /// Maximum tokens generated per reply; also the share of the window the prompt leaves
-    /// free for the reply (unset: an eighth of the window, 256 to 4096 tokens).
-    pub max_tokens: Option<u32>,
-    /// Whether thinking models reason first, and how hard; `None` leaves the server's
-    /// default.
-    pub think: Option<Think>,
     /// Fraction of the context window past which the history is compacted (default 0.8;
     /// never past the window minus the reply's share).
     pub compaction_threshold: f32,
@@ -71,16 +61,15 @@ impl AgentConfig {
     pub fn new(model: impl Into<String>, workspace: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
-            context_window: DEFAULT_CONTEXT_WINDOW,
+            options: ChatOptions {
+                context_window: Some(DEFAULT_CONTEXT_WINDOW),
+                ..ChatOptions::default()
+            },
             max_turns: Some(50),
             workspace: workspace.into(),
             tools_enabled: true,
             sandbox: Policy::default(),
             approval: ApprovalPolicy::default(),
-            temperature: None,
-            keep_alive: None,
-            max_tokens: None,
-            think: None,
             compaction_threshold: 0.8,
             tool_limits: Limits::default(),
             native_tools: None,

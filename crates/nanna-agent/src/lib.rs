@@ -11,8 +11,8 @@
 //! - **Prompt-cache friendly.** The history is append-only: each request's messages extend
 //!   the previous request's, except across an explicit compaction ([`AgentEvent::ContextCompacted`]).
 //!   The system prompt has no clock or other changing text.
-//! - **Context.** `num_ctx` is [`AgentConfig::context_window`] capped at the model's maximum.
-//!   The prompt's size is the server's count of the last request plus a per-model calibrated
+//! - **Context.** `num_ctx` is the context window of [`AgentConfig::options`] capped at the
+//!   model's maximum. The prompt's size is the server's count of the last request plus a per-model calibrated
 //!   estimate of what was appended (see [`estimate_text`]). Past
 //!   [`AgentConfig::compaction_threshold`] of the window a ladder rewrites the history, each
 //!   step only if the previous one was not enough ([`CompactionStep`]): old tool outputs are
@@ -47,7 +47,7 @@ mod tokens;
 
 pub use agent::Agent;
 pub use approval::{ApprovalDecision, ApprovalRequest, Approver, FixedApprover, offered};
-pub use config::{AgentConfig, ApprovalPolicy, DEFAULT_CONTEXT_WINDOW};
+pub use config::{AgentConfig, ApprovalPolicy};
 pub use error::{AgentError, SessionError};
 pub use event::{AgentEvent, CompactionStep, RunOutcome};
 pub use prompt::{AGENTS_MD_MAX_BYTES, system_prompt, text_tool_instructions};

@@ -73,7 +73,7 @@ fn compactions(events: &[AgentEvent]) -> Vec<(CompactionStep, u32, u32, usize)> 
 
 fn small_config(ws: &std::path::Path) -> nanna_agent::AgentConfig {
     let mut c = config(ws);
-    c.max_tokens = Some(REPLY);
+    c.options.max_tokens = Some(REPLY);
     c
 }
 

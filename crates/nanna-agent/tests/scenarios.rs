@@ -514,8 +514,8 @@ async fn a_cut_reply_names_the_limit_that_cut_it() {
     )
     .await;
     let mut cfg = config(ws.path());
-    cfg.max_tokens = Some(16);
-    cfg.context_window = 4096;
+    cfg.options.max_tokens = Some(16);
+    cfg.options.context_window = Some(4096);
     let mut first = agent(&server, cfg.clone()).await;
     let (_, events) = run(&mut first, "q", &AUTO).await;
     let cut = warnings(&events);
@@ -524,7 +524,7 @@ async fn a_cut_reply_names_the_limit_that_cut_it() {
             .any(|w| w.contains("output limit (max_tokens = 16)")),
         "{cut:?}"
     );
-    cfg.max_tokens = Some(512);
+    cfg.options.max_tokens = Some(512);
     let mut second = agent(&server, cfg).await;
     let (_, events) = run(&mut second, "q", &AUTO).await;
     let cut = warnings(&events);

@@ -296,7 +296,7 @@ async fn thinking_is_kept_in_history_and_sent_back_with_tool_results() {
     .await;
     let store = nanna_agent::SessionStore::new(ws.path().join("sessions"));
     let mut cfg = config(ws.path());
-    cfg.think = Some(Think::High);
+    cfg.options.think = Some(Think::High);
     let session = store
         .create(SessionMeta {
             model: MODEL.into(),
@@ -363,7 +363,7 @@ async fn think_on_a_model_that_cannot_think_is_a_warning() {
     let ws = tempfile::tempdir().unwrap();
     let server = server(model(), Script::new().turn(Turn::text("hi"))).await;
     let mut cfg = config(ws.path());
-    cfg.think = Some(Think::On);
+    cfg.options.think = Some(Think::On);
     let mut agent = common::agent(&server, cfg).await;
     let (_, events) = run(&mut agent, "q", &FixedApprover(ApprovalDecision::Yes)).await;
     assert!(

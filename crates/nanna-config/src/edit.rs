@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
-use crate::config::valid_server_name;
+use crate::mcp::valid_server_name;
 
 /// A server to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +262,10 @@ url = \"http://127.0.0.1:3000/mcp\" # local docs
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(ORIGINAL), "{text}");
         assert!(text.contains("[mcp_servers.fs]\ncommand = \"npx\"\nargs = [\"-y\", \"@modelcontextprotocol/server-filesystem\", \"/srv\"]\nenv = { DEBUG = \"1\" }\n"), "{text}");
-        let config = crate::config::load(&[(path.clone(), true)]).unwrap();
+        let config = crate::ConfigLoader::new()
+            .user_file(path.clone())
+            .load_mcp(&crate::Overrides::new())
+            .unwrap();
         assert_eq!(config.servers.len(), 2);
 
         // Replacing keeps the rest too.

@@ -7,15 +7,18 @@
 //! `disabled_tools`, `startup_timeout_sec`, `tool_timeout_sec`. A key that belongs to the
 //! other transport is an error, as in Codex. Unknown keys are errors.
 //!
-//! Layering: the tables of every file (system `/etc/nanna/config.toml`, then the user's file)
-//! are merged key by key, later files winning, so the user can turn off a server the system
-//! file defines with `enabled = false` alone.
+//! Layering: the tables of every layer (system `/etc/nanna/config.toml`, the user's file,
+//! `-c mcp_servers.NAME.KEY=...`) are merged key by key by the loader, later layers winning,
+//! so the user can turn off a server the system file defines with `enabled = false` alone.
+//! The merged tables are checked here, when a command uses MCP.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, Origin};
 
 /// Time a server may take to start, answer the handshake and list its tools when
 /// `startup_timeout_sec` is not set. Codex's default (`DEFAULT_STARTUP_TIMEOUT` in
@@ -26,16 +29,7 @@ pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// (`DEFAULT_TOOL_TIMEOUT`, same file).
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Default of `tool_token_budget`: the estimated prompt tokens all offered tools (built-in and
-/// MCP) may take before a session warns. The built-in coding set is about 1,000.
-pub const DEFAULT_TOOL_TOKEN_BUDGET: u32 = 4_000;
-
-/// Environment variables a stdio server inherits besides those its table names: the set
-/// Codex passes (`DEFAULT_ENV_VARS` in `codex-rs/rmcp-client/src/utils.rs`). Everything else
-/// (API keys, tokens) stays out of third-party servers unless listed in `env_vars`.
-pub const INHERITED_ENV_VARS: &[&str] = &[
-    "HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "TZ",
-];
+pub use crate::config::DEFAULT_TOOL_TOKEN_BUDGET;
 
 /// How nanna reaches one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +41,7 @@ pub enum McpTransport {
         command: String,
         /// Its arguments.
         args: Vec<String>,
-        /// Variables set for it (on top of [`INHERITED_ENV_VARS`] and `env_vars`).
+        /// Variables set for it (on top of the few every server inherits, and `env_vars`).
         env: BTreeMap<String, String>,
         /// Names of further variables it inherits from nanna's environment.
         env_vars: Vec<String>,
@@ -89,8 +83,16 @@ pub struct McpServerConfig {
     /// Bound on one tool call.
     #[serde(serialize_with = "secs")]
     pub tool_timeout: Duration,
-    /// The file that last set a key of this table.
-    pub source: PathBuf,
+    /// The layer that last set a key of this table (a file, or `-c`); in JSON a file's path.
+    #[serde(serialize_with = "source_text")]
+    pub source: Origin,
+}
+
+fn source_text<S: serde::Serializer>(origin: &Origin, s: S) -> Result<S::Ok, S::Error> {
+    match origin {
+        Origin::File(path) => s.collect_str(&path.display()),
+        other => s.collect_str(other),
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -175,27 +177,18 @@ impl McpConfig {
 /// A configuration that could not be used: which file, which server, what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum McpConfigError {
-    /// A file cannot be read or is not valid TOML (the main loader's error).
+    /// A file cannot be read, is not valid TOML, or `tool_token_budget` is wrong (the
+    /// loader's error).
     #[error(transparent)]
-    File(#[from] nanna_model::ConfigError),
+    File(#[from] ConfigError),
     /// A server's table is wrong.
-    #[error("[mcp_servers.{server}] (in {}): {reason}", path.display())]
+    #[error("[mcp_servers.{server}] (from {origin}): {reason}")]
     Server {
         /// The table's name.
         server: String,
-        /// The last file that set a key of it.
-        path: PathBuf,
+        /// The layer that last set a key of it.
+        origin: Origin,
         /// What is wrong and what is accepted.
-        reason: String,
-    },
-    /// A top-level MCP setting is wrong.
-    #[error("{setting} (in {}): {reason}", path.display())]
-    Setting {
-        /// The key.
-        setting: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
         reason: String,
     },
 }
@@ -236,91 +229,33 @@ const ACCEPTED_KEYS: &str = "command, args, env, env_vars, cwd (stdio); url, \
     bearer_token_env_var, http_headers, env_http_headers (streamable HTTP); enabled, required, \
     enabled_tools, disabled_tools, startup_timeout_sec, tool_timeout_sec";
 
-/// Reads `[mcp_servers]` and `tool_token_budget` from `files` (layer order; `true` = the file
-/// must exist) and validates them.
-pub fn load(files: &[(PathBuf, bool)]) -> Result<McpConfig, McpConfigError> {
-    let mut merged = toml::Table::new();
-    let mut sources: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut budget: Option<(toml::Value, PathBuf)> = None;
-    for (path, required) in files {
-        let Some(mut table) = nanna_model::config::read_table(path, *required)? else {
-            continue;
-        };
-        if let Some(value) = table.remove("tool_token_budget") {
-            budget = Some((value, path.clone()));
-        }
-        match table.remove("mcp_servers") {
-            None => {}
-            Some(toml::Value::Table(servers)) => {
-                for (name, value) in servers {
-                    sources.insert(name.clone(), path.clone());
-                    merge(&mut merged, name, value);
-                }
-            }
-            Some(other) => {
-                return Err(McpConfigError::Setting {
-                    setting: "mcp_servers",
-                    path: path.clone(),
-                    reason: format!(
-                        "must be a table of servers (`[mcp_servers.NAME]`), not a {}",
-                        other.type_str()
-                    ),
-                });
-            }
-        }
-    }
-    let tool_token_budget = match budget {
-        None => DEFAULT_TOOL_TOKEN_BUDGET,
-        Some((toml::Value::Integer(n), path)) => {
-            u32::try_from(n).map_err(|_| McpConfigError::Setting {
-                setting: "tool_token_budget",
-                path,
-                reason: format!("must be a whole number of tokens from 0 to {}", u32::MAX),
-            })?
-        }
-        Some((other, path)) => {
-            return Err(McpConfigError::Setting {
-                setting: "tool_token_budget",
-                path,
-                reason: format!("must be a whole number of tokens, not {other}"),
-            });
-        }
-    };
-    let mut servers = BTreeMap::new();
-    for (name, value) in merged {
-        let source = sources.remove(&name).unwrap_or_default();
-        let server = validate_table(&name, value, &source)?;
-        servers.insert(name, server);
+/// Checks the merged `[mcp_servers]` tables (`sources`: where each got its last key).
+pub(crate) fn validate(
+    servers: &BTreeMap<String, toml::Table>,
+    sources: &BTreeMap<String, Origin>,
+    tool_token_budget: u32,
+) -> Result<McpConfig, McpConfigError> {
+    let mut checked = BTreeMap::new();
+    for (name, table) in servers {
+        let source = sources.get(name).cloned().unwrap_or(Origin::Default);
+        let server = validate_table(name, toml::Value::Table(table.clone()), &source)?;
+        checked.insert(name.clone(), server);
     }
     Ok(McpConfig {
-        servers,
+        servers: checked,
         tool_token_budget,
     })
-}
-
-/// Merges `value` into `table[key]`: tables key by key (recursively), anything else replaced.
-fn merge(table: &mut toml::Table, key: String, value: toml::Value) {
-    match (table.get_mut(&key), value) {
-        (Some(toml::Value::Table(old)), toml::Value::Table(new)) => {
-            for (k, v) in new {
-                merge(old, k, v);
-            }
-        }
-        (_, value) => {
-            table.insert(key, value);
-        }
-    }
 }
 
 /// Validates one `[mcp_servers.NAME]` table (`source`: where it came from, for messages).
 pub fn validate_table(
     name: &str,
     value: toml::Value,
-    source: &Path,
+    source: &Origin,
 ) -> Result<McpServerConfig, McpConfigError> {
     let err = |reason: String| McpConfigError::Server {
         server: name.to_owned(),
-        path: source.to_owned(),
+        origin: source.clone(),
         reason,
     };
     if !valid_server_name(name) {
@@ -432,184 +367,13 @@ pub fn validate_table(
         disabled_tools: raw.disabled_tools.unwrap_or_default(),
         startup_timeout,
         tool_timeout,
-        source: source.to_owned(),
+        source: source.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    #[test]
-    fn codex_style_tables_parse() {
-        let dir = tempfile::tempdir().unwrap();
-        let user = write(
-            dir.path(),
-            "config.toml",
-            r#"
-model = "qwen2.5-coder:7b"
-tool_token_budget = 2500
-
-[mcp_servers.fs]
-command = "npx"
-args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
-env = { DEBUG = "1" }
-startup_timeout_sec = 12.5
-tool_timeout_sec = 5
-enabled_tools = ["read_text_file", "list_directory"]
-
-[mcp_servers.docs]
-url = "http://127.0.0.1:3000/mcp"
-bearer_token_env_var = "DOCS_TOKEN"
-enabled = false
-"#,
-        );
-        let config = load(&[(user.clone(), true)]).unwrap();
-        assert_eq!(config.tool_token_budget, 2500);
-        let fs = &config.servers["fs"];
-        assert_eq!(fs.startup_timeout, Duration::from_millis(12_500));
-        assert_eq!(fs.tool_timeout, Duration::from_secs(5));
-        assert!(fs.offers("read_text_file") && !fs.offers("write_file"));
-        assert_eq!(
-            fs.target(),
-            "npx -y @modelcontextprotocol/server-filesystem /srv"
-        );
-        assert_eq!(fs.source, user);
-        let McpTransport::Stdio { env, cwd, .. } = &fs.transport else {
-            panic!("stdio")
-        };
-        assert_eq!(env["DEBUG"], "1");
-        assert!(cwd.is_none());
-        let docs = &config.servers["docs"];
-        assert!(!docs.enabled);
-        assert_eq!(docs.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
-        assert_eq!(
-            config
-                .enabled()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>(),
-            ["fs"]
-        );
-    }
-
-    #[test]
-    fn later_files_merge_key_by_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let system = write(
-            dir.path(),
-            "system.toml",
-            "[mcp_servers.fs]\ncommand = \"fs-server\"\ndisabled_tools = [\"write_file\"]\n",
-        );
-        let user = write(
-            dir.path(),
-            "user.toml",
-            "[mcp_servers.fs]\nenabled = false\n",
-        );
-        let config = load(&[(system, false), (user.clone(), false)]).unwrap();
-        let fs = &config.servers["fs"];
-        assert!(!fs.enabled);
-        assert_eq!(fs.target(), "fs-server");
-        assert_eq!(fs.disabled_tools, ["write_file"]);
-        assert_eq!(fs.source, user);
-        assert_eq!(config.tool_token_budget, DEFAULT_TOOL_TOKEN_BUDGET);
-    }
-
-    #[test]
-    fn the_nixos_modules_settings_define_system_wide_servers() {
-        // `services.nanna-coder.settings.mcp_servers.docs = { url = ...; enabled_tools = [..];
-        // tool_timeout_sec = 20; };` as `pkgs.formats.toml` writes /etc/nanna/config.toml
-        // (keys sorted, one table per server, integers for whole numbers).
-        let dir = tempfile::tempdir().unwrap();
-        let system = write(
-            dir.path(),
-            "etc-nanna-config.toml",
-            "context_window = 32768\nmodel = \"qwen2.5-coder:7b\"\nprovider = \"ollama\"\n\
-             url = \"http://127.0.0.1:11434\"\n\n[mcp_servers.docs]\nenabled_tools = [\"search\"]\n\
-             tool_timeout_sec = 20\nurl = \"http://127.0.0.1:3000/mcp\"\n",
-        );
-        let user = dir.path().join("absent-user.toml");
-        let config = load(&[(system.clone(), false), (user, false)]).unwrap();
-        let docs = &config.servers["docs"];
-        assert_eq!(docs.source, system);
-        assert_eq!(docs.tool_timeout, Duration::from_secs(20));
-        assert!(docs.offers("search") && !docs.offers("delete"));
-    }
-
-    #[test]
-    fn missing_optional_files_are_skipped_and_required_ones_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let absent = dir.path().join("absent.toml");
-        assert_eq!(
-            load(&[(absent.clone(), false)]).unwrap(),
-            McpConfig {
-                tool_token_budget: DEFAULT_TOOL_TOKEN_BUDGET,
-                ..McpConfig::default()
-            }
-        );
-        let err = load(&[(absent, true)]).unwrap_err();
-        assert!(
-            err.to_string().contains("cannot read configuration file"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn mistakes_are_reported_with_the_server_and_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let cases = [
-            ("[mcp_servers.a]\nargs = [\"x\"]\n", "missing `command`"),
-            (
-                "[mcp_servers.a]\ncommand = \"x\"\nurl = \"http://h\"\n",
-                "not both",
-            ),
-            (
-                "[mcp_servers.a]\ncommand = \"x\"\nbearer_token_env_var = \"T\"\n",
-                "`bearer_token_env_var` is not supported for a stdio server",
-            ),
-            (
-                "[mcp_servers.a]\nurl = \"http://h/mcp\"\nargs = []\n",
-                "`args` is not supported for a streamable HTTP server",
-            ),
-            (
-                "[mcp_servers.a]\nurl = \"ftp://h\"\n",
-                "http:// or https://",
-            ),
-            (
-                "[mcp_servers.a]\ncommand = \"x\"\nstartup_timeout_sec = 0\n",
-                "positive number of seconds",
-            ),
-            (
-                "[mcp_servers.a]\ncommand = \"x\"\ncomand = \"y\"\n",
-                "accepted keys: command",
-            ),
-            (
-                "[mcp_servers.\"a.b\"]\ncommand = \"x\"\n",
-                "only letters, digits",
-            ),
-            ("[mcp_servers.a]\ncommand = 3\n", "invalid type"),
-        ];
-        for (text, expected) in cases {
-            let path = write(dir.path(), "c.toml", text);
-            let err = load(&[(path.clone(), true)]).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: {err}");
-            assert!(err.contains(&path.display().to_string()), "{err}");
-        }
-        let path = write(dir.path(), "c.toml", "tool_token_budget = \"lots\"\n");
-        let err = load(&[(path, true)]).unwrap_err().to_string();
-        assert!(err.contains("whole number of tokens"), "{err}");
-        let path = write(dir.path(), "c.toml", "mcp_servers = 3\n");
-        let err = load(&[(path, true)]).unwrap_err().to_string();
-        assert!(err.contains("table of servers"), "{err}");
-        let path = write(dir.path(), "c.toml", "[mcp_servers.a\n");
-        let err = load(&[(path, true)]).unwrap_err().to_string();
-        assert!(err.contains(":1:"), "{err}");
-    }
 
     #[test]
     fn server_names_stay_tool_name_safe() {

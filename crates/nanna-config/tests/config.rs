@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nanna_model::config::{
-    ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind, ollama_host_url,
-};
+use nanna_config::{ConfigError, ConfigLoader, Origin, Overrides, ProviderKind, ollama_host_url};
 
 struct Files {
     dir: tempfile::TempDir,
@@ -32,8 +30,8 @@ impl Files {
     }
 }
 
-fn none() -> ConfigOverrides {
-    ConfigOverrides::default()
+fn none() -> Overrides {
+    Overrides::new()
 }
 
 #[test]
@@ -68,10 +66,7 @@ fn every_layer_overrides_the_one_below() {
         .user_file(user.clone())
         .env("NANNA_MODEL", "env")
         .env("NANNA_CONTEXT_WINDOW", "3000");
-    let flags = ConfigOverrides {
-        model: Some("flag".into()),
-        ..none()
-    };
+    let flags = none().with_flag("--model", "model", Some("flag"));
     let config = loader.load(&flags).expect("valid");
     assert_eq!(config.model, "flag");
     assert_eq!(
@@ -110,10 +105,7 @@ fn user_file_location_follows_nanna_config_then_xdg_then_home() {
         with_explicit.load(&none()).expect("valid").model,
         "from-explicit"
     );
-    let flag = ConfigOverrides {
-        config_file: Some(files.path().join("home/.config/nanna/config.toml")),
-        ..none()
-    };
+    let flag = none().with_file(Some(files.path().join("home/.config/nanna/config.toml")));
     assert_eq!(with_explicit.load(&flag).expect("valid").model, "from-home");
 }
 
@@ -178,13 +170,10 @@ fn url_precedence_among_the_environment_variables() {
     let l = l.env("NANNA_URL", "http://from-nanna-url:4");
     assert_eq!(url(&l), "http://from-nanna-url:4/");
     assert_eq!(
-        l.load(&ConfigOverrides {
-            url: Some("http://flag:5".into()),
-            ..none()
-        })
-        .expect("valid")
-        .url
-        .as_str(),
+        l.load(&none().with_flag("--url", "url", Some("http://flag:5")))
+            .expect("valid")
+            .url
+            .as_str(),
         "http://flag:5/"
     );
     // Ollama's variables do not apply to another provider.
@@ -212,14 +201,14 @@ fn ollama_model_ranks_below_nanna_model() {
     assert_eq!(l.load(&none()).expect("valid").model, "mistral");
 }
 
-fn invalid(result: Result<nanna_model::Config, ConfigError>) -> (String, Origin, String) {
+fn invalid(result: Result<nanna_config::Config, ConfigError>) -> (String, Origin, String) {
     match result {
         Err(ConfigError::Invalid {
             setting,
             origin,
             value,
             ..
-        }) => (setting.to_owned(), origin, value),
+        }) => (setting, origin, value),
         other => panic!("expected an invalid setting, got {other:?}"),
     }
 }
@@ -252,10 +241,7 @@ fn invalid_values_name_the_setting_and_where_it_came_from() {
         ("temperature", Origin::Env("NANNA_TEMPERATURE".into()))
     );
 
-    let flags = ConfigOverrides {
-        provider: Some("gpt".into()),
-        ..none()
-    };
+    let flags = none().with_flag("--provider", "provider", Some("gpt"));
     let (setting, origin, _) = invalid(ConfigLoader::new().load(&flags));
     assert_eq!(
         (setting.as_str(), origin),
@@ -296,10 +282,7 @@ fn invalid_values_name_the_setting_and_where_it_came_from() {
     );
     assert_eq!(setting, "keep_alive");
 
-    let flags = ConfigOverrides {
-        temperature: Some(-0.1),
-        ..none()
-    };
+    let flags = none().with_flag("--temperature", "temperature", Some(-0.1f32));
     let (setting, origin, _) = invalid(ConfigLoader::new().load(&flags));
     assert_eq!(
         (setting.as_str(), origin),
@@ -351,11 +334,37 @@ fn toml_errors_give_line_and_column() {
         }
         other => panic!("expected a syntax error on line 2, got {other:?}"),
     }
-    let wrong_type = files.write("type.toml", "context_window = \"big\"\n");
-    assert!(matches!(
-        ConfigLoader::new().user_file(wrong_type).load(&none()),
-        Err(ConfigError::Syntax { line: 1, .. })
-    ));
+    // A wrong value names the setting, the value as written, the file and its place.
+    let wrong_type = files.write("type.toml", "model = \"m\"\ncontext_window = \"big\"\n");
+    let error = ConfigLoader::new()
+        .user_file(wrong_type.clone())
+        .load(&none())
+        .expect_err("wrong type");
+    match &error {
+        ConfigError::Invalid {
+            setting,
+            value,
+            origin,
+            position,
+            reason,
+        } => {
+            assert_eq!(
+                (setting.as_str(), value.as_str()),
+                ("context_window", "\"big\"")
+            );
+            assert_eq!(origin, &Origin::File(wrong_type.clone()));
+            assert_eq!(*position, Some((2, 18)));
+            assert!(reason.contains("whole number of tokens"), "{reason}");
+        }
+        other => panic!("expected an invalid value, got {other:?}"),
+    }
+    assert!(
+        error.to_string().contains(&format!(
+            "(from file {}, line 2, column 18)",
+            wrong_type.display()
+        )),
+        "{error}"
+    );
 }
 
 #[test]
@@ -425,10 +434,7 @@ fn timeouts_from_file_env_and_flag() {
         .load(&none())
         .expect("valid");
     assert_eq!(config.idle_timeout, Duration::from_secs(90));
-    let flags = ConfigOverrides {
-        idle_timeout_secs: Some(0),
-        ..none()
-    };
+    let flags = none().with_flag("--idle-timeout", "idle_timeout_secs", Some(0u64));
     let (setting, origin, _) = invalid(l.load(&flags));
     assert_eq!(
         (setting.as_str(), origin),
@@ -466,10 +472,7 @@ fn think_from_file_environment_and_flag() {
         config.origin("think"),
         Some(&Origin::Env("NANNA_THINK".into()))
     );
-    let flag = ConfigOverrides {
-        think: Some("max".into()),
-        ..none()
-    };
+    let flag = none().with_flag("--think", "think", Some("max"));
     let config = loader(&high)
         .env("NANNA_THINK", "low")
         .load(&flag)
@@ -482,10 +485,9 @@ fn think_from_file_environment_and_flag() {
     assert_eq!(origin, Origin::Env("NANNA_THINK".into()));
     assert!(message.contains("low, medium, high"), "{message}");
     let wrong = files.write("wrong.toml", "think = 3\n");
-    assert!(matches!(
-        loader(&wrong).load(&none()),
-        Err(ConfigError::Syntax { .. })
-    ));
+    let (setting, origin, value) = invalid(loader(&wrong).load(&none()));
+    assert_eq!((setting.as_str(), value.as_str()), ("think", "3"));
+    assert_eq!(origin, Origin::File(wrong));
 }
 
 #[test]
@@ -514,10 +516,7 @@ fn sandbox_settings_and_extra_tools_layer_like_the_others() {
     let config = loader.load(&none()).expect("valid");
     assert!(!config.sandbox_network);
     assert_eq!(config.extra_tools, ["echo", "calculate"]);
-    let flags = ConfigOverrides {
-        sandbox_network: Some(true),
-        ..none()
-    };
+    let flags = none().with_flag("--network", "sandbox_network", Some(true));
     let config = loader.load(&flags).expect("valid");
     assert!(config.sandbox_network);
     assert_eq!(
@@ -561,12 +560,209 @@ fn mcp_tables_are_accepted_and_the_files_listed_in_layer_order() {
         vec![(system, false), (user.clone(), false)]
     );
     assert_eq!(loader.user_file_for(&none()), Some(user));
-    let flag = ConfigOverrides {
-        config_file: Some(files.path().join("flag.toml")),
-        ..none()
-    };
+    let flag = none().with_file(Some(files.path().join("flag.toml")));
     assert_eq!(
         loader.files(&flag).last(),
         Some(&(files.path().join("flag.toml"), true))
+    );
+}
+
+/// `-c key=value` (Codex's and git's convention): the value is TOML, or the text itself when
+/// it is not; it wins over files and variables, and flags win over it; later `-c` win.
+#[test]
+fn c_overrides_sit_between_the_environment_and_the_flags() {
+    let files = Files::new();
+    let user = files.write("user.toml", "model = \"from-file\"\ntemperature = 0.5\n");
+    let loader = ConfigLoader::new()
+        .user_file(user)
+        .env("NANNA_MODEL", "from-env");
+    let overrides = none()
+        .with_setting("model=qwen2.5-coder:7b")
+        .with_setting("temperature = 0.25")
+        .with_setting("extra_tools=[\"calculate\"]")
+        .with_setting("keep_alive=-1")
+        .with_setting("think=high")
+        .with_setting("sandbox_network=true")
+        .with_setting("url=\"http://box:11434\"");
+    let config = loader.load(&overrides).expect("valid");
+    assert_eq!(config.model, "qwen2.5-coder:7b");
+    assert_eq!(
+        config.origin("model"),
+        Some(&Origin::Flag("-c model=qwen2.5-coder:7b".into()))
+    );
+    assert_eq!(config.temperature, Some(0.25));
+    assert_eq!(config.extra_tools, ["calculate"]);
+    assert_eq!(config.keep_alive.as_deref(), Some("-1"));
+    assert_eq!(config.think, Some(nanna_model::Think::High));
+    assert!(config.sandbox_network);
+    assert_eq!(config.url.as_str(), "http://box:11434/");
+
+    // The flag wins; a later -c wins over an earlier one.
+    let config = loader
+        .load(
+            &overrides
+                .clone()
+                .with_setting("temperature=0.75")
+                .with_flag("--model", "model", Some("from-flag")),
+        )
+        .expect("valid");
+    assert_eq!(config.model, "from-flag");
+    assert_eq!(config.temperature, Some(0.75));
+}
+
+#[test]
+fn c_overrides_are_checked_like_any_value() {
+    let loader = ConfigLoader::new();
+    let (setting, origin, value) = invalid(loader.load(&none().with_setting("temperature=5")));
+    assert_eq!((setting.as_str(), value.as_str()), ("temperature", "5"));
+    assert_eq!(origin, Origin::Flag("-c temperature=5".into()));
+
+    let message = loader
+        .load(&none().with_setting("temprature=0.2"))
+        .expect_err("unknown setting")
+        .to_string();
+    assert!(
+        message.contains("temprature")
+            && message.contains("the settings are")
+            && message.contains("temperature"),
+        "{message}"
+    );
+
+    let message = loader
+        .load(&none().with_setting("temperature"))
+        .expect_err("no value")
+        .to_string();
+    assert!(message.contains("KEY=VALUE"), "{message}");
+
+    let message = loader
+        .load(&none().with_setting("api_key=sk-secret"))
+        .expect_err("secret on the command line")
+        .to_string();
+    assert!(message.contains("NANNA_API_KEY"), "{message}");
+    assert!(!message.contains("sk-secret"), "{message}");
+
+    let message = loader
+        .load(&none().with_setting("context_window=\"big\""))
+        .expect_err("wrong type")
+        .to_string();
+    assert!(
+        message.contains("context_window")
+            && message.contains("-c context_window=")
+            && message.contains("whole number"),
+        "{message}"
+    );
+}
+
+/// Every top-level setting has a variable, `NANNA_` + its key (`_SECS` dropped); other
+/// `NANNA_*` variables (the sandbox's `NANNA_BWRAP`, the tests' `NANNA_TEST_*`) are not
+/// settings and are left alone.
+#[test]
+fn every_setting_has_its_variable() {
+    let config = ConfigLoader::new()
+        .env("NANNA_TOOL_TOKEN_BUDGET", "2500")
+        .env("NANNA_SANDBOX_ENV_INCLUDE", "GITHUB_TOKEN, AWS_*")
+        .env("NANNA_CONNECT_TIMEOUT", "7")
+        .env("NANNA_NATIVE_TOOLS", "false")
+        .env("NANNA_JSON_TOOL_CALLS", "yes")
+        .env("NANNA_BWRAP", "/nonexistent/bwrap")
+        .env("NANNA_TEST_LLAMA_URL", "not a setting")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.tool_token_budget, 2500);
+    assert_eq!(config.sandbox_env_include, ["GITHUB_TOKEN", "AWS_*"]);
+    assert_eq!(config.connect_timeout, Duration::from_secs(7));
+    assert_eq!(config.native_tools, Some(false));
+    assert!(config.json_tool_calls);
+    assert_eq!(
+        config.origin("connect_timeout_secs"),
+        Some(&Origin::Env("NANNA_CONNECT_TIMEOUT".into()))
+    );
+    assert_eq!(
+        nanna_config::env_var("idle_timeout_secs"),
+        "NANNA_IDLE_TIMEOUT"
+    );
+    assert_eq!(
+        nanna_config::env_var("max_line_bytes"),
+        "NANNA_MAX_LINE_BYTES"
+    );
+}
+
+#[test]
+fn the_api_key_stays_out_of_files() {
+    let files = Files::new();
+    let file = files.write("c.toml", "model = \"m\"\napi_key = \"sk-in-a-file\"\n");
+    match ConfigLoader::new().user_file(file.clone()).load(&none()) {
+        Err(
+            error @ ConfigError::Syntax {
+                line: 2, column: 1, ..
+            },
+        ) => {
+            let message = error.to_string();
+            assert!(message.contains("NANNA_API_KEY"), "{message}");
+            assert!(!message.contains("sk-in-a-file"), "{message}");
+        }
+        other => panic!("expected an error on line 2, got {other:?}"),
+    }
+}
+
+/// The file the NixOS module writes (`pkgs.formats.toml` of `services.nanna-coder.settings`:
+/// keys sorted, the module's defaults plus the user's freeform settings and servers) loads,
+/// and the user's file and variables override it.
+#[test]
+fn the_nixos_modules_file_loads() {
+    let files = Files::new();
+    let system = files.write(
+        "etc/nanna/config.toml",
+        "context_window = 32768\nkeep_alive = \"30m\"\nmodel = \"qwen2.5-coder:7b\"\n\
+         provider = \"ollama\"\ntemperature = 0.2\nurl = \"http://127.0.0.1:11434\"\n\n\
+         [mcp_servers.docs]\nenabled_tools = [\"search\"]\ntool_timeout_sec = 20\n\
+         url = \"http://127.0.0.1:3000/mcp\"\n",
+    );
+    let user = files.write("user.toml", "model = \"llama3.1:8b\"\n");
+    let config = ConfigLoader::new()
+        .system_file(Some(system.clone()))
+        .user_file(user.clone())
+        .env("NANNA_CONTEXT_WINDOW", "16384")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.url.as_str(), "http://127.0.0.1:11434/");
+    assert_eq!(config.origin("url"), Some(&Origin::File(system.clone())));
+    assert_eq!(config.model, "llama3.1:8b");
+    assert_eq!(config.origin("model"), Some(&Origin::File(user)));
+    assert_eq!(config.context_window, 16384);
+    assert_eq!(config.keep_alive.as_deref(), Some("30m"));
+    let options = config.chat_options();
+    assert_eq!(options.context_window, Some(16384));
+    assert_eq!(options.temperature, Some(0.2));
+    assert_eq!(options.keep_alive.as_deref(), Some("30m"));
+    let mcp = config.mcp().expect("valid servers");
+    assert_eq!(mcp.servers["docs"].source, Origin::File(system));
+}
+
+/// The provider built from the settings carries them: its URL, and (through the same
+/// `Endpoint`) the limits.
+#[test]
+fn the_endpoint_carries_the_settings() {
+    let config = ConfigLoader::new()
+        .env("NANNA_PROVIDER", "llama.cpp")
+        .env("NANNA_URL", "http://user:secret@gpu-box:8080")
+        .env("NANNA_API_KEY", "sk-nanna")
+        .env("NANNA_IDLE_TIMEOUT", "42")
+        .load(&none())
+        .expect("valid");
+    assert_eq!(config.provider, ProviderKind::OpenAi);
+    let endpoint = config.endpoint();
+    assert_eq!(endpoint.limits.idle_timeout, Duration::from_secs(42));
+    assert_eq!(endpoint.api_key.as_deref(), Some("sk-nanna"));
+    assert_eq!(config.provider().name(), "openai");
+    assert!(
+        !config.shown_url().contains("secret"),
+        "{}",
+        config.shown_url()
+    );
+    let debug = format!("{config:?} {endpoint:?}");
+    assert!(
+        !debug.contains("secret") && !debug.contains("sk-nanna"),
+        "{debug}"
     );
 }

@@ -20,12 +20,12 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt as _};
 use serde_json::Value;
 
-use crate::config::{McpConfig, McpServerConfig, McpTransport};
 use crate::content;
 use crate::event::{EventSink, McpEvent};
 use crate::names::NameAllocator;
 use crate::process::{self, StderrTail};
 use crate::schema;
+use nanna_config::mcp::{McpConfig, McpServerConfig, McpTransport};
 
 /// How long a stopping server may take to exit on its own (stdin closed) before its
 /// process group is killed.

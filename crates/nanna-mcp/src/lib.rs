@@ -1,20 +1,17 @@
 //! `nanna-mcp`: the Model Context Protocol for Nanna Coder, on the official Rust SDK (`rmcp`).
 //!
 //! - Client: [`McpServers::start`] starts the `[mcp_servers.NAME]` servers of the
-//!   configuration ([`config::load`]) in parallel, each bounded by its startup timeout, and
+//!   configuration (`nanna_config::Config::mcp`) in parallel, each bounded by its startup timeout, and
 //!   [`McpServers::register`] adds their tools to a [`nanna_tools::ToolRegistry`] as
 //!   `NAME__tool`, so the agent treats them like built-ins: schemas validated, approval
 //!   unless the server marks a tool read-only, results mapped from MCP content, progress
 //!   reported, calls cancelled on Ctrl-C. What happens is reported as [`McpEvent`]s.
-//! - [`edit`]: `nanna mcp add/remove` on the user's config file, comments kept.
 //! - Server: [`serve`] exposes nanna's own tools to other MCP clients.
 
 #![warn(missing_docs)]
 
 mod client;
-pub mod config;
 mod content;
-pub mod edit;
 mod event;
 mod names;
 mod process;
@@ -22,7 +19,7 @@ mod schema;
 pub mod serve;
 
 pub use client::McpServers;
-pub use config::{McpConfig, McpConfigError, McpServerConfig, McpTransport};
 pub use event::{EventSink, McpEvent, ignore_events};
 pub use names::{MAX_TOOL_NAME, is_valid_tool_name};
+pub use nanna_config::mcp::{McpConfig, McpServerConfig, McpTransport};
 pub use schema::SchemaError;

@@ -17,7 +17,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{ChildStderr, Command};
 
-use crate::config::INHERITED_ENV_VARS;
+/// Environment variables a stdio server inherits besides those its table names: the set
+/// Codex passes (`DEFAULT_ENV_VARS` in `codex-rs/rmcp-client/src/utils.rs`). Everything else
+/// (API keys, tokens) stays out of third-party servers unless listed in `env_vars`.
+pub(crate) const INHERITED_ENV_VARS: &[&str] = &[
+    "HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "TZ",
+];
 
 /// Lines of stderr kept per server.
 const TAIL_LINES: usize = 20;

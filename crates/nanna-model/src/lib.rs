@@ -9,12 +9,12 @@
 //! - [`openai`]: [`OpenAiProvider`], OpenAI-compatible servers (llama.cpp, vLLM, hosted).
 //! - [`stream`]: incremental NDJSON and SSE decoders (linear time, bounded frames).
 //! - [`redact`]: credentials in URLs replaced before anything is shown.
-//! - [`config`]: layered configuration (defaults, files, environment, flags) and the
-//!   provider factory [`Config::provider`].
+//! - [`Endpoint`]: the kind of server ([`ProviderKind`]), its URL, token and limits; the
+//!   one place a provider is built from settings ([`Endpoint::provider`]).
 //!
 //! [`collect`] folds a [`ChatStream`] into a [`ChatResponse`].
 
-pub mod config;
+mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ollama;
@@ -27,10 +27,12 @@ mod transport;
 pub mod types;
 mod wire;
 
-pub use config::{Config, ConfigError, ConfigLoader, ConfigOverrides, Origin, ProviderKind};
+pub use endpoint::{Endpoint, ProviderKind, parse_server_url};
 pub use ollama::OllamaProvider;
 pub use openai::{OpenAiProvider, ServerKind};
-pub use provider::{ChatStream, ModelError, ModelProvider, PullStream, Result, missing_model_fix};
+pub use provider::{
+    ChatStream, ModelError, ModelProvider, PullStream, Result, error_chain, missing_model_fix,
+};
 pub use redact::{redact_url, redact_urls};
 pub use reply::collect;
 pub use transport::{

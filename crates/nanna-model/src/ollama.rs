@@ -1,7 +1,6 @@
 //! [`OllamaProvider`]: Ollama's native API (`/api/chat`, `/api/show`, `/api/pull`...).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,14 +17,11 @@ use crate::transport::{
     HttpFailure, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
 };
 use crate::types::{
-    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
-    ModelSummary, PullProgress, RunningModel, StreamEvent, Timings, ToolCall, ToolDefinition,
-    Usage,
+    CallIds, Capabilities, ChatMessage, ChatRequest, ChatResponse, DEFAULT_CONTEXT_WINDOW,
+    FinishReason, MessageRole, ModelInfo, ModelSummary, PullProgress, RunningModel, StreamEvent,
+    Timings, ToolCall, ToolDefinition, Usage,
 };
 use crate::wire::{self, bare_base64};
-
-/// Context window asked for when neither the request nor the configuration sets one.
-pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
 
 /// How long a failed `/api/show` is trusted before it is asked again.
 pub const DEFAULT_DETAILS_RETRY: Duration = Duration::from_secs(30);
@@ -45,7 +41,7 @@ pub struct OllamaProvider {
     models: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Details>>>>,
     details_retry: Duration,
     /// Source of ids for tool calls the server sent without one.
-    next_call_id: Arc<AtomicU64>,
+    next_call_id: CallIds,
 }
 
 impl OllamaProvider {
@@ -65,7 +61,7 @@ impl OllamaProvider {
             keep_alive: None,
             models: Mutex::new(HashMap::new()),
             details_retry: DEFAULT_DETAILS_RETRY,
-            next_call_id: Arc::new(AtomicU64::new(1)),
+            next_call_id: CallIds::new(),
         }
     }
 
@@ -84,22 +80,6 @@ impl OllamaProvider {
         self
     }
 
-    /// Sets the time allowed to open a connection (default 5 s).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.limits.connect_timeout = timeout;
-        self
-    }
-
-    /// Sets the time allowed between two parts of a reply, and before the first one
-    /// (default 300 s: prefill on a local model can be slow). A non-streamed
-    /// [`chat`](ModelProvider::chat) receives nothing until generation ends, so for it this
-    /// bounds the whole reply: prefer [`chat_stream`](ModelProvider::chat_stream) for long
-    /// generations.
-    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.limits.idle_timeout = timeout;
-        self
-    }
-
     /// Sets every timeout and size limit at once (see [`Limits`]).
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.transport.limits = limits;
@@ -115,7 +95,7 @@ impl OllamaProvider {
 
     /// Sends a bearer token (for an Ollama behind an authenticating proxy).
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
-        self.transport.api_key = key;
+        self.transport.api_key = key.filter(|k| !k.is_empty());
         self
     }
 
@@ -244,19 +224,18 @@ impl OllamaProvider {
         let body = self.chat_body(request, info.as_ref(), stream);
         let operation = format!("chat with model `{}`", request.model);
         let http = self.transport.post_json("/api/chat", &body)?;
-        let response = self
-            .transport
-            .send(http, &operation)
-            .await?
-            .map_err(|failure| classify(failure, &request.model))?;
-        Ok(self.transport.body(response, &operation))
+        self.transport
+            .open(http, &operation, |failure| {
+                classify(failure, &request.model)
+            })
+            .await
     }
 
     fn parser(&self, request: &ChatRequest) -> ChatParser {
         ChatParser {
             decoder: NdjsonDecoder::with_max_line(self.transport.limits.max_line_bytes),
             state: ChatState {
-                call_ids: Arc::clone(&self.next_call_id),
+                call_ids: self.next_call_id.clone(),
                 calls: Vec::new(),
                 done: false,
                 lines: 0,
@@ -288,17 +267,8 @@ fn classify(failure: HttpFailure, model: &str) -> ModelError {
                 failure.message
             ),
         }
-    } else if failure.status == 404 && lower.contains("not found") {
-        ModelError::ModelNotFound {
-            model: model.to_owned(),
-            pullable: true,
-        }
-    } else if failure.status == 400 && lower.contains("does not support tools") {
-        ModelError::ToolsUnsupported {
-            model: model.to_owned(),
-        }
     } else {
-        failure.into_error()
+        failure.about_model(model, true)
     }
 }
 
@@ -418,7 +388,7 @@ struct ChatParser {
 
 /// What a chat reply has shown so far.
 struct ChatState {
-    call_ids: Arc<AtomicU64>,
+    call_ids: CallIds,
     /// Names of the tools called so far.
     calls: Vec<String>,
     done: bool,
@@ -513,7 +483,7 @@ impl ChatState {
         };
         let id = match call.id {
             Some(id) if !id.is_empty() => id,
-            _ => format!("call_{}", self.call_ids.fetch_add(1, Ordering::Relaxed)),
+            _ => self.call_ids.next_id(),
         };
         ToolCall {
             id,
@@ -964,7 +934,7 @@ mod tests {
         ChatParser {
             decoder: NdjsonDecoder::new(),
             state: ChatState {
-                call_ids: Arc::new(AtomicU64::new(1)),
+                call_ids: CallIds::new(),
                 calls: Vec::new(),
                 done: false,
                 lines: 0,

@@ -7,8 +7,8 @@
 //! `tool_choice` is enforced by the server or must be enforced here.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,11 +22,11 @@ use crate::provider::{ChatStream, ModelError, ModelProvider, PullStream, Result}
 use crate::reply::{self, FrameParser};
 use crate::stream::{FrameTooLarge, SseDecoder};
 use crate::transport::{
-    Body, HttpFailure, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
+    Body, Limits, MAX_LINE_SETTING, Transport, decode_json, excerpt, parse_base_url,
 };
 use crate::types::{
-    ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo, ModelSummary,
-    StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
+    CallIds, ChatMessage, ChatRequest, ChatResponse, FinishReason, MessageRole, ModelInfo,
+    ModelSummary, StreamEvent, Think, Timings, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use crate::wire::{self, ChoiceCheck, ollama_model_name};
 
@@ -85,7 +85,7 @@ impl ServerKind {
 #[derive(Debug)]
 pub struct OpenAiProvider {
     transport: Transport,
-    next_call_id: Arc<AtomicU64>,
+    next_call_id: CallIds,
     /// The server answered 404 to `/apply-template`: it has no tokenizer endpoint.
     no_tokenizer: AtomicBool,
     kind: OnceCell<ServerKind>,
@@ -112,30 +112,17 @@ impl OpenAiProvider {
         }
         Self {
             transport: Transport::from_url(&base),
-            next_call_id: Arc::new(AtomicU64::new(1)),
+            next_call_id: CallIds::new(),
             no_tokenizer: AtomicBool::new(false),
             kind: OnceCell::new(),
             names: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sends `key` as a bearer token (hosted endpoints). [`crate::config::Config`] reads it
-    /// from `NANNA_API_KEY`, else `OPENAI_API_KEY`.
+    /// Sends `key` as a bearer token (hosted endpoints; nanna reads it from `NANNA_API_KEY`,
+    /// else `OPENAI_API_KEY`).
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
         self.transport.api_key = key.filter(|k| !k.is_empty());
-        self
-    }
-
-    /// Sets the time allowed to open a connection (default 5 s).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.limits.connect_timeout = timeout;
-        self
-    }
-
-    /// Sets the time allowed between two parts of a reply, and before the first one
-    /// (default 300 s).
-    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.transport.limits.idle_timeout = timeout;
         self
     }
 
@@ -274,12 +261,11 @@ impl OpenAiProvider {
             "/chat/completions",
             &self.body(request, kind, model.clone(), stream),
         )?;
-        let response = self
-            .transport
-            .send(http, &operation)
-            .await?
-            .map_err(|failure| classify(failure, &request.model))?;
-        Ok(self.transport.body(response, &operation))
+        self.transport
+            .open(http, &operation, |failure| {
+                failure.about_model(&request.model, false)
+            })
+            .await
     }
 
     async fn models(&self) -> Result<WireModels> {
@@ -311,7 +297,7 @@ impl OpenAiProvider {
         SseChatParser {
             decoder: SseDecoder::with_max_event(self.transport.limits.max_line_bytes),
             state: StreamState {
-                call_ids: Arc::clone(&self.next_call_id),
+                call_ids: self.next_call_id.clone(),
                 calls: BTreeMap::new(),
                 finish: None,
                 usage: None,
@@ -449,34 +435,6 @@ fn think_fields(kind: ServerKind, think: Think) -> (Option<&'static str>, Option
     }
 }
 
-/// Maps an HTTP error of a request about `model` to the most helpful error.
-fn classify(failure: HttpFailure, model: &str) -> ModelError {
-    let lower = failure.message.to_lowercase();
-    if failure.status == 404
-        && lower.contains("model")
-        && (lower.contains("not found") || lower.contains("does not exist"))
-    {
-        ModelError::ModelNotFound {
-            model: model.to_owned(),
-            pullable: false,
-        }
-    } else if lower.contains("does not support tools") || lower.contains("tools param requires") {
-        ModelError::ToolsUnsupported {
-            model: model.to_owned(),
-        }
-    } else if failure.status == 401 {
-        ModelError::Http {
-            status: 401,
-            message: format!(
-                "{} (set NANNA_API_KEY or OPENAI_API_KEY to the server's key)",
-                failure.message
-            ),
-        }
-    } else {
-        failure.into_error()
-    }
-}
-
 fn tool_choice(choice: &ToolChoice) -> Value {
     match choice {
         ToolChoice::Auto => json!("auto"),
@@ -564,10 +522,6 @@ fn error_text(error: Value) -> String {
     }
 }
 
-fn new_call_id(ids: &AtomicU64) -> String {
-    format!("call_{}", ids.fetch_add(1, Ordering::Relaxed))
-}
-
 #[async_trait]
 impl ModelProvider for OpenAiProvider {
     fn name(&self) -> &str {
@@ -605,7 +559,7 @@ impl ModelProvider for OpenAiProvider {
             let id = call
                 .id
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| new_call_id(&self.next_call_id));
+                .unwrap_or_else(|| self.next_call_id.next_id());
             calls.push(ToolCall {
                 id,
                 name,
@@ -789,7 +743,7 @@ struct SseChatParser {
 
 /// What a streamed reply has shown so far.
 struct StreamState {
-    call_ids: Arc<AtomicU64>,
+    call_ids: CallIds,
     /// Tool calls being assembled, by their `index`.
     calls: BTreeMap<u64, PartialCall>,
     finish: Option<FinishReason>,
@@ -885,7 +839,7 @@ impl StreamState {
         self.tool_choice.check(&names)?;
         for (_, call) in std::mem::take(&mut self.calls) {
             let arguments = parse_arguments(call.arguments);
-            let id = call.id.unwrap_or_else(|| new_call_id(&self.call_ids));
+            let id = call.id.unwrap_or_else(|| self.call_ids.next_id());
             out.push_back(StreamEvent::ToolCall {
                 call: ToolCall {
                     id,
@@ -1302,7 +1256,7 @@ mod tests {
         SseChatParser {
             decoder: SseDecoder::new(),
             state: StreamState {
-                call_ids: Arc::new(AtomicU64::new(1)),
+                call_ids: CallIds::new(),
                 calls: BTreeMap::new(),
                 finish: None,
                 usage: None,

@@ -162,6 +162,23 @@ pub fn missing_model_fix(model: &str, pullable: bool) -> String {
     }
 }
 
+/// An error and its causes in one line, joined by `: ` (reqwest's and hyper's own messages
+/// omit the OS error underneath), a cause already quoted left out, credentials in any URL
+/// redacted.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    crate::redact::redact_urls(&text)
+}
+
 /// A backend that serves chat models: Ollama's native API, an OpenAI-compatible server, or
 /// a test double.
 #[async_trait]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::provider::{ModelError, Result};
+use crate::provider::{ModelError, Result, error_chain};
 use crate::redact::redact_url;
 
 /// Default time allowed to open a TCP connection.
@@ -43,7 +43,8 @@ pub struct Limits {
     /// Time allowed to open a TCP connection (`connect_timeout_secs`).
     pub connect_timeout: Duration,
     /// Time allowed between two parts of a reply, and before the first one
-    /// (`idle_timeout_secs`).
+    /// (`idle_timeout_secs`). A non-streamed `chat` receives nothing until generation ends,
+    /// so for it this bounds the whole reply: prefer `chat_stream` for long generations.
     pub idle_timeout: Duration,
     /// Time allowed for a whole exchange, from sending the request to the end of the reply
     /// (`turn_timeout_secs`). Model downloads are exempt.
@@ -233,6 +234,18 @@ impl Transport {
         }
     }
 
+    /// Sends a chat request and returns its body, a failure mapped by `classify` (each
+    /// server says "no such model" its own way).
+    pub(crate) async fn open(
+        &self,
+        request: reqwest::RequestBuilder,
+        operation: &str,
+        classify: impl FnOnce(HttpFailure) -> ModelError,
+    ) -> Result<Body> {
+        let answer = self.send(request, operation).await?.map_err(classify)?;
+        Ok(self.body(answer, operation))
+    }
+
     /// The body of `answer` bounded by the idle timeout only: a model download may take
     /// hours and stream any amount of progress.
     pub(crate) fn unbounded_body(&self, answer: Answer, operation: &str) -> Body {
@@ -285,6 +298,41 @@ pub(crate) struct HttpFailure {
 }
 
 impl HttpFailure {
+    /// The error for a failed request about `model`, by what the servers answer: a missing
+    /// model (Ollama: 404 `model 'x' not found`, server/routes.go; vLLM: 404 ``The model `x`
+    /// does not exist.``, serving_engine.py `_check_model`), a model without tool calling
+    /// (Ollama: 400 `... does not support tools`; llama.cpp without `--jinja`: `tools param
+    /// requires --jinja flag`, from `oaicompat_chat_params_parse`, as a 500 in some builds),
+    /// a missing or wrong key (401), else the generic error. `pullable`: the server can
+    /// download the model.
+    pub(crate) fn about_model(self, model: &str, pullable: bool) -> ModelError {
+        let lower = self.message.to_lowercase();
+        if self.status == 404
+            && lower.contains("model")
+            && (lower.contains("not found") || lower.contains("does not exist"))
+        {
+            ModelError::ModelNotFound {
+                model: model.to_owned(),
+                pullable,
+            }
+        } else if lower.contains("does not support tools") || lower.contains("tools param requires")
+        {
+            ModelError::ToolsUnsupported {
+                model: model.to_owned(),
+            }
+        } else if self.status == 401 {
+            ModelError::Http {
+                status: 401,
+                message: format!(
+                    "{} (set NANNA_API_KEY or OPENAI_API_KEY to the server's key)",
+                    self.message
+                ),
+            }
+        } else {
+            self.into_error()
+        }
+    }
+
     /// The generic error for this failure.
     pub(crate) fn into_error(self) -> ModelError {
         ModelError::Http {
@@ -414,30 +462,10 @@ pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8], operation: &str) ->
 
 /// Validates a base URL: absolute, `http` or `https`, with a host.
 pub(crate) fn parse_base_url(base_url: &str) -> Result<Url> {
-    let invalid = |detail: String| ModelError::Unreachable {
+    crate::endpoint::parse_server_url(base_url).map_err(|detail| ModelError::Unreachable {
         url: redact_url(base_url),
-        detail,
-    };
-    let url = Url::parse(base_url.trim()).map_err(|error| {
-        invalid(format!(
-            "not a valid URL ({error}); expected e.g. http://localhost:11434"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!(
-            "unsupported scheme `{}`; use http:// or https://",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("the URL has no host".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "a server base URL takes no query or fragment".into(),
-        ));
-    }
-    Ok(url)
+        detail: crate::redact::redact_urls(&detail),
+    })
 }
 
 /// The server's own error text from an error body: `{"error": "..."}` (Ollama),
@@ -480,22 +508,6 @@ pub(crate) fn excerpt(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-/// An error and its causes, joined by `: ` (reqwest's own message omits the OS error), with
-/// credentials in any URL it quotes redacted.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    crate::redact::redact_urls(&text)
 }
 
 #[cfg(test)]

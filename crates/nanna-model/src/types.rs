@@ -34,6 +34,31 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// Ids for tool calls that arrive without one (`call_1`, `call_2`...): Ollama omitted them
+/// before 0.13.0, some OpenAI-compatible servers still do, and calls written as text have
+/// none. Clones share the count, so a provider and the replies it parses never repeat an id.
+#[derive(Debug, Clone)]
+pub struct CallIds(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl CallIds {
+    /// A generator whose first id is `call_1`.
+    pub fn new() -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)))
+    }
+
+    /// The next id.
+    pub fn next_id(&self) -> String {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("call_{n}")
+    }
+}
+
+impl Default for CallIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -442,6 +467,10 @@ impl<'de> Deserialize<'de> for Think {
         }
     }
 }
+
+/// Context window asked for when neither the request nor the configuration sets one: most
+/// of a 128k-token model, leaving room for the server's own overhead.
+pub const DEFAULT_CONTEXT_WINDOW: u32 = 110_000;
 
 /// Sampling and runtime options of a request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

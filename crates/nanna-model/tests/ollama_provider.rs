@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nanna_model::{
-    ChatMessage, ChatRequest, FinishReason, JsonSchema, ModelError, ModelProvider, OllamaProvider,
-    StreamEvent, ToolChoice, ToolDefinition, collect,
+    ChatMessage, ChatRequest, FinishReason, JsonSchema, Limits, ModelError, ModelProvider,
+    OllamaProvider, StreamEvent, ToolChoice, ToolDefinition, collect,
 };
 use nanna_testkit::{Fault, ModelSpec, Script, ScriptedServer, ServerConfig, Turn};
 use serde_json::json;
@@ -441,7 +441,10 @@ async fn silence_before_the_reply_is_a_timeout() {
     )
     .await
     .expect("server");
-    let provider = provider(&server).with_idle_timeout(Duration::from_millis(200));
+    let provider = provider(&server).with_limits(Limits {
+        idle_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
     // Load the model details first so the timeout hits the chat itself.
     provider.model_info(MODEL).await.expect("info");
     let error = provider.chat_stream(&request()).await.err().expect("error");
@@ -459,7 +462,10 @@ async fn silence_between_chunks_is_a_timeout() {
         ))
         .await
         .expect("server");
-    let provider = provider(&server).with_idle_timeout(Duration::from_millis(200));
+    let provider = provider(&server).with_limits(Limits {
+        idle_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
     let all = events(&provider, &request()).await;
     assert!(
         matches!(all.last(), Some(Err(ModelError::Timeout { .. }))),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nanna_model::{
-    ChatMessage, ChatRequest, FinishReason, JsonSchema, ModelError, ModelProvider, OpenAiProvider,
-    StreamEvent, ToolCall, ToolChoice, ToolDefinition, collect,
+    ChatMessage, ChatRequest, FinishReason, JsonSchema, Limits, ModelError, ModelProvider,
+    OpenAiProvider, StreamEvent, ToolCall, ToolChoice, ToolDefinition, collect,
 };
 use nanna_testkit::{Fault, ModelSpec, Script, ScriptedServer, ServerConfig, Turn};
 use serde_json::json;
@@ -364,7 +364,10 @@ async fn idle_timeout() {
     )
     .await
     .expect("server");
-    let provider = provider(&server).with_idle_timeout(Duration::from_millis(200));
+    let provider = provider(&server).with_limits(Limits {
+        idle_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
     let error = provider.chat(&request()).await.expect_err("timeout");
     assert!(matches!(error, ModelError::Timeout { .. }), "{error}");
 }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use nanna_model::ProviderKind;
 use nanna_sandbox::SandboxMode;
 
 const EXAMPLES: &str = "\
@@ -14,6 +15,7 @@ Examples:
   nanna exec --full-auto \"fix the failing test\"
   nanna exec --json \"list the TODOs\" | jq .   one JSON event per line
   nanna chat --resume last                    continue the latest session
+  nanna -c temperature=0.2 -c think=low chat  any setting of config.toml, for one run
   nanna models --json
   nanna health
   nanna pull qwen2.5-coder:7b
@@ -26,8 +28,9 @@ Examples:
 
 Exit status: 0 done, 1 failed (model server, settings, tool loop error), 2 bad usage,
 3 stopped at --max-turns, 130 cancelled (Ctrl-C).
-Settings come from flags, then NANNA_* / OLLAMA_* variables, then
-$XDG_CONFIG_HOME/nanna/config.toml, then /etc/nanna/config.toml.";
+Settings come from flags, then -c KEY=VALUE, then NANNA_* / OLLAMA_* variables, then
+$XDG_CONFIG_HOME/nanna/config.toml, then /etc/nanna/config.toml. Diagnostics: RUST_LOG
+(e.g. RUST_LOG=warn or RUST_LOG=nanna_model=debug), on stderr.";
 
 /// Nanna Coder: a local-first coding assistant for models served by Ollama or an
 /// OpenAI-compatible server (llama.cpp, vLLM...).
@@ -74,6 +77,9 @@ pub struct GlobalArgs {
     /// Read settings from this file instead of the default config location.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `-c KEY=VALUE` overrides, in command-line order (see [`Cli::command_with_settings`]).
+    #[arg(skip)]
+    pub set: Vec<String>,
     /// Seconds the server may stay silent before and within a reply (default 300).
     #[arg(long, global = true, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
@@ -89,6 +95,59 @@ pub struct GlobalArgs {
     pub json_tool_calls: bool,
 }
 
+const SETTING_ID: &str = "setting_override";
+
+impl Cli {
+    /// The command line with `-c KEY=VALUE` on the top level and on every subcommand.
+    /// Not a clap `global` argument: one given both before and after the subcommand keeps
+    /// only the later values (clap_builder `ArgMatcher::fill_in_global_values` replaces the
+    /// parent's), and `nanna -c a=1 exec -c b=2` must apply both.
+    pub fn command_with_settings() -> clap::Command {
+        fn add(cmd: clap::Command) -> clap::Command {
+            cmd.arg(
+                Arg::new(SETTING_ID)
+                    .short('c')
+                    .value_name("KEY=VALUE")
+                    .action(ArgAction::Append)
+                    .help(
+                        "Override a setting of config.toml for this run: the value in TOML \
+                         (-c temperature=0.2, -c extra_tools='[\"calculate\"]', \
+                         -c mcp_servers.fs.enabled=false), plain text when it is not TOML. \
+                         Repeatable; wins over files and variables, flags win over it",
+                    ),
+            )
+            .mut_subcommands(add)
+        }
+        add(Cli::command())
+    }
+
+    /// Parses `args` (the program name first), `-c` overrides included.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command_with_settings().try_get_matches_from(args)?;
+        let mut cli = Self::from_arg_matches(&matches)?;
+        let mut level = Some(&matches);
+        while let Some(m) = level {
+            cli.global.set.extend(
+                m.get_many::<String>(SETTING_ID)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            level = m.subcommand().map(|(_, sub)| sub);
+        }
+        Ok(cli)
+    }
+
+    /// Parses the process's arguments; prints the usage error and exits on bad ones.
+    pub fn parse_args() -> Self {
+        Self::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+}
+
 /// Whether the model calls tools natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NativeToolsArg {
@@ -98,15 +157,6 @@ pub enum NativeToolsArg {
     On,
     /// Describe the tools in the prompt and read calls from the text.
     Off,
-}
-
-/// Kind of model server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProviderKind {
-    /// Ollama's native API.
-    Ollama,
-    /// An OpenAI-compatible chat completions API (llama.cpp, vLLM, LM Studio...).
-    Openai,
 }
 
 /// The subcommands.
@@ -390,6 +440,7 @@ mod tests {
     #[test]
     fn command_definition_is_consistent() {
         Cli::command().debug_assert();
+        Cli::command_with_settings().debug_assert();
     }
 
     #[test]
@@ -433,8 +484,40 @@ mod tests {
             "http://x",
         ])
         .expect("parses");
-        assert_eq!(cli.global.provider, Some(ProviderKind::Openai));
+        assert_eq!(cli.global.provider, Some(ProviderKind::OpenAi));
         assert_eq!(cli.global.url.as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn settings_overrides_repeat_anywhere() {
+        let cli = Cli::try_parse_args([
+            "nanna",
+            "-c",
+            "temperature=0.2",
+            "exec",
+            "-cthink=low",
+            "-c",
+            "extra_tools=[\"calculate\"]",
+            "--",
+            "-c",
+            "x=1",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.global.set,
+            [
+                "temperature=0.2",
+                "think=low",
+                "extra_tools=[\"calculate\"]"
+            ]
+        );
+        let Command::Exec(exec) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(exec.task, ["-c", "x=1"]);
+        let cli = Cli::try_parse_args(["nanna", "mcp", "list", "-c", "tool_token_budget=10"])
+            .expect("parses");
+        assert_eq!(cli.global.set, ["tool_token_budget=10"]);
     }
 
     #[test]

@@ -17,15 +17,14 @@ mod task;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, Result};
 use crate::render::Style;
 use crate::settings::Settings;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    init_logging();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -36,6 +35,21 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     }
+}
+
+/// Diagnostics through `tracing`, filtered by `RUST_LOG` (`RUST_LOG=warn`,
+/// `RUST_LOG=nanna_model=debug`), written to stderr: stdout carries answers, `--json` events
+/// and `nanna mcp-server`'s protocol. Unset (or unreadable), only errors show: what a user
+/// must see is rendered by the commands themselves, and the libraries' warnings repeat it
+/// (the agent's "could not read the model's details" is `nanna_model`'s warning too).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(Style::stderr().enabled())
+        .init();
 }
 
 /// A single-threaded runtime: start-up cost and memory stay small, and nothing here
@@ -54,7 +68,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             // Generated into memory first: clap_complete panics when its writer fails (a
             // closed pipe), writing ourselves turns that into an error.
             let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut Cli::command(), "nanna", &mut script);
+            clap_complete::generate(args.shell, &mut Cli::command_with_settings(), "nanna", &mut script);
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
                 .map_err(|e| CliError::io("writing the completion script", e))
         }
@@ -63,7 +77,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             // --no-mcp still reads the budget, but a broken [mcp_servers] does not stop it.
             let mcp = match settings.mcp() {
                 Ok(config) => config,
-                Err(_) if args.no_mcp => nanna_mcp::McpConfig::default(),
+                Err(_) if args.no_mcp => nanna_config::McpConfig::default(),
                 Err(e) => return Err(e),
             };
             commands::tools::run(&args, settings.tools()?, &mcp)

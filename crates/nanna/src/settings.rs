@@ -1,69 +1,81 @@
-//! [`Settings`]: the layered configuration (defaults, config files, environment, flags)
-//! resolved once per process, as the commands need it.
-
-use std::sync::Arc;
+//! [`Settings`]: the layered configuration (`nanna-config`: defaults, config files,
+//! environment, `-c`, flags) resolved once per process, as the commands need it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nanna_agent::AgentConfig;
-use nanna_model::{Config, ConfigLoader, ConfigOverrides, ModelProvider};
+use nanna_config::{Config, ConfigLoader, McpConfig, Overrides};
+use nanna_model::ModelProvider;
 use nanna_sandbox::{EnvPolicy, Policy, SandboxMode};
 use nanna_tools::ToolRegistry;
 
-use crate::cli::{GlobalArgs, NativeToolsArg, ProviderKind};
+use crate::cli::{GlobalArgs, NativeToolsArg};
 use crate::error::{CliError, Result};
 
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     config: Config,
-    overrides: ConfigOverrides,
+}
+
+/// The command line's part of the configuration: `--config`, `-c` and the flags, each flag
+/// named so that errors say which one gave a value. `network`: `--network` of the subcommand.
+fn overrides(global: &GlobalArgs, network: bool) -> Overrides {
+    let native_tools = global.native_tools.map(|n| match n {
+        NativeToolsArg::Auto => "auto",
+        NativeToolsArg::On => "true",
+        NativeToolsArg::Off => "false",
+    });
+    global
+        .set
+        .iter()
+        .fold(
+            Overrides::new().with_file(global.config.clone()),
+            Overrides::with_setting,
+        )
+        .with_flag(
+            "--provider",
+            "provider",
+            global.provider.map(|p| p.as_str()),
+        )
+        .with_flag("--url", "url", global.url.as_deref())
+        .with_flag("--model", "model", global.model.as_deref())
+        .with_flag("--context-window", "context_window", global.context_window)
+        .with_flag("--temperature", "temperature", global.temperature)
+        .with_flag("--keep-alive", "keep_alive", global.keep_alive.as_deref())
+        .with_flag("--max-tokens", "max_tokens", global.max_tokens)
+        .with_flag("--think", "think", global.think.as_deref())
+        .with_flag("--idle-timeout", "idle_timeout_secs", global.idle_timeout)
+        .with_flag("--turn-timeout", "turn_timeout_secs", global.turn_timeout)
+        .with_flag("--native-tools", "native_tools", native_tools)
+        .with_flag(
+            "--json-tool-calls",
+            "json_tool_calls",
+            global.json_tool_calls.then_some(true),
+        )
+        .with_flag("--network", "sandbox_network", network.then_some(true))
 }
 
 impl Settings {
-    /// Loads the configuration with the command-line flags on top.
+    /// Loads the configuration with the command line on top.
     pub fn resolve(global: &GlobalArgs) -> Result<Self> {
         Self::resolve_with(global, false)
     }
 
     /// [`Settings::resolve`], with `--network` given to the subcommand.
     pub fn resolve_with(global: &GlobalArgs, network_flag: bool) -> Result<Self> {
-        let overrides = ConfigOverrides {
-            config_file: global.config.clone(),
-            provider: global.provider.map(|p| {
-                match p {
-                    ProviderKind::Ollama => "ollama",
-                    ProviderKind::Openai => "openai",
-                }
-                .to_owned()
-            }),
-            url: global.url.clone(),
-            model: global.model.clone(),
-            context_window: global.context_window,
-            temperature: global.temperature,
-            keep_alive: global.keep_alive.clone(),
-            max_tokens: global.max_tokens,
-            think: global.think.clone(),
-            sandbox_network: network_flag.then_some(true),
-            idle_timeout_secs: global.idle_timeout,
-            turn_timeout_secs: global.turn_timeout,
-            native_tools: global.native_tools.map(|n| {
-                match n {
-                    NativeToolsArg::Auto => "auto",
-                    NativeToolsArg::On => "true",
-                    NativeToolsArg::Off => "false",
-                }
-                .to_owned()
-            }),
-            json_tool_calls: global.json_tool_calls.then_some(true),
-        };
-        let config = Config::load(&overrides).map_err(|e| CliError::Config(e.to_string()))?;
-        Ok(Self { config, overrides })
+        let config = ConfigLoader::from_process()
+            .load(&overrides(global, network_flag))
+            .map_err(|e| CliError::Config(e.to_string()))?;
+        Ok(Self { config })
     }
 
-    /// The `[mcp_servers]` tables and tool budget, from the same layered files.
-    pub fn mcp(&self) -> Result<nanna_mcp::McpConfig> {
-        mcp_config(&self.overrides)
+    /// The `[mcp_servers]` tables and tool budget.
+    pub fn mcp(&self) -> Result<McpConfig> {
+        self.config
+            .mcp()
+            .map_err(|e| CliError::Config(e.to_string()))
     }
 
     /// The model to use.
@@ -76,14 +88,11 @@ impl Settings {
         self.config.provider()
     }
 
-    /// Copies the sampling and context settings into an agent configuration, and the
+    /// Copies the request options (`Config::chat_options`, the one path from settings to
+    /// requests) and the tool-calling settings into an agent configuration, and the
     /// sandbox's network and environment settings into its policy.
     pub fn apply(&self, agent: &mut AgentConfig) -> Result<()> {
-        agent.context_window = self.config.context_window;
-        agent.temperature = self.config.temperature;
-        agent.max_tokens = self.config.max_tokens;
-        agent.keep_alive = self.config.keep_alive.clone();
-        agent.think = self.config.think;
+        agent.options = self.config.chat_options();
         agent.native_tools = self.config.native_tools;
         agent.json_tool_calls = self.config.json_tool_calls;
         agent.sandbox = self.sandbox_policy(agent.sandbox.mode)?;
@@ -135,22 +144,20 @@ impl Settings {
     }
 }
 
-/// The MCP configuration for `--config` (`None`: the usual files), without resolving the
-/// model settings (`nanna mcp ...` works whatever the model server settings are).
-pub fn mcp_config(overrides: &ConfigOverrides) -> Result<nanna_mcp::McpConfig> {
-    let files = ConfigLoader::from_process().files(overrides);
-    nanna_mcp::config::load(&files).map_err(|e| CliError::Config(e.to_string()))
+/// The MCP configuration alone (`nanna mcp ...` works whatever the model server settings
+/// are, and can mend a file whose other settings are wrong).
+pub fn mcp_config(global: &GlobalArgs) -> Result<McpConfig> {
+    ConfigLoader::from_process()
+        .load_mcp(&overrides(global, false))
+        .map_err(|e| CliError::Config(e.to_string()))
 }
 
 /// The user's configuration file (`--config`, `NANNA_CONFIG`, XDG), the one `nanna mcp add`
 /// writes, and the system file it does not.
 pub fn config_files(global: &GlobalArgs) -> (Option<PathBuf>, PathBuf) {
-    let overrides = ConfigOverrides {
-        config_file: global.config.clone(),
-        ..ConfigOverrides::default()
-    };
+    let overrides = Overrides::new().with_file(global.config.clone());
     (
         ConfigLoader::from_process().user_file_for(&overrides),
-        PathBuf::from(nanna_model::config::SYSTEM_CONFIG_PATH),
+        PathBuf::from(nanna_config::SYSTEM_CONFIG_PATH),
     )
 }

@@ -210,7 +210,7 @@ pub fn run_once(settings: &Settings, run: &RunArgs, input: String, mode: Mode) -
 pub async fn session_tools(
     mut tools: nanna_tools::ToolRegistry,
     config: &AgentConfig,
-    mcp: &nanna_mcp::McpConfig,
+    mcp: &nanna_config::McpConfig,
     json: bool,
 ) -> Result<(nanna_tools::ToolRegistry, nanna_mcp::McpServers)> {
     if !config.tools_enabled {

@@ -692,18 +692,10 @@ fn classify(version: &bollard::models::SystemVersion) -> (EngineKind, String) {
     }
 }
 
-/// An error and its causes, joined by `: `, with advice for a permission problem.
+/// An error and its causes in one line (`nanna_model::error_chain`), with advice for a
+/// permission problem.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = nanna_model::error_chain(error);
     if text.contains("Permission denied") {
         text.push_str(
             " (add yourself to the socket's group, e.g. `docker`, or use rootless Podman)",

@@ -2,7 +2,6 @@
 //! protocol): whether the server has it, and pulling it with progress events.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use futures::StreamExt;
 use nanna_model::{ModelError, ModelProvider, OllamaProvider};
@@ -10,13 +9,12 @@ use nanna_model::{ModelError, ModelProvider, OllamaProvider};
 use super::{StackContext, StackError};
 use crate::event::{DeployEvent, ProgressThrottle, Transfer};
 
+/// A client of the stack's Ollama (nanna-model's, with its default limits: 5 s to connect).
 fn provider(addr: SocketAddr) -> Result<OllamaProvider, StackError> {
-    OllamaProvider::new(&format!("http://{addr}"))
-        .map(|p| p.with_connect_timeout(Duration::from_secs(5)))
-        .map_err(|error| StackError::Pull {
-            model: String::new(),
-            message: error.to_string(),
-        })
+    OllamaProvider::new(&format!("http://{addr}")).map_err(|error| StackError::Pull {
+        model: String::new(),
+        message: error.to_string(),
+    })
 }
 
 /// Whether the model server at `addr` has `model` (`POST /api/show`, which resolves names

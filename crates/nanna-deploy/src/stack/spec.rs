@@ -37,7 +37,7 @@ pub const OLLAMA_PORT: u16 = 11434;
 /// `nanna serve`'s port inside the assistant container.
 pub const ASSISTANT_PORT: u16 = 8080;
 /// Context length given to the model server: Nanna's default window.
-pub const DEFAULT_CONTEXT_LENGTH: u32 = 110_000;
+pub const DEFAULT_CONTEXT_LENGTH: u32 = nanna_model::DEFAULT_CONTEXT_WINDOW;
 /// How long the model server keeps a model loaded after its last use.
 pub const DEFAULT_KEEP_ALIVE: &str = "30m";
 /// The assistant image `nanna-deploy images build` produces.

@@ -23,5 +23,8 @@ pub fn recorder() -> (EventSink, Events) {
 pub fn config(dir: &Path, tables: &str) -> McpConfig {
     let path = dir.join("config.toml");
     std::fs::write(&path, tables).unwrap();
-    nanna_mcp::config::load(&[(path, true)]).unwrap()
+    nanna_config::ConfigLoader::new()
+        .user_file(path)
+        .load_mcp(&nanna_config::Overrides::new())
+        .unwrap()
 }

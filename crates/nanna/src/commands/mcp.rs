@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use nanna_mcp::edit::{self, NewServer};
-use nanna_mcp::{McpConfig, McpServerConfig, McpTransport};
+use nanna_config::edit::{self, NewServer};
+use nanna_config::{McpConfig, McpServerConfig, McpTransport, Origin};
 use serde_json::Value;
 
 use crate::cli::{GlobalArgs, McpAction, McpArgs};
@@ -15,13 +15,9 @@ use crate::settings::{config_files, mcp_config};
 
 /// Runs one `nanna mcp` action.
 pub fn run(args: &McpArgs, global: &GlobalArgs) -> Result<()> {
-    let overrides = nanna_model::ConfigOverrides {
-        config_file: global.config.clone(),
-        ..Default::default()
-    };
     match args.action.clone().unwrap_or(McpAction::List) {
-        McpAction::List => list(&mcp_config(&overrides)?, args.json),
-        McpAction::Get { name } => get(&mcp_config(&overrides)?, &name, args.json),
+        McpAction::List => list(&mcp_config(global)?, args.json),
+        McpAction::Get { name } => get(&mcp_config(global)?, &name, args.json),
         McpAction::Add {
             name,
             url,
@@ -67,7 +63,7 @@ pub fn run(args: &McpArgs, global: &GlobalArgs) -> Result<()> {
                 path.display()
             );
             // The whole configuration must still load (e.g. with the system file's tables).
-            if let Err(e) = mcp_config(&overrides) {
+            if let Err(e) = mcp_config(global) {
                 eprintln!("{} {e}", Style::stderr().yellow("warning:"));
             }
             Ok(())
@@ -111,10 +107,10 @@ fn validate_new(name: &str, server: &NewServer) -> Result<()> {
             }
         }
     }
-    nanna_mcp::config::validate_table(
+    nanna_config::mcp::validate_table(
         name,
         toml::Value::Table(table),
-        std::path::Path::new("the command line"),
+        &Origin::Flag("`nanna mcp add`".into()),
     )
     .map(|_| ())
     .map_err(|e| CliError::Config(e.to_string()))
@@ -161,7 +157,7 @@ fn list(config: &McpConfig, json: bool) -> Result<()> {
                 s.target(),
                 if s.enabled { "yes" } else { "no" }.to_owned(),
                 tools_filter(s),
-                s.source.display().to_string(),
+                source(&s.source),
             ]
         })
         .collect();
@@ -175,7 +171,7 @@ fn list(config: &McpConfig, json: bool) -> Result<()> {
                 "COMMAND / URL",
                 "ENABLED",
                 "TOOLS",
-                "FILE"
+                "FROM"
             ],
             &rows,
             style
@@ -257,7 +253,7 @@ fn get(config: &McpConfig, name: &str, json: bool) -> Result<()> {
     if server.required {
         lines.push("  required: true".into());
     }
-    lines.push(format!("  file: {}", server.source.display()));
+    lines.push(format!("  from: {}", server.source));
     writeln!(out, "{}", lines.join("\n")).map_err(write_err)
 }
 
@@ -270,6 +266,14 @@ fn describe(server: &McpServerConfig, full: bool) -> Value {
         }
     }
     value
+}
+
+/// Where a server's table came from, for the listing: the file's path, else the layer.
+fn source(origin: &Origin) -> String {
+    match origin {
+        Origin::File(path) => path.display().to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn transport_name(server: &McpServerConfig) -> &'static str {

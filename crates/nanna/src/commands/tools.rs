@@ -13,7 +13,7 @@ use crate::render::Style;
 
 /// Prints `builtins` (the session's configured set) and, with MCP servers configured (and not
 /// `--no-mcp`), the servers' tools, starting them first.
-pub fn run(args: &ToolsArgs, builtins: ToolRegistry, mcp: &nanna_mcp::McpConfig) -> Result<()> {
+pub fn run(args: &ToolsArgs, builtins: ToolRegistry, mcp: &nanna_config::McpConfig) -> Result<()> {
     let builtin_names: Vec<String> = builtins.names().into_iter().map(str::to_owned).collect();
     let mut registry = builtins;
     if !args.no_mcp && mcp.enabled().next().is_some() {
