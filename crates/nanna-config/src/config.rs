@@ -86,6 +86,7 @@ pub struct Config {
     pub max_tokens: Option<u32>,
     /// Whether thinking models reason first (and how hard); `None` leaves the server's
     /// default (Ollama turns thinking on for models that can).
+    #[serde(deserialize_with = "value::think")]
     pub think: Option<Think>,
     /// Bearer token for hosted endpoints: `NANNA_API_KEY`, else `OPENAI_API_KEY`; never read
     /// from files or flags, where it would sit in plain text or in `ps`.

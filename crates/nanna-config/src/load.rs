@@ -184,7 +184,9 @@ fn reason(kind: &figment::error::Kind) -> String {
                     "a whole number"
                 }
                 "f32" | "f64" => "a number",
-                "a sequence" => "a list (comma-separated in an environment variable)",
+                "a sequence" => {
+                    "a list such as [\"a\", \"b\"] (comma-separated in an environment variable)"
+                }
                 "a string" => "text",
                 "a map" => "a table",
                 other => other,
@@ -447,7 +449,7 @@ fn setting_layer(text: &str, keys: &[String]) -> Result<Layer, ConfigError> {
         position: None,
         reason,
     };
-    let Some((key, value)) = text.split_once('=') else {
+    let Some((key, value)) = text.split_once('=').filter(|(key, _)| !key.trim().is_empty()) else {
         return Err(invalid(
             "-c",
             text,

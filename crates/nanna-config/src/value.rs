@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::de::{self, Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use nanna_model::Think;
 use url::Url;
 
 /// A model server's base URL: absolute http(s) with a host, no query or fragment. Shown in
@@ -107,6 +108,11 @@ pub(crate) fn model<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
         return Err(D::Error::custom(EXPECTED));
     }
     Ok(text.to_owned())
+}
+
+/// `think`: a boolean or a level, in the words of [`Think::ACCEPTED`].
+pub(crate) fn think<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Think>, D::Error> {
+    typed(d, &format!("expected {}", Think::ACCEPTED))
 }
 
 /// `context_window`: at least one token.

@@ -98,8 +98,10 @@ pub fn parse_server_url(text: &str) -> Result<Url, String> {
         format!("not a URL ({error}); write it with its scheme, e.g. http://localhost:11434")
     })?;
     if !matches!(url.scheme(), "http" | "https") {
+        // `localhost:11434` parses with the scheme `localhost`: suggest the whole text.
+        let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
         return Err(format!(
-            "the scheme must be http or https, not `{}`; write e.g. http://{text}",
+            "the scheme must be http or https, not `{}`; write e.g. http://{rest}",
             url.scheme()
         ));
     }
