@@ -449,7 +449,10 @@ fn setting_layer(text: &str, keys: &[String]) -> Result<Layer, ConfigError> {
         position: None,
         reason,
     };
-    let Some((key, value)) = text.split_once('=').filter(|(key, _)| !key.trim().is_empty()) else {
+    let Some((key, value)) = text
+        .split_once('=')
+        .filter(|(key, _)| !key.trim().is_empty())
+    else {
         return Err(invalid(
             "-c",
             text,

@@ -9,9 +9,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
+use nanna_model::Think;
 use serde::de::{self, Error as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use nanna_model::Think;
 use url::Url;
 
 /// A model server's base URL: absolute http(s) with a host, no query or fragment. Shown in

@@ -273,3 +273,25 @@ fn help_has_examples() {
     assert!(text.contains("GPU_SUPPORT"), "{text}");
     assert!(text.contains("--no-engine"), "{text}");
 }
+
+/// `RUST_LOG` reaches the library's `tracing` events, on stderr: stdout stays the JSON result.
+#[test]
+fn rust_log_writes_diagnostics_to_stderr_only() {
+    let fx = nvidia_fixture();
+    fx.simple_framebuffer(1);
+    let args = ["detect", "--json", "--no-engine"];
+    let output = run(&fx, &args, &[("RUST_LOG", "nanna_deploy=debug")]);
+    let json = json_of(&output);
+    assert_eq!(json["gpus"][0]["vendor"], "nvidia");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("ignoring DRM card")),
+        "{stderr}"
+    );
+    let quiet = run(&fx, &args, &[]);
+    json_of(&quiet);
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!stderr.contains("ignoring DRM card"), "{stderr}");
+}
