@@ -20,6 +20,7 @@ use crate::error::TestkitError;
 use crate::models::{Flavor, ModelSpec, ServerConfig, full_name, ollama_key};
 use crate::recording::{RecordedRequest, Recorder, is_chat_path};
 use crate::script::{Next, Player, Script};
+use crate::wire::Plan;
 use crate::{llamacpp, ollama, openai, vllm};
 
 /// State shared by all handlers.
@@ -135,6 +136,32 @@ impl AppState {
     /// The next turn of the script.
     pub(crate) fn next_turn(&self) -> Next<'_> {
         self.player.next()
+    }
+
+    /// The script's next turn planned for `request` (`thinking`: whether the request lets
+    /// the model think), after the turn's first-byte delay; or the HTTP error to answer with
+    /// instead: the script ran out, or the turn's `http_error` fault. Each flavor words the
+    /// error body its own way.
+    pub(crate) async fn plan(
+        &self,
+        request: &Value,
+        thinking: bool,
+    ) -> Result<Plan<'_>, (StatusCode, String)> {
+        let turn = match self.next_turn() {
+            Next::Turn(turn) => turn,
+            Next::Error { status, message } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return Err((status, message.to_owned()));
+            }
+        };
+        let mut plan = Plan::new(turn, request);
+        plan.thinking = thinking;
+        plan.wait_first_byte().await;
+        match plan.http_error {
+            Some((status, message)) => Err((status, message.to_owned())),
+            None => Ok(plan),
+        }
     }
 }
 

@@ -16,7 +16,6 @@ use serde_json::{Map, Value, json};
 
 use crate::llamacpp::thinking_off;
 use crate::ollama::call_id;
-use crate::script::Next;
 use crate::server::AppState;
 use crate::wire::{self, Plan, SSE, json_response, sse_event};
 
@@ -148,21 +147,10 @@ pub(crate) async fn chat(
             ),
         );
     }
-    let turn = match st.next_turn() {
-        Next::Turn(turn) => turn,
-        Next::Error { status, message } => {
-            return error(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                message,
-            );
-        }
+    let plan = match st.plan(&req, !thinking_off(&req)).await {
+        Ok(plan) => plan,
+        Err((status, message)) => return error(status, &message),
     };
-    let mut plan = Plan::new(turn, &req);
-    plan.thinking = !thinking_off(&req);
-    plan.wait_first_byte().await;
-    if let Some((status, message)) = plan.http_error {
-        return error(status, message);
-    }
     if plan.busy || plan.out_of_memory {
         return error(StatusCode::SERVICE_UNAVAILABLE, "The server is overloaded");
     }
