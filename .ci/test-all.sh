@@ -18,8 +18,12 @@ root=$(pwd)
 export NANNA_TEST_DIR=${NANNA_TEST_DIR:-/run/nanna-test}
 
 step() { printf '\n==> %s\n' "$*"; }
+# Free disk at each stage, so a run that fills the disk says where (build, images, engines).
+disk() { df -h --output=avail,size,target / /var/lib /tmp 2>/dev/null | awk 'NR == 1 || !seen[$3]++ { print "    " $0 }'; }
 
 if [ "${CI:-}" = true ] || [ "${NANNA_TEST_REQUIRE:-}" = 1 ]; then
+    # A clean build once: incremental state would only take disk.
+    export CARGO_INCREMENTAL=0
     export NANNA_TEST_REQUIRE_ENGINES=1 NANNA_TEST_REQUIRE_LLAMA=1 NANNA_TEST_REQUIRE_SANDBOX=1 NANNA_TEST_REQUIRE_MCP=1
 fi
 
@@ -30,6 +34,9 @@ cleanup() {
 if [ "${NANNA_KEEP_SERVICES:-}" != 1 ]; then
     trap cleanup EXIT
 fi
+
+step "disk at start"
+disk
 
 step "system packages"
 need=()
@@ -78,10 +85,16 @@ else
     fi
 fi
 
+step "disk after the build"
+disk
+
 step "cargo test"
 cargo_log="$NANNA_TEST_DIR/cargo-test.log"
 cargo_rc=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$cargo_log" || cargo_rc=$?
+
+step "disk after cargo test"
+disk
 
 step "nix checks"
 nix_log="$NANNA_TEST_DIR/nix-checks.log"

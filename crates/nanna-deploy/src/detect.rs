@@ -446,7 +446,7 @@ fn collect_warnings(
     if options.probe_engine && engine_kind.is_none() {
         warnings.push(Warning::new(
             "no_engine",
-            "no container engine answered (see engine_probe.attempts)",
+            "no container engine answered at any of the sockets tried",
             Some(engine::start_hint(options.engine, installed)),
         ));
     }

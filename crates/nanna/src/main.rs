@@ -68,7 +68,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             // Generated into memory first: clap_complete panics when its writer fails (a
             // closed pipe), writing ourselves turns that into an error.
             let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut Cli::command_with_settings(), "nanna", &mut script);
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command_with_settings(),
+                "nanna",
+                &mut script,
+            );
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
                 .map_err(|e| CliError::io("writing the completion script", e))
         }
