@@ -774,11 +774,18 @@ pub(crate) fn overflow_detail(
         Some((cost, m)) => format!("; its largest message ({}) is ~{cost} tokens", describe(m)),
         None => String::new(),
     };
+    // When the fixed part alone is too big, shortening the conversation cannot help.
+    let advice = if base >= budget.limit() {
+        "The system prompt and tools alone do not fit: offer fewer tools (MCP servers, \
+         extra_tools, tool_token_budget), shorten AGENTS.md, raise --context-window (if the \
+         model allows more) or lower --max-tokens"
+    } else {
+        "Shorten the message, raise --context-window (if the model allows more) or lower \
+         --max-tokens, or start a new session"
+    };
     format!(
         "{scope} does not fit the context window: the system prompt and tools take ~{base} \
-         tokens{what}, and the window is {} tokens with {} kept for the reply. Shorten the \
-         message, raise --context-window (if the model allows more) or lower --max-tokens, or \
-         start a new session",
+         tokens{what}, and the window is {} tokens with {} kept for the reply. {advice}",
         budget.window, budget.reserve
     )
 }
@@ -857,6 +864,33 @@ mod tests {
         let mut l = TokenLedger::new();
         l.rebuild(messages);
         l
+    }
+
+    #[test]
+    fn an_overflow_advises_what_can_help() {
+        let h = history();
+        let l = ledger(&h);
+        // A window the conversation passes but the system prompt fits: shorten it.
+        let roomy = Budget::new(2048, Some(256), 0.8);
+        let text = overflow_detail(&h, &l, roomy, "the conversation");
+        assert!(
+            text.contains("its largest message (the output of read_file)"),
+            "{text}"
+        );
+        assert!(text.contains("Shorten the message"), "{text}");
+        // The fixed part alone passes the limit: fewer tools, not a shorter message.
+        let big = vec![
+            ChatMessage::system("s ".repeat(4000)),
+            ChatMessage::user("hi"),
+        ];
+        let l = ledger(&big);
+        let tight = Budget::new(1024, Some(256), 0.8);
+        let text = overflow_detail(&big, &l, tight, "your message");
+        assert!(
+            text.contains("alone do not fit: offer fewer tools"),
+            "{text}"
+        );
+        assert!(!text.contains("Shorten the message"), "{text}");
     }
 
     #[test]

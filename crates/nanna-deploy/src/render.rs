@@ -192,17 +192,21 @@ impl Human {
                 total,
             } => {
                 let (verb, what) = subject(&transfer);
-                let label = match &item {
+                // A layer of a pull is named by its short digest; an archive load has one item.
+                let layer = match &item {
                     Some(item) if !matches!(transfer, Transfer::ImageLoad(_)) => {
-                        format!("{} {status}", short(item))
+                        Some(format!("{} {status}", short(item)))
                     }
-                    _ => format!("{verb} {what}"),
+                    _ => None,
                 };
                 let key = (transfer.clone(), item.clone());
                 if !self.tty {
                     // Plain lines: one per change of status of each item.
                     if state.statuses.get(&key) != Some(&status) {
-                        eprintln!("{verb} {what}: {label}");
+                        match &layer {
+                            Some(layer) => eprintln!("{verb} {what}: {layer}"),
+                            None => eprintln!("{verb} {what}"),
+                        }
                         state.statuses.insert(key, status);
                     }
                     return;
@@ -220,7 +224,7 @@ impl Human {
                     state.bars.insert(key.clone(), bar);
                 }
                 if let Some(bar) = state.bars.get(&key) {
-                    bar.set_message(label);
+                    bar.set_message(layer.unwrap_or_else(|| format!("{verb} {what}")));
                     if let (Some(current), Some(total)) = (current, total)
                         && total > 0
                     {

@@ -49,7 +49,11 @@ pub async fn run(args: Args, output: &Output, session: &Session) -> Result<ExitC
             .pod
             .as_ref()
             .map(|p| format!("pod {p}"))
-            .unwrap_or_else(|| format!("network {}", status.networks.join(",")))
+            .unwrap_or_else(|| if status.networks.is_empty() {
+                "no network".to_string()
+            } else {
+                format!("network {}", status.networks.join(","))
+            })
     );
     for s in &status.services {
         println!(
