@@ -8,7 +8,7 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::commands::Session;
@@ -74,8 +74,12 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
+    let from_env = value_from_env(error);
     if informational || !std::env::args().any(|a| a == "--json") {
         let _ = error.print();
+        if let Some(variable) = &from_env {
+            eprintln!("note: the value comes from the environment variable {variable}");
+        }
         return if informational {
             ExitCode::SUCCESS
         } else {
@@ -83,12 +87,15 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         };
     }
     let message = error.render().to_string();
-    let first = message
+    let mut first = message
         .lines()
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string();
+    if let Some(variable) = &from_env {
+        first.push_str(&format!(" (from the environment variable {variable})"));
+    }
     let value = serde_json::json!({ "error": {
         "code": "usage",
         "message": first,
@@ -96,6 +103,32 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     }});
     println!("{value}");
     ExitCode::from(2)
+}
+
+/// The environment variable an invalid value came from (`GPU_SUPPORT=bogus`), when the
+/// flag itself is not on the command line: clap's message names only the flag.
+fn value_from_env(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        error.get(ContextKind::InvalidArg),
+        error.get(ContextKind::InvalidValue),
+    ) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    if std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}="))) {
+        return None;
+    }
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    }
+    let variable = find(&Cli::command(), long)?;
+    (std::env::var(&variable).ok().as_deref() == Some(value.as_str())).then_some(variable)
 }
 
 fn main() -> ExitCode {

@@ -156,6 +156,39 @@ fn forcing_a_missing_gpu_exits_1_with_the_reason() {
 }
 
 #[test]
+fn an_invalid_value_from_the_environment_names_the_variable() {
+    let fx = Fixture::new();
+    let output = run(&fx, &["detect", "--no-engine"], &[("GPU_SUPPORT", "bogus")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid value 'bogus'"), "{stderr}");
+    assert!(
+        stderr.contains("the value comes from the environment variable GPU_SUPPORT"),
+        "{stderr}"
+    );
+    let output = run(
+        &fx,
+        &["detect", "--no-engine", "--json"],
+        &[("GPU_SUPPORT", "bogus")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("(from the environment variable GPU_SUPPORT)"),
+        "{json}"
+    );
+    // Given on the command line, the flag is the source: no note.
+    let output = run(
+        &fx,
+        &["detect", "--no-engine", "--gpu", "bogus"],
+        &[("GPU_SUPPORT", "bogus")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("environment variable"));
+}
+
+#[test]
 fn human_output_has_a_table_and_actionable_warnings() {
     let fx = Fixture::new();
     fx.card(Card::new(0, "0x8086", "0xa7a0", "0000:00:02.0").driver("i915"));
