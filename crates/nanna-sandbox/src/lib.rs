@@ -28,6 +28,7 @@ mod mode;
 mod sandbox;
 mod seccomp;
 mod support;
+mod tmpdir;
 
 pub use env::{EnvPolicy, InvalidPattern};
 pub use error::SandboxError;

@@ -150,13 +150,10 @@ impl Sandbox {
                     bw.path.display()
                 )
             });
-        let tmp = tempfile::Builder::new()
-            .prefix("nanna-tmp-")
-            .tempdir()
-            .map_err(|e| SandboxError::Io {
-                context: "cannot create the session's temporary directory".into(),
-                source: e,
-            })?;
+        let tmp = crate::tmpdir::create().map_err(|e| SandboxError::Io {
+            context: "cannot create the session's temporary directory".into(),
+            source: e,
+        })?;
         let (read, write) = std::io::pipe().map_err(|e| SandboxError::Io {
             context: "cannot create the sandbox's lifeline pipe".into(),
             source: e,

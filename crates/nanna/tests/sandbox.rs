@@ -412,8 +412,12 @@ fn orphans_die_with_nanna_on_every_signal_and_resume_says_interrupted() {
                     ))
                     .turn(Turn::text("resumed")),
             );
+            // The session's temporary directory lands here, so a SIGKILLed session's can be
+            // watched.
+            let tmp = tempfile::tempdir().expect("tempdir");
             let mut child = env
                 .nanna()
+                .env("TMPDIR", tmp.path())
                 .args([
                     "exec",
                     "--json",
@@ -444,8 +448,18 @@ fn orphans_die_with_nanna_on_every_signal_and_resume_says_interrupted() {
                 "{mode}: processes outlived nanna after signal {signal}"
             );
             if signal == libc::SIGKILL {
+                let killed = format!("-{}-", child.id());
+                let left = || {
+                    std::fs::read_dir(tmp.path())
+                        .expect("read TMPDIR")
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.starts_with("nanna-tmp-") && n.contains(&killed))
+                        .count()
+                };
+                assert_eq!(left(), 1, "{mode}: the killed session's directory");
                 let out = run(
-                    env.nanna().args([
+                    env.nanna().env("TMPDIR", tmp.path()).args([
                         "exec",
                         "--json",
                         "--resume",
@@ -466,6 +480,12 @@ fn orphans_die_with_nanna_on_every_signal_and_resume_says_interrupted() {
                     .unwrap_or_default();
                 assert!(tool.contains("interrupted: nanna exited"), "{mode}: {tool}");
                 assert!(!tool.contains("cancelled by the user"), "{mode}: {tool}");
+                // The next session removed the killed one's temporary directory.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while left() > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                assert_eq!(left(), 0, "{mode}: a dead session's directory was left");
             }
         }
     }
