@@ -14,7 +14,7 @@
 //! # fn demo() -> Result<(), nanna_sandbox::SandboxError> {
 //! use nanna_sandbox::{Policy, Sandbox, SandboxMode};
 //! let sandbox = Sandbox::new(Policy::new(SandboxMode::WorkspaceWrite), ".".as_ref())?;
-//! let status = sandbox.command("sh", ["-c", "make test"])?.status();
+//! let status = sandbox.shell("make test")?.status();
 //! # let _ = status;
 //! # Ok(())
 //! # }

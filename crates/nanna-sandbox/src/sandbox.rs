@@ -12,7 +12,7 @@
 //!   it arms its own parent-death signal (`do_init` after the fork in bubblewrap.c, with no
 //!   check that the monitor still lives), so a nanna killed in those microseconds left the
 //!   command running (1 in 5 runs of the attack test on a loaded machine). Every command
-//!   therefore starts behind a tiny `/bin/sh` watcher ([`lifeline_script`]) that blocks
+//!   therefore starts behind a tiny `/bin/sh` watcher ([`lifeline_prefix`]; a shell command gets it as the first line of its own shell) that blocks
 //!   reading a pipe whose only writer is nanna's [`Sandbox`]; at end of file (nanna gone,
 //!   for any reason, at any moment) it kills every process of the PID namespace. It runs
 //!   detached from the command (a double fork, reaped by bubblewrap's init), so a command
@@ -122,6 +122,14 @@ pub struct Sandbox {
 struct Lifeline {
     read: OwnedFd,
     _write: OwnedFd,
+}
+
+/// What a sandboxed command runs.
+enum Run<'a> {
+    /// A program with its arguments.
+    Program(OsString, Vec<OsString>),
+    /// A script for `/bin/sh -c`.
+    Shell(&'a str),
 }
 
 impl Sandbox {
@@ -267,6 +275,19 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let program = program.as_ref().to_owned();
+        let args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self.build(Run::Program(program, args))
+    }
+
+    /// A command that runs `script` with `/bin/sh -c` in the workspace under the policy, as
+    /// [`Sandbox::command`] does. Under bubblewrap the lifeline is the first line of the same
+    /// shell, so a shell command costs one `/bin/sh`, not two.
+    pub fn shell(&self, script: &str) -> Result<Command, SandboxError> {
+        self.build(Run::Shell(script))
+    }
+
+    fn build(&self, run: Run<'_>) -> Result<Command, SandboxError> {
         self.check()?;
         let env = self.policy.env.scrub(std::env::vars_os());
         let parent = std::process::id();
@@ -275,9 +296,19 @@ impl Sandbox {
                 && (self.policy.mode.is_confined() || self.support.full_lifetime())
         }) else {
             // `full` without bubblewrap: a plain child, still scrubbed and killed with nanna.
-            let mut cmd = Command::new(program);
-            cmd.args(args)
-                .current_dir(&self.workspace)
+            let mut cmd = match run {
+                Run::Program(program, args) => {
+                    let mut cmd = Command::new(program);
+                    cmd.args(args);
+                    cmd
+                }
+                Run::Shell(script) => {
+                    let mut cmd = Command::new("/bin/sh");
+                    cmd.args(["-c", script]);
+                    cmd
+                }
+            };
+            cmd.current_dir(&self.workspace)
                 .env_clear()
                 .envs(env)
                 .env("TMPDIR", self.tmp.path());
@@ -340,13 +371,22 @@ impl Sandbox {
                 context: "cannot pass the sandbox's lifeline".into(),
                 source: e,
             })?;
-        cmd.arg("--chdir")
-            .arg(&self.workspace)
-            .arg("--")
-            .args(["/bin/sh", "-c", &lifeline_script(slot), "nanna-lifeline"])
-            .arg(program)
-            .args(args)
-            .current_dir(&self.workspace);
+        cmd.arg("--chdir").arg(&self.workspace).arg("--");
+        match run {
+            Run::Program(program, args) => {
+                let script = format!("{} exec \"$@\"", lifeline_prefix(slot));
+                cmd.args(["/bin/sh", "-c", &script, "nanna-lifeline"])
+                    .arg(program)
+                    .args(args);
+            }
+            Run::Shell(script) => {
+                // `$0` is `sh`, as with `sh -c`; the script's own line 1 is the line the
+                // lifeline is on, so error messages keep their line numbers.
+                let script = format!("{} {script}", lifeline_prefix(slot));
+                cmd.args(["/bin/sh", "-c", &script, "sh"]);
+            }
+        }
+        cmd.current_dir(&self.workspace);
         // The scrubbed environment is bubblewrap's, which passes it on to the command.
         cmd.env_clear()
             .envs(env)
@@ -529,10 +569,10 @@ const LIFELINE_SLOTS: [RawFd; 2] = [9, 8];
 /// namespace. The command itself gets neither the descriptor nor the watcher as a child,
 /// and the watcher holds none of the command's standard streams (a reader waiting for their
 /// end of file must not wait for it; measured: its "No such process" reached the output).
-fn lifeline_script(slot: RawFd) -> String {
+fn lifeline_prefix(slot: RawFd) -> String {
     format!(
         "( (read -r _ <&{slot}; kill -s KILL -- -1) </dev/null >/dev/null 2>&1 & ); \
-         exec {slot}<&-; exec \"$@\""
+         exec {slot}<&-;"
     )
 }
 

@@ -25,9 +25,10 @@ fn enforced() -> bool {
     }
 }
 
+/// A script run as the `shell` tool runs it.
 fn sh(sandbox: &Sandbox, script: &str) -> Output {
     sandbox
-        .command("sh", ["-c", script])
+        .shell(script)
         .unwrap()
         .stdin(Stdio::null())
         .output()
@@ -49,6 +50,47 @@ fn sandbox(mode: SandboxMode, network: bool, ws: &Path) -> Sandbox {
         env: EnvPolicy::default(),
     };
     Sandbox::new(policy, ws).unwrap()
+}
+
+/// `Sandbox::shell` shares its shell with the lifeline: the script must still see what
+/// `sh -c SCRIPT` gives it (`$0`, no arguments, no descriptor of the lifeline, exit status,
+/// error messages with their line numbers), in every mode.
+#[test]
+fn a_shell_script_sees_what_sh_c_gives_it() {
+    if !enforced() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let script = "echo \"0=$0 n=$# 1=$1\"; ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; \n\
+                  no_such_command_here; exit 7";
+    let plain = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(ws.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    for mode in SandboxMode::ALL {
+        let sandbox = sandbox(mode, false, ws.path());
+        let out = sh(&sandbox, script);
+        assert_eq!(out.status.code(), Some(7), "{mode}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines = stdout.lines();
+        assert_eq!(lines.next(), Some("0=sh n=0 1="), "{mode}: {stdout}");
+        // Standard streams and the directory listing's own descriptor: no lifeline (fd 8 or 9).
+        assert_eq!(lines.next(), Some("0 1 2 3 "), "{mode}: {stdout}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&plain.stderr),
+            "{mode}"
+        );
+        let syntax = sh(&sandbox, "echo fine\nif then");
+        assert_eq!(syntax.status.code(), Some(2), "{mode}");
+        assert!(
+            String::from_utf8_lossy(&syntax.stderr).contains("2: Syntax error"),
+            "{mode}: {}",
+            text(&syntax)
+        );
+    }
 }
 
 #[test]
@@ -442,14 +484,20 @@ fn every_process_of_a_command_dies_when_its_sandbox_is_gone() {
         return;
     }
     let ws = tempfile::tempdir().unwrap();
-    for (n, mode) in SandboxMode::ALL.into_iter().enumerate() {
+    // Both ways in: a program (`command`) and a script sharing the lifeline's shell (`shell`).
+    let runs = SandboxMode::ALL
+        .into_iter()
+        .flat_map(|mode| [(mode, false), (mode, true)]);
+    for (n, (mode, as_script)) in runs.enumerate() {
         let marker = format!("sleep 6173{n}");
         let sb = sandbox(mode, false, ws.path());
-        let mut child = sb
-            .command(
-                "sh",
-                ["-c", &format!("setsid {marker}1 & {marker}2 & {marker}3")],
-            )
+        let script = format!("setsid {marker}1 & {marker}2 & {marker}3");
+        let command = if as_script {
+            sb.shell(&script)
+        } else {
+            sb.command("sh", ["-c", &script])
+        };
+        let mut child = command
             .unwrap()
             .stdin(Stdio::null())
             .stdout(Stdio::null())

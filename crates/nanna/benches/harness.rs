@@ -6,7 +6,8 @@
 //! - start-up: `nanna --version`, and process start → first request at the server;
 //! - the fixed prompt: system prompt and tool schemas, in bytes and cl100k tokens, for the
 //!   full coding set (workspace-write) and the read-only set;
-//! - the sandbox: time added per command (spawn to exit of `true`, each mode vs unsandboxed).
+//! - the sandbox: time added per command (spawn to exit of `true`, each mode vs unsandboxed;
+//!   and of `sh -c true` as the `shell` tool runs it).
 //!
 //! Run with `cargo bench -p nanna --bench harness`.
 
@@ -380,6 +381,16 @@ fn sandbox_runs(bench: &Bench, label: &str) {
         "unsandboxed{label}: wall median {plain:.2} ms (p10 {plain_p10:.2} ms), CPU \
          {plain_cpu:.2} ms, over {n} runs"
     );
+    // What the `shell` tool runs: `sh -c SCRIPT`, whose shell also carries the lifeline.
+    let (shell, shell_p10, shell_cpu) = spawn_to_exit(n, || {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "true"]);
+        cmd
+    });
+    println!(
+        "unsandboxed `sh -c true`{label}: wall median {shell:.2} ms (p10 {shell_p10:.2} ms), \
+         CPU {shell_cpu:.2} ms"
+    );
     for mode in SandboxMode::ALL {
         let sandbox =
             Sandbox::new(Policy::new(mode), bench.work.path()).expect("sandbox for the bench");
@@ -394,6 +405,14 @@ fn sandbox_runs(bench: &Bench, label: &str) {
             t - plain,
             p10 - plain_p10,
             cpu - plain_cpu
+        );
+        let (t, p10, cpu) = spawn_to_exit(n, || sandbox.shell("true").expect("enforced"));
+        println!(
+            "{mode}, shell tool{label}: wall median {t:.2} ms (p10 {p10:.2} ms), CPU {cpu:.2} \
+             ms; added: wall {:.2} ms (p10 {:.2} ms), CPU {:.2} ms  [target ≤ 5 ms]",
+            t - shell,
+            p10 - shell_p10,
+            cpu - shell_cpu
         );
     }
 }

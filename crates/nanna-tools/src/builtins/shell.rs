@@ -89,7 +89,7 @@ impl Tool for Shell {
         let (sender, mut output) = pipe::pipe().map_err(spawn_err)?;
         let writer: OwnedFd = sender.into_blocking_fd().map_err(spawn_err)?;
         // The sandbox refuses (never runs unconfined) when the kernel cannot enforce the mode.
-        let sandboxed = ctx.sandbox.command("sh", ["-c", command]).map_err(|e| {
+        let sandboxed = ctx.sandbox.shell(command).map_err(|e| {
             ToolError::Failed(format!(
                 "refused: {e}. Do not retry shell; tell the user what you would run"
             ))
