@@ -12,7 +12,8 @@
 //!   it arms its own parent-death signal (`do_init` after the fork in bubblewrap.c, with no
 //!   check that the monitor still lives), so a nanna killed in those microseconds left the
 //!   command running (1 in 5 runs of the attack test on a loaded machine). Every command
-//!   therefore starts behind a tiny `/bin/sh` watcher ([`lifeline_prefix`]; a shell command gets it as the first line of its own shell) that blocks
+//!   therefore starts behind a tiny `/bin/sh` watcher ([`lifeline_prefix`]; a shell script
+//!   gets it as the first line of its own shell) that blocks
 //!   reading a pipe whose only writer is nanna's [`Sandbox`]; at end of file (nanna gone,
 //!   for any reason, at any moment) it kills every process of the PID namespace. It runs
 //!   detached from the command (a double fork, reaped by bubblewrap's init), so a command
@@ -303,8 +304,9 @@ impl Sandbox {
                     cmd
                 }
                 Run::Shell(script) => {
+                    // `$0` is `sh`, as under bubblewrap.
                     let mut cmd = Command::new("/bin/sh");
-                    cmd.args(["-c", script]);
+                    cmd.arg0("sh").args(["-c", script]);
                     cmd
                 }
             };
