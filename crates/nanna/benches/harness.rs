@@ -14,70 +14,14 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nanna_testkit::{Fault, RecordedRequest, Script, ScriptedServer, Turn};
+use nanna_testkit::{Fault, RecordedRequest, Script, Turn};
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Bench, median, ms};
+
 const TURNS: u32 = 100;
-
-struct Bench {
-    runtime: tokio::runtime::Runtime,
-    home: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let work = tempfile::TempDir::new().expect("tempdir");
-        std::fs::write(work.path().join("notes.txt"), "buy milk\n").expect("write");
-        Self {
-            runtime,
-            home: tempfile::TempDir::new().expect("tempdir"),
-            work,
-        }
-    }
-
-    fn server(&self, script: Script) -> ScriptedServer {
-        self.runtime
-            .block_on(ScriptedServer::start(script))
-            .expect("server")
-    }
-
-    fn nanna(&self, url: Option<&str>) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nanna"));
-        let home = self.home.path();
-        cmd.current_dir(self.work.path())
-            .env_clear()
-            .env("HOME", home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(url) = url {
-            cmd.args(["--url", url, "--model", "llama3.1:8b"]);
-        }
-        cmd
-    }
-
-    fn shutdown(&self, server: ScriptedServer) {
-        self.runtime.block_on(server.shutdown());
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// `VmHWM` (peak resident set, kB) of a running process, from `/proc/PID/status`.
 fn vm_hwm_kb(pid: u32) -> Option<u64> {

@@ -11,58 +11,31 @@
 //! Run with `cargo bench -p nanna --bench mcp`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use nanna_testkit::mcp::{RealMcp, toml_str};
-use nanna_testkit::{Script, ScriptedServer, Turn};
+use nanna_testkit::{Script, Turn};
 use serde_json::json;
+
+mod common;
+
+use common::{Bench, median, ms};
 
 const TURNS: u32 = 50;
 const RUNS: usize = 7;
 
-struct Bench {
-    runtime: tokio::runtime::Runtime,
-    home: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
-
 impl Bench {
-    fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let work = tempfile::TempDir::new().expect("tempdir");
-        std::fs::write(work.path().join("notes.txt"), "buy milk\n").expect("write");
-        Self {
-            runtime,
-            home: tempfile::TempDir::new().expect("tempdir"),
-            work,
-        }
-    }
-
     fn config(&self, text: &str) {
         let dir = self.home.path().join("config/nanna");
         std::fs::create_dir_all(&dir).expect("config dir");
         std::fs::write(dir.join("config.toml"), text).expect("config");
     }
 
-    fn nanna(&self, url: &str) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nanna"));
-        let home = self.home.path();
-        cmd.current_dir(self.work.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .args(["--url", url, "--model", "llama3.1:8b"]);
+    /// `nanna` against `url`, with `PATH` (the MCP servers are found through it).
+    fn nanna_with_path(&self, url: &str) -> Command {
+        let mut cmd = self.nanna(Some(url));
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
         cmd
     }
 
@@ -71,13 +44,10 @@ impl Bench {
         self.config(config);
         let mut times = Vec::new();
         for _ in 0..RUNS {
-            let server = self
-                .runtime
-                .block_on(ScriptedServer::start(Script::always_text("Hi.")))
-                .expect("server");
+            let server = self.server(Script::always_text("Hi."));
             let start = Instant::now();
             let out = self
-                .nanna(&server.url())
+                .nanna_with_path(&server.url())
                 .args(["exec", "say hi"])
                 .output()
                 .expect("nanna runs");
@@ -92,7 +62,7 @@ impl Bench {
                 .find(|r| r.is_chat())
                 .expect("a chat request");
             times.push(ms(chat.received_at - start));
-            self.runtime.block_on(server.shutdown());
+            self.shutdown(server);
         }
         median(times)
     }
@@ -102,16 +72,13 @@ impl Bench {
         self.config(config);
         let mut times = Vec::new();
         for _ in 0..3 {
-            let server = self
-                .runtime
-                .block_on(ScriptedServer::start(
-                    Script::new()
-                        .turn(Turn::tool_call(tool, args.clone()).repeat(TURNS - 1))
-                        .turn(Turn::text("Done.")),
-                ))
-                .expect("server");
+            let server = self.server(
+                Script::new()
+                    .turn(Turn::tool_call(tool, args.clone()).repeat(TURNS - 1))
+                    .turn(Turn::text("Done.")),
+            );
             let out = self
-                .nanna(&server.url())
+                .nanna_with_path(&server.url())
                 .args([
                     "exec",
                     "--full-auto",
@@ -137,19 +104,10 @@ impl Bench {
             // Steady state: request-to-request, so server start-up is not counted.
             let span = chats[chats.len() - 1].received_at - chats[0].received_at;
             times.push(ms(span) / f64::from(TURNS - 1));
-            self.runtime.block_on(server.shutdown());
+            self.shutdown(server);
         }
         median(times)
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn nanna_server_table(name: &str, work: &Path) -> String {
